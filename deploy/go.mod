@@ -1,0 +1,7 @@
+module mediagw/deploy
+
+go 1.26.0
+
+require mediagw/pkg v0.0.0
+
+replace mediagw/pkg => ../pkg
