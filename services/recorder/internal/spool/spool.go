@@ -1,0 +1,373 @@
+// Package spool keeps finished segments on local disk until they are
+// uploaded: bounded in bytes (the oldest are dropped when the bound is hit),
+// in start-time order per channel, and surviving a restart of the process.
+//
+// Layout under the root, per channel:
+//
+//	<root>/<gateway>/<device>/<channel>/.lock   flock: one recorder per channel
+//	                                   /work/   ffmpeg writes segments here
+//	                                   /queue/  finished segments + .json sidecars
+package spool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mediagw/services/recorder/internal/segment"
+)
+
+// ErrLocked means another process records the same channel into the same
+// spool directory.
+var ErrLocked = errors.New("spool directory is in use by another recorder")
+
+// Item is one spooled segment.
+type Item struct {
+	Segment segment.Segment
+	Path    string // media file
+	meta    string // sidecar
+	busy    bool
+}
+
+type channel struct {
+	dir   string
+	lock  *os.File
+	items []*Item // ordered by start
+	wake  chan struct{}
+}
+
+// Spool is safe for concurrent use.
+type Spool struct {
+	limit int64
+
+	mu    sync.Mutex
+	chans map[string]*channel
+	size  int64
+}
+
+// Open locks and loads the spool directories of the given channels.
+// Segments left by an earlier process are queued again. If they exceed the
+// bound, the oldest are dropped and returned.
+func Open(root string, src segment.Source, channels []string, limit int64) (*Spool, []segment.Segment, error) {
+	s := &Spool{limit: limit, chans: map[string]*channel{}}
+	for _, ch := range channels {
+		c, err := openChannel(filepath.Join(root, src.Gateway, src.Device, ch))
+		if err != nil {
+			s.Close()
+			return nil, nil, fmt.Errorf("spool for channel %s: %w", ch, err)
+		}
+		s.chans[ch] = c
+		for _, it := range c.items {
+			s.size += it.Segment.Size
+		}
+	}
+	dropped, err := s.enforce()
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, dropped, nil
+}
+
+func openChannel(dir string) (*channel, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "work"), filepath.Join(dir, "queue")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	c := &channel{dir: dir, lock: lock, wake: make(chan struct{}, 1)}
+	items, err := load(filepath.Join(dir, "queue"))
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	c.items = items
+	return c, nil
+}
+
+func (c *channel) close() {
+	if c.lock != nil {
+		_ = syscall.Flock(int(c.lock.Fd()), syscall.LOCK_UN)
+		c.lock.Close()
+		c.lock = nil
+	}
+}
+
+// sidecar is the on-disk form of a queued segment's metadata.
+type sidecar struct {
+	Gateway    string    `json:"gateway"`
+	Device     string    `json:"device"`
+	Channel    string    `json:"channel"`
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms"`
+	Codec      string    `json:"codec"`
+	Ext        string    `json:"ext"`
+	Media      string    `json:"media"`
+}
+
+func load(queue string) ([]*Item, error) {
+	names, err := os.ReadDir(queue)
+	if err != nil {
+		return nil, err
+	}
+	var items []*Item
+	for _, de := range names {
+		name := de.Name()
+		if !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		meta := filepath.Join(queue, name)
+		b, err := os.ReadFile(meta)
+		if err != nil {
+			return nil, err
+		}
+		var sc sidecar
+		if err := json.Unmarshal(b, &sc); err != nil || sc.Media == "" {
+			// Sidecars are written atomically, so this is damage from
+			// outside; without metadata the media cannot be named.
+			_ = os.Remove(meta)
+			_ = os.Remove(strings.TrimSuffix(meta, ".json") + ".ts")
+			_ = os.Remove(strings.TrimSuffix(meta, ".json") + ".mp4")
+			continue
+		}
+		media := filepath.Join(queue, filepath.Base(sc.Media))
+		fi, err := os.Stat(media)
+		if err != nil {
+			// Sidecars are written before their media file is moved in;
+			// a crash in between leaves a sidecar alone.
+			_ = os.Remove(meta)
+			continue
+		}
+		items = append(items, &Item{
+			Segment: segment.Segment{
+				Source:   segment.Source{Gateway: sc.Gateway, Device: sc.Device, Channel: sc.Channel},
+				Start:    sc.Start,
+				Duration: time.Duration(sc.DurationMS) * time.Millisecond,
+				Codec:    sc.Codec,
+				Ext:      sc.Ext,
+				Size:     fi.Size(),
+			},
+			Path: media,
+			meta: meta,
+		})
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].Segment.Start.Before(items[j].Segment.Start) })
+	return items, nil
+}
+
+// WorkDir is where ffmpeg writes the channel's segments while they grow.
+func (s *Spool) WorkDir(ch string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.chans[ch]; c != nil {
+		return filepath.Join(c.dir, "work")
+	}
+	return ""
+}
+
+// ErrUnknownChannel is returned for a channel the spool was not opened with.
+var ErrUnknownChannel = errors.New("unknown channel")
+
+// Add moves a finished segment file into the queue. If the spool then
+// exceeds its bound, the oldest segments not being uploaded are deleted and
+// returned (possibly including this one).
+func (s *Spool) Add(seg segment.Segment, file string) ([]segment.Segment, error) {
+	s.mu.Lock()
+	c := s.chans[seg.Channel]
+	s.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("spool add: channel %q: %w", seg.Channel, ErrUnknownChannel)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("spool add: %w", err)
+	}
+	seg.Size = fi.Size()
+	base := fmt.Sprintf("%d_%d", seg.Start.UnixMilli(), seg.Duration.Milliseconds())
+	queue := filepath.Join(c.dir, "queue")
+	media := filepath.Join(queue, base+"."+seg.Ext)
+	meta := filepath.Join(queue, base+".json")
+	b, err := json.Marshal(sidecar{
+		Gateway: seg.Gateway, Device: seg.Device, Channel: seg.Channel,
+		Start: seg.Start.UTC(), DurationMS: seg.Duration.Milliseconds(),
+		Codec: seg.Codec, Ext: seg.Ext, Media: filepath.Base(media),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool add: %w", err)
+	}
+	if err := writeFileAtomic(meta, b); err != nil {
+		return nil, fmt.Errorf("spool add: %w", err)
+	}
+	if err := os.Rename(file, media); err != nil {
+		_ = os.Remove(meta)
+		return nil, fmt.Errorf("spool add: %w", err)
+	}
+	it := &Item{Segment: seg, Path: media, meta: meta}
+
+	s.mu.Lock()
+	i := sort.Search(len(c.items), func(i int) bool { return c.items[i].Segment.Start.After(seg.Start) })
+	c.items = append(c.items, nil)
+	copy(c.items[i+1:], c.items[i:])
+	c.items[i] = it
+	s.size += seg.Size
+	s.mu.Unlock()
+
+	dropped, err := s.enforce()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return dropped, err
+}
+
+func (s *Spool) enforce() ([]segment.Segment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []*Item
+	for _, c := range s.chans {
+		all = append(all, c.items...)
+	}
+	var dropped []segment.Segment
+	var errs []error
+	for _, it := range victims(all, s.size, s.limit) {
+		if err := s.removeLocked(it); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dropped = append(dropped, it.Segment)
+	}
+	return dropped, errors.Join(errs...)
+}
+
+func (s *Spool) removeLocked(it *Item) error {
+	c := s.chans[it.Segment.Channel]
+	if c == nil {
+		return nil
+	}
+	for i, x := range c.items {
+		if x == it {
+			if err := os.Remove(it.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("spool remove: %w", err)
+			}
+			_ = os.Remove(it.meta)
+			c.items = append(c.items[:i], c.items[i+1:]...)
+			s.size -= it.Segment.Size
+			return nil
+		}
+	}
+	return nil // already gone
+}
+
+// Next waits for the oldest queued segment of a channel that is not being
+// uploaded and marks it busy. Give it back with Done or Release.
+func (s *Spool) Next(ctx context.Context, ch string) (*Item, error) {
+	s.mu.Lock()
+	c := s.chans[ch]
+	s.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("spool next: channel %q: %w", ch, ErrUnknownChannel)
+	}
+	for {
+		s.mu.Lock()
+		for _, it := range c.items {
+			if !it.busy {
+				it.busy = true
+				s.mu.Unlock()
+				return it, nil
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.wake:
+		}
+	}
+}
+
+// Done deletes an uploaded segment.
+func (s *Spool) Done(it *Item) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removeLocked(it)
+}
+
+// Release gives back a segment whose upload failed; it stays queued.
+func (s *Spool) Release(it *Item) {
+	s.mu.Lock()
+	it.busy = false
+	c := s.chans[it.Segment.Channel]
+	s.mu.Unlock()
+	if c != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Usage reports the spooled bytes and segments.
+func (s *Spool) Usage() (bytes int64, segments int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.chans {
+		segments += len(c.items)
+	}
+	return s.size, segments
+}
+
+// Pending is the number of segments queued for one channel.
+func (s *Spool) Pending(ch string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.chans[ch]; c != nil {
+		return len(c.items)
+	}
+	return 0
+}
+
+// Close releases the directory locks. Queued files stay for the next process.
+func (s *Spool) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.chans {
+		c.close()
+	}
+}
+
+func writeFileAtomic(name string, b []byte) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, name)
+}
