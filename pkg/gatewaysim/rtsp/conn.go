@@ -1,0 +1,432 @@
+package rtsp
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+const publicMethods = "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
+
+// conn is one client connection. Its reader goroutine (serve) handles
+// requests and owns the session state; while playing, a writer goroutine
+// sends the media. Both write through w under wmu.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	br  *bufio.Reader
+	log *slog.Logger
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+
+	// Session state, owned by serve. streamPath is also read by Drop, so
+	// it is written under srv.mu.
+	session    string
+	streamPath string
+	kind       int
+	transport  transportSpec
+	play       *playback
+}
+
+// playback is a playing session's subscription and writer goroutine.
+type playback struct {
+	src  *source
+	sub  *subscriber
+	stop chan struct{} // closed to end the writer
+	done chan struct{} // closed by the writer when it ends
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	br, bw := newBufferedConn(nc)
+	return &conn{srv: s, nc: nc, br: br, w: bw, log: s.log.With("remote", nc.RemoteAddr().String())}
+}
+
+func (c *conn) serve() {
+	defer func() {
+		_ = c.nc.Close() // first: unblocks a writer stuck on a stalled client
+		c.stopPlayback()
+	}()
+	c.log.Debug("rtsp connection opened")
+	for {
+		// An idle client that is not playing is disconnected after the session
+		// timeout. A playing one is not: a client may legitimately only read;
+		// a dead one is detected when writes to it fail or stall.
+		deadline := time.Time{}
+		if c.play == nil {
+			deadline = time.Now().Add(c.srv.sessionTimeout)
+		}
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
+			return
+		}
+		first, err := c.br.Peek(1)
+		if err != nil {
+			c.logEnd(err)
+			return
+		}
+		if first[0] == '$' {
+			if err := c.skipInterleaved(); err != nil {
+				c.logEnd(err)
+				return
+			}
+			continue
+		}
+		req, err := readRequest(c.br)
+		switch {
+		case errors.Is(err, errMalformed):
+			c.log.Debug("rtsp bad request", "err", err)
+			_ = c.reply(newResponse(400), "")
+			return
+		case errors.Is(err, errVersion):
+			if c.reply(newResponse(505), req.get("CSeq")) != nil {
+				return
+			}
+			continue
+		case err != nil:
+			c.logEnd(err)
+			return
+		}
+		if err := c.handle(req); err != nil {
+			c.logEnd(err)
+			return
+		}
+	}
+}
+
+func (c *conn) logEnd(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		c.log.Debug("rtsp connection closed")
+		return
+	}
+	c.log.Debug("rtsp connection ended", "err", err)
+}
+
+// skipInterleaved discards a binary frame the client sends on the
+// connection: RTCP receiver reports on the RTCP channel, ignored.
+func (c *conn) skipInterleaved() error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		return err
+	}
+	_, err := c.br.Discard(int(binary.BigEndian.Uint16(hdr[2:])))
+	return err
+}
+
+func (c *conn) reply(resp *response, cseq string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)); err != nil {
+		return err
+	}
+	if err := resp.writeTo(c.w, cseq); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// handle answers one request; an error means the connection is unusable.
+func (c *conn) handle(req *request) error {
+	cseq := req.get("CSeq")
+	if cseq == "" {
+		return c.reply(newResponse(400), "")
+	}
+	var resp *response
+	var afterReply func()
+	switch req.method {
+	case "OPTIONS":
+		resp = newResponse(200).set("Public", publicMethods)
+	case "DESCRIBE":
+		resp = c.describe(req)
+	case "SETUP":
+		resp = c.setup(req)
+	case "PLAY":
+		resp, afterReply = c.playRequest(req)
+	case "TEARDOWN":
+		resp = c.teardown(req)
+	case "GET_PARAMETER", "SET_PARAMETER":
+		resp = c.keepAlive(req)
+	case "ANNOUNCE", "RECORD", "PAUSE", "REDIRECT":
+		resp = newResponse(405).set("Allow", publicMethods)
+	default:
+		resp = newResponse(501)
+	}
+	if err := c.reply(resp, cseq); err != nil {
+		return err
+	}
+	if afterReply != nil {
+		afterReply()
+	}
+	return nil
+}
+
+// target resolves the request's stream and checks authentication; resp is
+// non-nil if the request must be answered with it instead.
+func (c *conn) target(req *request) (streamPath string, kind int, resp *response) {
+	if !c.srv.auth.authorized(req.method, req.get("Authorization")) {
+		c.log.Debug("rtsp authentication failed", "method", req.method)
+		resp = newResponse(401)
+		for _, ch := range c.srv.auth.challenges() {
+			resp.add("WWW-Authenticate", ch)
+		}
+		return "", 0, resp
+	}
+	streamPath, _, err := requestTarget(req.uri)
+	if err != nil {
+		return "", 0, newResponse(400)
+	}
+	kind, ok := streamKind(streamPath)
+	if !ok {
+		return "", 0, newResponse(404)
+	}
+	return streamPath, kind, nil
+}
+
+func (c *conn) describe(req *request) *response {
+	streamPath, kind, resp := c.target(req)
+	if resp != nil {
+		return resp
+	}
+	if !c.srv.cfg.Available(streamPath) {
+		return newResponse(404)
+	}
+	base := c.contentBase(req.uri, streamPath)
+	body, err := describeSDP(c.srv.clips[kind], c.nc.LocalAddr())
+	if err != nil {
+		c.log.Error("rtsp describe", "err", err)
+		return newResponse(500)
+	}
+	resp = newResponse(200).set("Content-Type", "application/sdp").set("Content-Base", base)
+	resp.body = body
+	return resp
+}
+
+// contentBase is the stream URL with a trailing slash, against which the
+// client resolves the track's control attribute; it never carries user info.
+func (c *conn) contentBase(uri, streamPath string) string {
+	u, err := url.Parse(uri)
+	host := ""
+	if err == nil {
+		host = u.Host
+	}
+	if host == "" {
+		host = c.nc.LocalAddr().String()
+	}
+	return (&url.URL{Scheme: "rtsp", Host: host, Path: streamPath + "/"}).String()
+}
+
+func (c *conn) setup(req *request) *response {
+	streamPath, kind, resp := c.target(req)
+	if resp != nil {
+		return resp
+	}
+	if c.play != nil {
+		return newResponse(455)
+	}
+	if id := sessionID(req); id != "" && id != c.session {
+		return newResponse(454)
+	}
+	t, ok := parseTransport(req.get("Transport"))
+	if !ok {
+		return newResponse(461)
+	}
+	// Registered before the availability check so a concurrent Drop either
+	// sees this client or happens before the check (which then fails).
+	c.setStreamPath(streamPath)
+	if !c.srv.cfg.Available(streamPath) {
+		c.setStreamPath("")
+		return newResponse(404)
+	}
+	if c.session == "" {
+		c.session = newSessionID()
+	}
+	c.kind, c.transport = kind, t
+	src := c.srv.source(streamPath, kind)
+	return newResponse(200).
+		set("Transport", fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08X;mode=play", t.rtpChannel, t.rtcpChannel, src.ssrc)).
+		set("Session", c.sessionHeader())
+}
+
+func (c *conn) setStreamPath(p string) {
+	c.srv.mu.Lock()
+	c.streamPath = p
+	c.srv.mu.Unlock()
+}
+
+func (c *conn) sessionHeader() string {
+	return fmt.Sprintf("%s;timeout=%d", c.session, int(c.srv.sessionTimeout/time.Second))
+}
+
+func sessionID(req *request) string {
+	id, _, _ := strings.Cut(req.get("Session"), ";")
+	return strings.TrimSpace(id)
+}
+
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+func (c *conn) playRequest(req *request) (*response, func()) {
+	streamPath, _, resp := c.target(req)
+	if resp != nil {
+		return resp, nil
+	}
+	if c.session == "" || sessionID(req) != c.session {
+		return newResponse(454), nil
+	}
+	if streamPath != c.streamPath {
+		return newResponse(455), nil
+	}
+	if c.play != nil {
+		return newResponse(200).set("Session", c.sessionHeader()), nil
+	}
+	if !c.srv.cfg.Available(streamPath) {
+		return newResponse(404), nil
+	}
+	src := c.srv.source(streamPath, c.kind)
+	p := &playback{
+		src:  src,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	p.sub = &subscriber{
+		queue: make(chan liveFrame, c.srv.queueFrames),
+		overflow: func() {
+			c.log.Info("rtsp client too slow, dropped", "path", streamPath)
+			_ = c.nc.Close()
+		},
+	}
+	if err := c.srv.play(src, p.sub); err != nil {
+		return newResponse(503), nil
+	}
+	var seq [2]byte
+	_, _ = rand.Read(seq[:])
+	pw := &packetWriter{
+		channel: byte(c.transport.rtpChannel),
+		ssrc:    src.ssrc,
+		seq:     binary.BigEndian.Uint16(seq[:]),
+	}
+	c.play = p
+	trackURL := c.contentBase(req.uri, streamPath) + trackName
+	resp = newResponse(200).
+		set("Session", c.sessionHeader()).
+		set("Range", "npt=now-").
+		set("RTP-Info", fmt.Sprintf("url=%s;seq=%d;rtptime=%d", trackURL, pw.seq, uint32(p.sub.start*ticksPerFrame)))
+	c.log.Info("rtsp play", "path", streamPath)
+	return resp, func() {
+		// Started after the PLAY reply is written: media must not precede it.
+		if !c.srv.spawn(func() { c.writeLoop(p, pw) }) {
+			close(p.done)
+			_ = c.nc.Close()
+		}
+	}
+}
+
+// writeLoop sends the subscribed frames until stopped or a write fails.
+func (c *conn) writeLoop(p *playback, pw *packetWriter) {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case lf := <-p.sub.queue:
+			if err := c.writeFrame(pw, lf); err != nil {
+				c.log.Debug("rtsp media write failed", "err", err)
+				_ = c.nc.Close() // ends the reader, which cleans up
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) writeFrame(pw *packetWriter, lf liveFrame) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)); err != nil {
+		return err
+	}
+	if err := pw.writeFrame(c.w, lf); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// stopPlayback ends the session's media, if playing, and waits for its writer.
+func (c *conn) stopPlayback() {
+	if c.play == nil {
+		return
+	}
+	c.play.src.unsubscribe(c.play.sub)
+	close(c.play.stop)
+	<-c.play.done
+	c.play = nil
+}
+
+func (c *conn) teardown(req *request) *response {
+	if id := sessionID(req); c.session == "" || id != c.session {
+		return newResponse(454)
+	}
+	c.stopPlayback()
+	c.session = ""
+	c.setStreamPath("")
+	return newResponse(200)
+}
+
+func (c *conn) keepAlive(req *request) *response {
+	id := sessionID(req)
+	if id == "" {
+		return newResponse(200)
+	}
+	if id != c.session {
+		return newResponse(454)
+	}
+	return newResponse(200).set("Session", c.sessionHeader())
+}
+
+// packetWriter turns frames into interleaved RTP packets for one client.
+// Each client numbers its own packets, so RTP-Info can promise the first
+// sequence number before the first packet exists.
+type packetWriter struct {
+	channel byte
+	ssrc    uint32
+	seq     uint16
+}
+
+const payloadTypeH264 = 96
+
+func (pw *packetWriter) writeFrame(w *bufio.Writer, lf liveFrame) error {
+	var hdr [4 + 12]byte
+	hdr[0] = '$'
+	hdr[1] = pw.channel
+	hdr[4] = 0x80 // RTP version 2
+	binary.BigEndian.PutUint32(hdr[8:], lf.timestamp)
+	binary.BigEndian.PutUint32(hdr[12:], pw.ssrc)
+	last := len(lf.frame.payloads) - 1
+	for i, payload := range lf.frame.payloads {
+		binary.BigEndian.PutUint16(hdr[2:], uint16(12+len(payload)))
+		hdr[5] = payloadTypeH264
+		if i == last {
+			hdr[5] |= 0x80 // marker: last packet of the access unit
+		}
+		binary.BigEndian.PutUint16(hdr[6:], pw.seq)
+		pw.seq++
+		if _, err := w.Write(hdr[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
