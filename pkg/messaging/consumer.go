@@ -21,6 +21,7 @@ type SQSClient interface {
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
 // ConsumerConfig configures a Consumer. Zero values take the defaults noted.
@@ -93,6 +94,7 @@ type Consumer struct {
 	sqs     SQSClient
 	cfg     ConsumerConfig
 	handler Handler
+	deleter *batchDeleter
 }
 
 // NewConsumer returns a Consumer of one queue.
@@ -111,6 +113,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// when SIGTERM arrives is finished and deleted, not redelivered.
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+
+	c.deleter = newBatchDeleter(c.sqs, c.cfg.QueueURL, c.cfg.Queue, 20*time.Millisecond, c.cfg.Logger)
+	defer c.deleter.close()
 
 	slots := make(chan struct{}, c.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -206,7 +211,7 @@ func (c *Consumer) process(ctx context.Context, raw sqstypes.Message) {
 
 	switch {
 	case err == nil:
-		c.delete(ctx, raw.ReceiptHandle, m)
+		c.deleter.delete(raw.ReceiptHandle, m)
 	case IsPermanent(err):
 		c.deadLetter(ctx, raw, m, err.Error())
 	case m.ReceiveCount >= c.cfg.MaxReceiveCount:
