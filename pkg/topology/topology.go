@@ -228,3 +228,17 @@ func EnvName(resource, suffix string) string {
 	s = strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
 	return s + "_" + suffix
 }
+
+// Routes maps each event type to the ARN of the topic that carries it,
+// given the ARNs of the topics (by logical name) a service publishes to.
+func (d Definition) Routes(topicARNs map[string]string) map[string]string {
+	routes := map[string]string{}
+	for _, t := range d.Topics {
+		if arn := topicARNs[t.Name]; arn != "" {
+			for _, e := range t.Events {
+				routes[e] = arn
+			}
+		}
+	}
+	return routes
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything mediagw needs on a fresh Debian machine, idempotently:
+# ffmpeg (Debian's package), the local AWS emulator (moto, pinned) in a
+# virtualenv under .tools/, the Go modules and the pinned code generators.
+# Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MOTO_VERSION=5.2.5
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- Debian packages ---------------------------------------------------------
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# --- Go ----------------------------------------------------------------------
+command -v go >/dev/null 2>&1 || { log "Go is not installed (need go >= 1.26)"; exit 1; }
+
+# --- Python virtualenv with the AWS emulator -------------------------------
+VENV=$ROOT/.tools/venv
+if [ ! -x "$VENV/bin/moto_server" ] || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+  log "installing moto[server]==$MOTO_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# --- Go modules and the pinned code generators (tools/go.mod) ---------------
+log "downloading Go modules"
+for mod in pkg deploy services/*/; do
+  (cd "$mod" && go mod download)
+done
+(cd tools && GOWORK=off go tool -n buf >/dev/null && GOWORK=off go tool -n protoc-gen-go >/dev/null)
+
+log "ready"

@@ -1,0 +1,20 @@
+// Command configurator applies gateway settings through ISAPI.
+// Not built yet beyond the service runtime: it loads its configuration and
+// serves /healthz, /readyz and /metrics.
+package main
+
+import (
+	"context"
+	"os"
+
+	"mediagw/pkg/service"
+)
+
+func main() {
+	cfg := service.NewConfig("configurator", "applies gateway settings through ISAPI", ":9101")
+	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
+		rt.SetReady(true)
+		<-ctx.Done()
+		return nil
+	}))
+}
