@@ -47,7 +47,15 @@ type playback struct {
 	done chan struct{} // closed by the writer when it ends
 }
 
+// sendBuffer bounds what the kernel buffers for a client (Linux doubles
+// it). Without a bound, loopback autotuning buffers megabytes, many seconds
+// of video, before a stalled client is noticed.
+const sendBuffer = 256 << 10
+
 func newConn(s *Server, nc net.Conn) *conn {
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(sendBuffer)
+	}
 	br, bw := newBufferedConn(nc)
 	return &conn{srv: s, nc: nc, br: br, w: bw, log: s.log.With("remote", nc.RemoteAddr().String())}
 }

@@ -149,6 +149,10 @@ func dialRTSP(t *testing.T, addr string) *rtspClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newRTSPClient(t, nc)
+}
+
+func newRTSPClient(t *testing.T, nc net.Conn) *rtspClient {
 	t.Cleanup(func() { _ = nc.Close() })
 	return &rtspClient{t: t, nc: nc, br: bufio.NewReaderSize(nc, 256<<10)}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -105,5 +104,3 @@ func TestTwoClientsDecodeAllFrames(t *testing.T) {
 		}
 	}
 }
-
-var _ = sync.Mutex{}
