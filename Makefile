@@ -1,0 +1,28 @@
+# mediagw — the two commands a newcomer needs are `make run` and `make test`.
+.PHONY: run test bench proto build bootstrap clean
+
+## run: install what is missing, start the emulator, provision, start everything (Ctrl-C stops)
+run:
+	@scripts/run-local.sh
+
+## test: every check and test (what CI runs)
+test:
+	@scripts/test.sh
+
+## bench: benchmarks, printed as tables with ratios measured in the same run
+bench:
+	@scripts/bench.sh
+
+## proto: regenerate pkg/gen from proto/ with the pinned buf
+proto:
+	@scripts/proto.sh
+
+## build: every binary into bin/
+build:
+	go build -o bin/ ./deploy/cmd/provision ./services/*/cmd/*
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: the project's benchmarks against the real emulator, each
+# printing its figures and the ratio to its baseline measured in the same run.
+# This machine is shared: compare ratios, not absolute numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+scripts/bootstrap.sh
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$PORT" >/dev/null 2>&1 &
+MOTO_PID=$!
+trap 'kill $MOTO_PID 2>/dev/null; wait $MOTO_PID 2>/dev/null || true' EXIT
+export AWS_ENDPOINT_URL=http://127.0.0.1:$PORT AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null && break; sleep 0.2; done
+
+bench() { # package regexp
+  echo "== $1 $2"
+  go test -run '^$' -bench "$2" -benchtime 1x "$1" | grep -E '^Benchmark' | tr -s ' \t' ' ' | sed 's/ / | /g'
+}
+bench ./pkg/messaging ConsumerThroughput

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `make run`: installs what is missing, starts the local AWS emulator,
+# provisions every resource, starts the gateway simulator and every service,
+# waits until all report ready, then runs until Ctrl-C, which stops
+# everything it started.
+#
+# MEDIAGW_EXIT_WHEN_READY=1  stop everything and exit 0 once all are ready
+#                            (used by the smoke test).
+# MEDIAGW_SIM_DEVICES=N      simulated cameras (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUN=$ROOT/.run
+LOGS=$RUN/logs
+mkdir -p "$LOGS"
+
+log() { printf '[run] %s\n' "$*" >&2; }
+
+scripts/bootstrap.sh
+
+MOTO_PORT=${MEDIAGW_MOTO_PORT:-4566}
+export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+
+pids=()
+names=()
+cleanup() {
+  trap - EXIT INT TERM
+  [ ${#pids[@]} -eq 0 ] && return
+  log "stopping ${#pids[@]} processes"
+  # Services first (newest first), the emulator last.
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for _ in $(seq 1 60); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.5
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  log "stopped"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { # name command...
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  pids+=($!); names+=("$name")
+  log "started $name (pid $!, log .run/logs/$name.log)"
+}
+
+wait_http() { # name url timeout-seconds
+  local name=$1 url=$2 deadline=$((SECONDS + $3))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name not ready at $url; last log lines:"; tail -20 "$LOGS/$name.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
+  log "port $MOTO_PORT is taken (another make run?); set MEDIAGW_MOTO_PORT"; exit 1
+fi
+start aws-emulator "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+wait_http aws-emulator "$AWS_ENDPOINT_URL/moto-api/" 30
+
+log "building binaries into bin/"
+go build -o "$ROOT/bin/" ./deploy/cmd/provision ./services/*/cmd/*
+"$ROOT/bin/provision" --local-parameters --env-file "$RUN/env"
+set -a; . "$RUN/env"; set +a
+
+SIM_HTTP=127.0.0.1:18080 SIM_RTSP=127.0.0.1:8554 SIM_ADMIN=127.0.0.1:18081
+start gateway-sim "$ROOT/bin/gateway-sim" --http-addr "$SIM_HTTP" --rtsp-addr "$SIM_RTSP" --admin-addr "$SIM_ADMIN" \
+  --devices "${MEDIAGW_SIM_DEVICES:-3}" --channels 1 --admin-password "Factory-Pass1" --media-dir "$RUN/media"
+wait_http gateway-sim "http://$SIM_ADMIN/admin/counters" 120
+
+declare -A ports=([configurator]=9101 [device-watcher]=9102 [task-manager]=9103 [health-sentinel]=9104)
+for svc in configurator device-watcher task-manager health-sentinel; do
+  HTTP_ADDR=127.0.0.1:${ports[$svc]} start "$svc" "$ROOT/bin/$svc"
+done
+for svc in configurator device-watcher task-manager health-sentinel; do
+  wait_http "$svc" "http://127.0.0.1:${ports[$svc]}/readyz" 60
+done
+
+cat >&2 <<MSG
+[run] all services ready.
+      AWS emulator     $AWS_ENDPOINT_URL
+      gateway (ISAPI)  http://$SIM_HTTP     admin: http://$SIM_ADMIN   RTSP: rtsp://$SIM_RTSP
+      services         configurator :9101, device-watcher :9102, task-manager :9103, health-sentinel :9104 (/readyz, /metrics)
+      logs             .run/logs/
+      Ctrl-C stops everything.
+MSG
+if [ "${MEDIAGW_EXIT_WHEN_READY:-}" = 1 ]; then
+  exit 0
+fi
+# Run until Ctrl-C or until a process dies.
+while :; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      log "${names[$i]} exited; see .run/logs/${names[$i]}.log"; exit 1
+    fi
+  done
+  sleep 1
+done
