@@ -1,0 +1,374 @@
+package rtspproxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+const (
+	testUser = "admin"
+	testPass = "s3cret-Pa55"
+	realm    = "IP Camera(test)"
+)
+
+// fakeGateway is a minimal RTSP server with Digest (qop=auth) or Basic
+// authentication that records what it was sent.
+type fakeGateway struct {
+	t         *testing.T
+	ln        net.Listener
+	basicOnly bool
+	password  string
+	frames    [][]byte // sent after PLAY
+
+	mu       sync.Mutex
+	requests []*message
+	authOK   map[string]int // method -> authorised requests
+	fromCli  [][]byte
+	nonce    int
+}
+
+func newFakeGateway(t *testing.T) *fakeGateway {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &fakeGateway{t: t, ln: ln, password: testPass, authOK: map[string]int{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go g.serve(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return g
+}
+
+func (g *fakeGateway) base() string { return "rtsp://" + g.ln.Addr().String() }
+
+func (g *fakeGateway) challenges() []string {
+	g.mu.Lock()
+	g.nonce++
+	n := g.nonce
+	g.mu.Unlock()
+	if g.basicOnly {
+		return []string{fmt.Sprintf(`Basic realm="%s"`, realm)}
+	}
+	return []string{
+		fmt.Sprintf(`Digest realm="%s", nonce="nonce%d", qop="auth", algorithm=MD5`, realm, n),
+		fmt.Sprintf(`Basic realm="%s"`, realm),
+	}
+}
+
+func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
+
+// authorised checks an Authorization header independently of the proxy's code.
+func (g *fakeGateway) authorised(method, uri, h string) bool {
+	if rest, ok := strings.CutPrefix(h, "Basic "); ok {
+		return rest == base64.StdEncoding.EncodeToString([]byte(testUser+":"+g.password))
+	}
+	if g.basicOnly {
+		return false
+	}
+	c, err := digest.ParseCredentials(h)
+	if err != nil || c.Username != testUser || c.Realm != realm || c.URI != uri || c.QOP != "auth" {
+		return false
+	}
+	ha1 := md5hex(testUser + ":" + realm + ":" + g.password)
+	ha2 := md5hex(method + ":" + uri)
+	return c.Response == md5hex(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, c.Nonce, c.Nc, c.Cnonce, ha2))
+}
+
+func (g *fakeGateway) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	w := bufio.NewWriter(c)
+	for {
+		b, err := r.Peek(1)
+		if err != nil {
+			return
+		}
+		if b[0] == '$' {
+			f, err := peekFrame(r)
+			if err != nil {
+				return
+			}
+			g.mu.Lock()
+			g.fromCli = append(g.fromCli, append([]byte(nil), f...))
+			g.mu.Unlock()
+			r.Discard(len(f))
+			continue
+		}
+		m, err := readMessage(r)
+		if err != nil {
+			return
+		}
+		g.mu.Lock()
+		g.requests = append(g.requests, m)
+		g.mu.Unlock()
+		method, uri, _, _ := m.request()
+		resp := &message{line: "RTSP/1.0 200 OK", fields: []field{{"CSeq", m.get("CSeq")}}}
+		if !strings.HasPrefix(uri, g.base()) {
+			resp.line = "RTSP/1.0 400 Bad Request"
+		} else if !g.authorised(method, uri, m.get("Authorization")) {
+			resp.line = "RTSP/1.0 401 Unauthorized"
+			for _, ch := range g.challenges() {
+				resp.fields = append(resp.fields, field{"WWW-Authenticate", ch})
+			}
+		} else {
+			g.mu.Lock()
+			g.authOK[method]++
+			g.mu.Unlock()
+			switch method {
+			case "DESCRIBE":
+				resp.fields = append(resp.fields, field{"Content-Base", uri + "/"}, field{"Content-Type", "application/sdp"})
+				resp.body = []byte("v=0\r\nm=video 0 RTP/AVP 96\r\na=control:trackID=1\r\n")
+			case "SETUP":
+				resp.fields = append(resp.fields, field{"Session", "12345;timeout=60"}, field{"Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"})
+			}
+		}
+		resp.write(w)
+		if method == "PLAY" && resp.status() == 200 {
+			for _, f := range g.frames {
+				w.Write(f)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+func (g *fakeGateway) authorisedCount(method string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.authOK[method]
+}
+
+// client plays ffmpeg's part against the proxy.
+type client struct {
+	t   *testing.T
+	c   net.Conn
+	r   *bufio.Reader
+	seq int
+}
+
+func dial(t *testing.T, p *Proxy) *client {
+	t.Helper()
+	host := strings.TrimPrefix(p.localBase, "rtsp://")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, c: c, r: bufio.NewReaderSize(c, frameBuffer)}
+}
+
+func (c *client) do(method, uri string) *message {
+	c.t.Helper()
+	c.seq++
+	m := &message{line: method + " " + uri + " RTSP/1.0", fields: []field{{"CSeq", fmt.Sprint(c.seq)}, {"User-Agent", "Lavf59"}}}
+	w := bufio.NewWriter(c.c)
+	m.write(w)
+	if err := w.Flush(); err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := readMessage(c.r)
+	if err != nil {
+		c.t.Fatalf("%s: %v", method, err)
+	}
+	if got := resp.get("CSeq"); got != fmt.Sprint(c.seq) {
+		c.t.Fatalf("%s: response CSeq %q, want the client's %d", method, got, c.seq)
+	}
+	return resp
+}
+
+func startProxy(t *testing.T, cfg Config) *Proxy {
+	t.Helper()
+	p, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func creds(_ context.Context) (string, string, error) { return testUser, testPass, nil }
+
+func frame(ch byte, payload string) []byte {
+	return append([]byte{'$', ch, byte(len(payload) >> 8), byte(len(payload))}, payload...)
+}
+
+func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
+	g := newFakeGateway(t)
+	big := strings.Repeat("x", 60000)
+	g.frames = [][]byte{frame(0, "first"), frame(1, "rtcp"), frame(0, big)}
+	var playing atomic.Int32
+	var firstAt atomic.Int64
+	p := startProxy(t, Config{
+		Upstream:    g.base() + "/Streaming/Channels/101?transportmode=unicast",
+		Credentials: creds,
+		Playing:     func(at time.Time) { playing.Add(1); firstAt.Store(at.UnixNano()) },
+	})
+	if strings.Contains(p.URL(), g.base()) || !strings.HasSuffix(p.URL(), "/Streaming/Channels/101?transportmode=unicast") {
+		t.Fatalf("proxy URL %q", p.URL())
+	}
+	c := dial(t, p)
+	for _, method := range []string{"OPTIONS", "DESCRIBE"} {
+		if r := c.do(method, p.URL()); r.status() != 200 {
+			t.Fatalf("%s = %q", method, r.line)
+		}
+	}
+	// The gateway's Content-Base comes back unchanged; ffmpeg then uses it
+	// on this connection and the proxy passes it on.
+	if r := c.do("SETUP", g.base()+"/Streaming/Channels/101?transportmode=unicast/trackID=1"); r.status() != 200 {
+		t.Fatalf("SETUP = %q", r.line)
+	}
+	before := time.Now()
+	if r := c.do("PLAY", p.URL()); r.status() != 200 {
+		t.Fatalf("PLAY = %q", r.line)
+	}
+	for i, want := range g.frames {
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c.r, got); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("frame %d altered", i)
+		}
+	}
+	if playing.Load() != 1 || time.Unix(0, firstAt.Load()).Before(before) {
+		t.Fatalf("Playing called %d times at %v", playing.Load(), time.Unix(0, firstAt.Load()))
+	}
+	if got, want := p.ReceivedBytes(), uint64(len(g.frames[0])+len(g.frames[1])+len(g.frames[2])); got != want {
+		t.Fatalf("ReceivedBytes = %d, want %d", got, want)
+	}
+	// RTCP from the client reaches the gateway; keep-alives are authorised.
+	c.c.Write(frame(1, "receiver report"))
+	if r := c.do("GET_PARAMETER", p.URL()); r.status() != 200 {
+		t.Fatalf("GET_PARAMETER = %q", r.line)
+	}
+	for _, m := range []string{"OPTIONS", "DESCRIBE", "SETUP", "PLAY", "GET_PARAMETER"} {
+		if g.authorisedCount(m) != 1 {
+			t.Errorf("%s authorised %d times at the gateway, want 1", m, g.authorisedCount(m))
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.fromCli) != 1 || !bytes.Equal(g.fromCli[0], frame(1, "receiver report")) {
+		t.Errorf("gateway got client frames %q", g.fromCli)
+	}
+	for _, r := range g.requests {
+		if strings.Contains(r.get("Authorization"), testPass) {
+			t.Errorf("password sent in clear with Digest on offer: %q", r.line)
+		}
+	}
+}
+
+func TestBasicOnlyGateway(t *testing.T) {
+	g := newFakeGateway(t)
+	g.basicOnly = true
+	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Credentials: creds})
+	c := dial(t, p)
+	if r := c.do("DESCRIBE", p.URL()); r.status() != 200 {
+		t.Fatalf("DESCRIBE = %q", r.line)
+	}
+	if r := c.do("OPTIONS", p.URL()); r.status() != 200 || g.authorisedCount("OPTIONS") != 1 {
+		t.Fatalf("OPTIONS = %q", r.line)
+	}
+}
+
+func TestWrongPasswordIsReportedAnd401Forwarded(t *testing.T) {
+	g := newFakeGateway(t)
+	g.password = "changed"
+	var rejected atomic.Int32
+	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Credentials: creds, AuthRejected: func() { rejected.Add(1) }})
+	c := dial(t, p)
+	r := c.do("DESCRIBE", p.URL())
+	if r.status() != 401 {
+		t.Fatalf("DESCRIBE with a wrong password = %q, want 401", r.line)
+	}
+	if rejected.Load() == 0 {
+		t.Fatal("AuthRejected not called")
+	}
+	g.mu.Lock()
+	n := len(g.requests)
+	g.mu.Unlock()
+	if n > 3 {
+		t.Fatalf("proxy sent %d requests for one refused DESCRIBE; it must not loop", n)
+	}
+}
+
+func TestCredentialsErrorForwards401(t *testing.T) {
+	g := newFakeGateway(t)
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Credentials: func(context.Context) (string, string, error) {
+		return "", "", errors.New("ssm down")
+	}})
+	if r := dial(t, p).do("OPTIONS", p.URL()); r.status() != 401 {
+		t.Fatalf("OPTIONS = %q, want the gateway's 401", r.line)
+	}
+}
+
+func TestGatewayDownClosesClient(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	p := startProxy(t, Config{Upstream: "rtsp://" + addr + "/x", Credentials: creds})
+	c := dial(t, p)
+	if _, err := c.r.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read from proxy with the gateway down = %v, want EOF", err)
+	}
+}
+
+func TestListenRejectsBadUpstream(t *testing.T) {
+	for _, u := range []string{"http://h/x", "rtsp:///x", "rtsp://admin:" + testPass + "@h/x", "::"} {
+		_, err := Listen(Config{Upstream: u})
+		if err == nil {
+			t.Errorf("Listen(%q) accepted", u)
+			continue
+		}
+		if strings.Contains(err.Error(), testPass) {
+			t.Errorf("error leaks the password: %v", err)
+		}
+	}
+}
+
+func TestCloseEndsSessions(t *testing.T) {
+	g := newFakeGateway(t)
+	p, err := Listen(Config{Upstream: g.base() + "/x", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, p)
+	c.do("OPTIONS", p.URL())
+	done := make(chan struct{})
+	go func() { p.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Fatal("client connection still open after Close")
+	}
+}
