@@ -19,7 +19,12 @@ import (
 	"mediagw/pkg/topology"
 )
 
-func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv("MESSAGING_HELPER_PROCESS") == "1" {
+		os.Exit(helperService())
+	}
+	os.Exit(awstest.Main(m))
+}
 
 // env is a small topology on the emulator: one topic, queues subscribed
 // with filters, each with a DLQ.
