@@ -146,8 +146,8 @@ func TestLineLimiter(t *testing.T) {
 func TestSplitLevel(t *testing.T) {
 	for line, want := range map[string][2]string{
 		"[segment @ 0x55] [info] Opening 'x' for writing": {"info", "[segment @ 0x55] Opening 'x' for writing"},
-		"[error] Connection refused":                       {"error", "Connection refused"},
-		"garbage":                                          {"warning", "garbage"},
+		"[error] Connection refused":                      {"error", "Connection refused"},
+		"garbage":                                         {"warning", "garbage"},
 	} {
 		if l, m := splitLevel(line); l != want[0] || m != want[1] {
 			t.Errorf("splitLevel(%q) = %q, %q", line, l, m)

@@ -3,8 +3,8 @@ package rtspproxy
 import (
 	"bufio"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )

@@ -1,0 +1,91 @@
+// Package metrics defines the recorder's Prometheus metrics.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are registered on the registry given to New; nothing is global.
+type Metrics struct {
+	SegmentsWritten  *prometheus.CounterVec // channel
+	SegmentsUploaded *prometheus.CounterVec // channel
+	SegmentsFailed   *prometheus.CounterVec // channel, reason: segments lost other than by the spool bound
+	SegmentsDropped  *prometheus.CounterVec // channel: deleted because the spool was full
+	UploadFailures   *prometheus.CounterVec // channel: failed upload attempts (retried)
+	UploadSeconds    prometheus.Histogram
+	UploadedBytes    *prometheus.CounterVec // channel
+	SpoolBytes       prometheus.Gauge
+	SpoolSegments    prometheus.Gauge
+	Restarts         *prometheus.CounterVec // channel, reason
+	LastSegmentEnd   *prometheus.GaugeVec   // channel: unix time
+	LastUploadedEnd  *prometheus.GaugeVec   // channel: unix time
+	ChannelFailing   *prometheus.GaugeVec   // channel: 1 while the stream keeps failing
+	ClockSkew        *prometheus.GaugeVec   // channel: seconds
+
+	reg prometheus.Registerer
+}
+
+// New registers the recorder's metrics. Gateway and device are constant
+// labels: one recorder process records one device.
+func New(reg prometheus.Registerer, gateway, device string) *Metrics {
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"gateway": gateway, "device": device}, reg)
+	ch := []string{"channel"}
+	m := &Metrics{
+		SegmentsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_segments_written_total", Help: "Segments ffmpeg finished and the recorder spooled.",
+		}, ch),
+		SegmentsUploaded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_segments_uploaded_total", Help: "Segments uploaded to S3.",
+		}, ch),
+		SegmentsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_segments_failed_total", Help: "Segments lost for a reason other than the spool bound.",
+		}, []string{"channel", "reason"}),
+		SegmentsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_segments_dropped_total", Help: "Spooled segments deleted unuploaded because the spool hit its bound.",
+		}, ch),
+		UploadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_upload_failures_total", Help: "Failed upload attempts (each is retried).",
+		}, ch),
+		UploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "recorder_upload_duration_seconds", Help: "Time to upload one segment.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		UploadedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_uploaded_bytes_total", Help: "Bytes of segments uploaded.",
+		}, ch),
+		SpoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "recorder_spool_bytes", Help: "Bytes of segments waiting for upload.",
+		}),
+		SpoolSegments: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "recorder_spool_segments", Help: "Segments waiting for upload.",
+		}),
+		Restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recorder_ffmpeg_restarts_total", Help: "ffmpeg runs that ended and were restarted, by why they ended.",
+		}, []string{"channel", "reason"}),
+		LastSegmentEnd: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recorder_last_segment_end_timestamp_seconds", Help: "Wall-clock end of the last segment written.",
+		}, ch),
+		LastUploadedEnd: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recorder_last_uploaded_segment_end_timestamp_seconds", Help: "Wall-clock end of the last segment uploaded.",
+		}, ch),
+		ChannelFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recorder_channel_failing", Help: "1 while a channel's stream keeps failing (several unhealthy runs in a row).",
+		}, ch),
+		ClockSkew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recorder_clock_skew_seconds", Help: "Last difference between a segment's computed end and when it was seen.",
+		}, ch),
+		reg: reg,
+	}
+	reg.MustRegister(m.SegmentsWritten, m.SegmentsUploaded, m.SegmentsFailed, m.SegmentsDropped, m.UploadFailures,
+		m.UploadSeconds, m.UploadedBytes, m.SpoolBytes, m.SpoolSegments, m.Restarts, m.LastSegmentEnd,
+		m.LastUploadedEnd, m.ChannelFailing, m.ClockSkew)
+	return m
+}
+
+// ReceivedBytes registers a counter of RTSP bytes received for a channel,
+// read from f on each scrape.
+func (m *Metrics) ReceivedBytes(channel string, f func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "recorder_rtsp_received_bytes_total",
+		Help:        "Media bytes received from the gateway.",
+		ConstLabels: prometheus.Labels{"channel": channel},
+	}, func() float64 { return float64(f()) }))
+}
