@@ -32,6 +32,7 @@ func expectEOF(t *testing.T, c *rtspClient, timeout time.Duration) {
 }
 
 func TestDropDisconnectsClientsAndOfflineFailsFast(t *testing.T) {
+	t.Parallel() // mostly waits on the live clock
 	env := newTestEnv(t)
 	decoder := startProc(t, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-rtsp_transport", "tcp",
 		"-i", env.urlWithCredentials(camMain, testPassword), "-t", "60", "-f", "null", "-progress", "pipe:1", "-nostats", "-")
@@ -78,6 +79,7 @@ func TestDropDisconnectsClientsAndOfflineFailsFast(t *testing.T) {
 // A client that stops reading is dropped; the others keep receiving every
 // frame meanwhile.
 func TestSlowClientDoesNotStallOthers(t *testing.T) {
+	t.Parallel() // mostly waits on the live clock
 	env := newTestEnv(t, func(s *Server) { s.queueFrames = 10 })
 	fast, _ := playSession(t, env, camMain)
 

@@ -245,6 +245,7 @@ func TestBasicAuthAndPasswordChange(t *testing.T) {
 }
 
 func TestLateJoinerStartsAtLiveKeyframe(t *testing.T) {
+	t.Parallel() // mostly waits on the live clock
 	env := newTestEnv(t)
 	a, _ := playSession(t, env, camMain)
 	aFirst := readFrame(t, a)
@@ -298,6 +299,7 @@ func equalPayloads(a, b [][]byte) bool {
 // The loop wraps seamlessly: the frame after the clip's last one is its
 // first keyframe, with the timestamp still advancing by one frame.
 func TestLoopWrapKeepsTimestampsRunning(t *testing.T) {
+	t.Parallel() // mostly waits on the live clock
 	var loopFrames int64
 	env := newTestEnv(t, func(s *Server) {
 		loopFrames = int64(len(s.clips[mainStream].frames))

@@ -14,6 +14,7 @@ const (
 )
 
 func TestFFprobeReportsH264Stream(t *testing.T) {
+	t.Parallel() // mostly waits on the live clock
 	env := newTestEnv(t)
 	for _, tc := range []struct {
 		path          string
@@ -88,6 +89,7 @@ func progressFrames(progress string) int {
 }
 
 func TestTwoClientsDecodeAllFrames(t *testing.T) {
+	t.Parallel() // mostly waits on the live clock
 	env := newTestEnv(t)
 	url := env.urlWithCredentials(camMain, testPassword)
 	procs := []*proc{ffmpegDecode(t, url, 3), ffmpegDecode(t, url, 3)}

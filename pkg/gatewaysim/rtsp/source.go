@@ -120,10 +120,16 @@ func (s *source) sendDue(now int64) bool {
 		return false
 	}
 	// After a long stall (suspended machine) do not flood clients with a
-	// burst of stale frames: jump ahead; clients re-synchronise at the next
-	// keyframe's IDR like after packet loss.
+	// burst of stale frames: jump to the live position and resume every
+	// client at the next keyframe, so none gets a frame whose references it
+	// missed.
 	if now-s.next > 5*frameRate {
 		s.next = now
+		for sub := range s.subs {
+			if sub.start < now {
+				sub.start = s.nextKeyframe(now)
+			}
+		}
 	}
 	for ; s.next <= now; s.next++ {
 		lf := liveFrame{timestamp: uint32(s.next * ticksPerFrame), frame: s.frameOf(s.next)}
