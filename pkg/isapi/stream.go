@@ -100,12 +100,10 @@ func (p *partReader) line() (string, error) {
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return "", errors.New("stream line longer than 64 KiB")
 	}
-	if err != nil {
-		if len(b) > 0 && errors.Is(err, io.EOF) {
-			return "", io.ErrUnexpectedEOF
-		}
+	if err != nil && (len(b) == 0 || !errors.Is(err, io.EOF)) {
 		return "", err
 	}
+	// A last line without newline counts; the next read reports io.EOF.
 	return strings.TrimRight(string(b), "\r\n \t"), nil
 }
 
@@ -180,10 +178,11 @@ func (p *partReader) next() ([]byte, error) {
 	var body bytes.Buffer
 	for {
 		l, err := p.br.ReadSlice('\n')
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		lastLine := errors.Is(err, io.EOF) && len(l) > 0
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !lastLine {
 			return nil, unexpected(err)
 		}
-		if d, final := p.isDelim(strings.TrimRight(string(l), "\r\n \t")); (d || final) && err == nil {
+		if d, final := p.isDelim(strings.TrimRight(string(l), "\r\n \t")); (d || final) && !errors.Is(err, bufio.ErrBufferFull) {
 			p.pending, p.finished = !final, final
 			return bytes.TrimRight(body.Bytes(), "\r\n"), nil
 		}
@@ -191,6 +190,9 @@ func (p *partReader) next() ([]byte, error) {
 			return nil, errors.New("stream part larger than 1 MiB")
 		}
 		body.Write(l)
+		if lastLine {
+			return nil, io.ErrUnexpectedEOF
+		}
 	}
 }
 
