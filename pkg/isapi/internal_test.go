@@ -107,12 +107,12 @@ func TestPutKeepsUnknownMembers(t *testing.T) {
 
 func TestTimeZoneStrings(t *testing.T) {
 	cases := map[string]time.Duration{
-		"CST-8:00:00":  8 * time.Hour,
-		"CST+5:00:00":  -5 * time.Hour,
-		"CST-5:30:00":  5*time.Hour + 30*time.Minute,
-		"CST+0:00:00":  0,
-		"CST-9":        9 * time.Hour,
-		"EST5":         -5 * time.Hour,
+		"CST-8:00:00": 8 * time.Hour,
+		"CST+5:00:00": -5 * time.Hour,
+		"CST-5:30:00": 5*time.Hour + 30*time.Minute,
+		"CST+0:00:00": 0,
+		"CST-9":       9 * time.Hour,
+		"EST5":        -5 * time.Hour,
 		"CST-1:00:00DST01:00:00,M3.5.0/02:00:00,M10.5.0/03:00:00": time.Hour,
 	}
 	for s, want := range cases {
