@@ -56,8 +56,13 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if tcp, ok := nc.(*net.TCPConn); ok {
 		_ = tcp.SetWriteBuffer(sendBuffer)
 	}
-	br, bw := newBufferedConn(nc)
-	return &conn{srv: s, nc: nc, br: br, w: bw, log: s.log.With("remote", nc.RemoteAddr().String())}
+	return &conn{
+		srv: s,
+		nc:  nc,
+		br:  bufio.NewReaderSize(nc, 8<<10), // its size bounds a request line
+		w:   bufio.NewWriterSize(nc, 64<<10),
+		log: s.log.With("remote", nc.RemoteAddr().String()),
+	}
 }
 
 func (c *conn) serve() {

@@ -144,7 +144,8 @@ func loadClip(path string) (*clip, error) {
 	return c, nil
 }
 
-// parseClip splits an Annex-B stream into access units and packetizes them.
+// parseClip splits an Annex-B stream into access units and packetizes them
+// (the payloads are copies; data is not retained).
 // Every keyframe is made self-contained (SPS and PPS in front of the IDR), so
 // a client may join at any keyframe.
 func parseClip(data []byte) (*clip, error) {
@@ -175,11 +176,12 @@ func parseClip(data []byte) (*clip, error) {
 			if hasVCL {
 				flush()
 			}
+			// Copies: the file's buffer should not stay alive for them.
 			if typ == 7 && c.sps == nil {
-				c.sps = nal
+				c.sps = bytes.Clone(nal)
 			}
 			if typ == 8 && c.pps == nil {
-				c.pps = nal
+				c.pps = bytes.Clone(nal)
 			}
 			if typ != 9 { // access unit delimiters carry nothing a client needs
 				current = append(current, nal)

@@ -16,7 +16,6 @@
 package rtsp
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -271,9 +270,4 @@ func (s *Server) play(src *source, sub *subscriber) error {
 		}
 	}
 	return nil
-}
-
-// newBufferedConn sizes the read buffer, which bounds a request line.
-func newBufferedConn(nc net.Conn) (*bufio.Reader, *bufio.Writer) {
-	return bufio.NewReaderSize(nc, 8<<10), bufio.NewWriterSize(nc, 64<<10)
 }
