@@ -47,7 +47,11 @@ func BenchmarkClientStream(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		lf := liveFrame{timestamp: uint32(i * ticksPerFrame), frame: &frames[i%len(frames)]}
+		lf := liveFrame{
+			timestamp: uint32(i * ticksPerFrame),
+			at:        start.Add(time.Duration(i) * time.Second / frameRate),
+			frame:     &frames[i%len(frames)],
+		}
 		if err := pw.writeFrame(w, lf); err != nil {
 			b.Fatal(err)
 		}

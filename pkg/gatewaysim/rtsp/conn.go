@@ -326,9 +326,10 @@ func (c *conn) playRequest(req *request) (*response, func()) {
 	var seq [2]byte
 	_, _ = rand.Read(seq[:])
 	pw := &packetWriter{
-		channel: byte(c.transport.rtpChannel),
-		ssrc:    src.ssrc,
-		seq:     binary.BigEndian.Uint16(seq[:]),
+		channel:     byte(c.transport.rtpChannel),
+		rtcpChannel: byte(c.transport.rtcpChannel),
+		ssrc:        src.ssrc,
+		seq:         binary.BigEndian.Uint16(seq[:]),
 	}
 	c.play = p
 	trackURL := c.contentBase(req.uri, streamPath) + trackName
@@ -407,16 +408,25 @@ func (c *conn) keepAlive(req *request) *response {
 	return newResponse(200).set("Session", c.sessionHeader())
 }
 
-// packetWriter turns frames into interleaved RTP packets for one client.
-// Each client numbers its own packets, so RTP-Info can promise the first
-// sequence number before the first packet exists.
+// packetWriter turns frames into interleaved RTP packets for one client,
+// with an RTCP sender report every few seconds so clients can map RTP
+// timestamps to wall-clock time, as a camera allows. Each client numbers its
+// own packets, so RTP-Info can promise the first sequence number before the
+// first packet exists.
 type packetWriter struct {
-	channel byte
-	ssrc    uint32
-	seq     uint16
+	channel     byte
+	rtcpChannel byte
+	ssrc        uint32
+	seq         uint16
+
+	packets, octets uint32    // sent so far, for sender reports
+	lastReport      time.Time // frame time of the last sender report
 }
 
-const payloadTypeH264 = 96
+const (
+	payloadTypeH264      = 96
+	senderReportInterval = 5 * time.Second
+)
 
 func (pw *packetWriter) writeFrame(w *bufio.Writer, lf liveFrame) error {
 	var hdr [4 + 12]byte
@@ -441,5 +451,36 @@ func (pw *packetWriter) writeFrame(w *bufio.Writer, lf liveFrame) error {
 			return err
 		}
 	}
+	pw.packets += uint32(len(lf.frame.payloads))
+	pw.octets += uint32(lf.frame.size)
+	if lf.at.Sub(pw.lastReport) >= senderReportInterval {
+		pw.lastReport = lf.at
+		return pw.writeSenderReport(w, lf)
+	}
 	return nil
+}
+
+// ntpEpochOffset is the number of seconds from 1900 (NTP) to 1970 (Unix).
+const ntpEpochOffset = 2208988800
+
+// writeSenderReport writes an RTCP SR (RFC 3550 6.4.1) tying the frame's
+// RTP timestamp to its wall-clock time.
+func (pw *packetWriter) writeSenderReport(w *bufio.Writer, lf liveFrame) error {
+	var sr [4 + 28]byte
+	sr[0] = '$'
+	sr[1] = pw.rtcpChannel
+	binary.BigEndian.PutUint16(sr[2:], 28)
+	sr[4] = 0x80                          // version 2, no reception report blocks
+	sr[5] = 200                           // SR
+	binary.BigEndian.PutUint16(sr[6:], 6) // length in 32-bit words minus one
+	binary.BigEndian.PutUint32(sr[8:], pw.ssrc)
+	ns := lf.at.UnixNano()
+	secs := uint64(ns/int64(time.Second)) + ntpEpochOffset
+	frac := uint64(ns%int64(time.Second)) << 32 / uint64(time.Second)
+	binary.BigEndian.PutUint64(sr[12:], secs<<32|frac)
+	binary.BigEndian.PutUint32(sr[20:], lf.timestamp)
+	binary.BigEndian.PutUint32(sr[24:], pw.packets)
+	binary.BigEndian.PutUint32(sr[28:], pw.octets)
+	_, err := w.Write(sr[:])
+	return err
 }

@@ -128,6 +128,8 @@ type rtspClient struct {
 	// authorize, if set, returns the Authorization header for a request.
 	authorize func(method, uri string) string
 	session   string
+	// rtcp collects the packets received on channel 1 while reading RTP.
+	rtcp [][]byte
 }
 
 type rtspResponse struct {
@@ -273,6 +275,9 @@ func (c *rtspClient) readRTP(channel byte) (*rtp.Packet, error) {
 			return nil, err
 		}
 		if ch != channel {
+			if ch == 1 {
+				c.rtcp = append(c.rtcp, data)
+			}
 			continue
 		}
 		var p rtp.Packet

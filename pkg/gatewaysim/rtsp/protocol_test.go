@@ -3,6 +3,7 @@ package rtsp
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net"
 	"regexp"
@@ -151,6 +152,8 @@ func TestProtocolDetails(t *testing.T) {
 		}
 		prev = f
 	}
+	checkSenderReport(t, c.rtcp, first)
+
 	if resp = c.do("GET_PARAMETER", url+"/"); resp.status != 200 {
 		t.Errorf("GET_PARAMETER keep-alive while playing: %d", resp.status)
 	}
@@ -164,6 +167,30 @@ func TestProtocolDetails(t *testing.T) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if n, err := c.br.Read(make([]byte, 1)); n != 0 || !isTimeout(err) {
 		t.Errorf("data after TEARDOWN: n=%d err=%v", n, err)
+	}
+}
+
+// checkSenderReport checks the RTCP sender report that follows the first
+// frame: it maps that frame's RTP timestamp to the current wall-clock time.
+func checkSenderReport(t *testing.T, rtcp [][]byte, first rtpFrame) {
+	t.Helper()
+	if len(rtcp) == 0 {
+		t.Fatal("no RTCP sender report received")
+	}
+	sr := rtcp[0]
+	if len(sr) != 28 || sr[0] != 0x80 || sr[1] != 200 || binary.BigEndian.Uint16(sr[2:]) != 6 {
+		t.Fatalf("not an RTCP sender report: % x", sr)
+	}
+	if ts := binary.BigEndian.Uint32(sr[16:]); ts != first.timestamp {
+		t.Errorf("sender report RTP time %d, want the first frame's %d", ts, first.timestamp)
+	}
+	if n := binary.BigEndian.Uint32(sr[20:]); int(n) != len(first.payloads) {
+		t.Errorf("sender report packet count %d, want %d", n, len(first.payloads))
+	}
+	ntp := binary.BigEndian.Uint64(sr[8:])
+	wall := time.Unix(int64(ntp>>32)-ntpEpochOffset, int64((ntp&0xffffffff)*uint64(time.Second)>>32))
+	if d := time.Since(wall); d < -5*time.Second || d > 5*time.Second {
+		t.Errorf("sender report wall time %v is %v away from now", wall, d)
 	}
 }
 

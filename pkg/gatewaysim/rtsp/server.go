@@ -249,6 +249,7 @@ func (s *Server) source(streamPath string, kind int) *source {
 		_, _ = rand.Read(ssrc[:])
 		src = &source{
 			clip:   s.clips[kind],
+			clock:  s.clock,
 			offset: s.cameraOffset(streamPath),
 			ssrc:   binary.BigEndian.Uint32(ssrc[:]),
 			subs:   make(map[*subscriber]struct{}),
@@ -261,7 +262,7 @@ func (s *Server) source(streamPath string, kind int) *source {
 // play subscribes sub to src, starting the source's sender if it is idle.
 func (s *Server) play(src *source, sub *subscriber) error {
 	if src.subscribe(sub, s.clock.frameAt(time.Now())+src.offset) {
-		if !s.spawn(func() { src.runSender(s.clock, s.done) }) {
+		if !s.spawn(func() { src.runSender(s.done) }) {
 			src.unsubscribe(sub)
 			src.mu.Lock()
 			src.running = false

@@ -45,6 +45,7 @@ func cameraOffset(streamPath string) int64 {
 // timestamps keep increasing across loop wraps and agree between clients.
 type source struct {
 	clip   *clip
+	clock  liveClock
 	offset int64
 	ssrc   uint32
 
@@ -58,6 +59,7 @@ type source struct {
 // read-only.
 type liveFrame struct {
 	timestamp uint32
+	at        time.Time // when the frame is live, for RTCP sender reports
 	frame     *clipFrame
 }
 
@@ -132,7 +134,11 @@ func (s *source) sendDue(now int64) bool {
 		}
 	}
 	for ; s.next <= now; s.next++ {
-		lf := liveFrame{timestamp: uint32(s.next * ticksPerFrame), frame: s.frameOf(s.next)}
+		lf := liveFrame{
+			timestamp: uint32(s.next * ticksPerFrame),
+			at:        s.clock.timeOf(s.next - s.offset),
+			frame:     s.frameOf(s.next),
+		}
 		for sub := range s.subs {
 			if s.next < sub.start {
 				continue
@@ -150,7 +156,7 @@ func (s *source) sendDue(now int64) bool {
 
 // runSender paces the source in real time until its last subscriber leaves
 // or done is closed.
-func (s *source) runSender(clock liveClock, done <-chan struct{}) {
+func (s *source) runSender(done <-chan struct{}) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -162,12 +168,12 @@ func (s *source) runSender(clock liveClock, done <-chan struct{}) {
 			return
 		case <-timer.C:
 		}
-		if !s.sendDue(clock.frameAt(time.Now()) + s.offset) {
+		if !s.sendDue(s.clock.frameAt(time.Now()) + s.offset) {
 			return
 		}
 		s.mu.Lock()
 		next := s.next
 		s.mu.Unlock()
-		timer.Reset(time.Until(clock.timeOf(next - s.offset)))
+		timer.Reset(time.Until(s.clock.timeOf(next - s.offset)))
 	}
 }
