@@ -27,7 +27,7 @@ func (c liveClock) timeOf(frame int64) time.Time {
 	return c.start.Add(time.Duration(frame-c.baseFrame) * (time.Second / frameRate))
 }
 
-// cameraOffset shifts each camera's clock by a amount derived from its path
+// cameraOffset shifts each camera's clock by an amount derived from its path
 // so cameras show different parts of the loop. The stream digit is left out
 // so a camera's main and sub streams stay in step, as on a real camera.
 func cameraOffset(streamPath string) int64 {
