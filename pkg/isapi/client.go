@@ -238,8 +238,11 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			return nil, &StatusError{Method: r.method, Path: r.path, HTTPStatus: http.StatusUnauthorized, Status: rs}
 		case !sentAuth:
 			continue // the normal challenge round trip
-		case chal != nil && chal.Stale && !staleRetried:
+		case chal != nil && chal.Stale:
 			// Right password, expired nonce: not a failed login.
+			if staleRetried {
+				return nil, &StatusError{Method: r.method, Path: r.path, HTTPStatus: http.StatusUnauthorized, Status: rs}
+			}
 			staleRetried = true
 			continue
 		}

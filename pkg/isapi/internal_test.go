@@ -1,10 +1,13 @@
 package isapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +184,50 @@ func TestStreamPartParsing(t *testing.T) {
 		if _, _, _, err := parseStreamPart([]byte(bad)); err == nil {
 			t.Errorf("parseStreamPart(%q) accepted", bad)
 		}
+	}
+}
+
+func TestSubscriptionAcceptsNDJSONAndErrorStatus(t *testing.T) {
+	busy := make(chan bool, 1)
+	busy <- false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if <-busy {
+			_, _ = io.WriteString(w, `{"statusCode":2,"subStatusCode":"deviceBusy"}`)
+			return
+		}
+		busy <- true
+		_, _ = io.WriteString(w, "{\"eventType\":\"heartbeat\"}\n{\"eventType\":\"deviceMgmt\",\"DeviceMgmtEvent\":{\"type\":\"added\",\"devIndex\":\"X1\"}}\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, "admin", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := c.SubscribeDeviceMgmt(ctx, SubscribeOptions{HeartbeatTimeout: 200 * time.Millisecond, InitialBackoff: 10 * time.Millisecond})
+	defer func() {
+		cancel()
+		for range ch {
+		}
+	}()
+	var kinds []StreamKind
+	for m := range ch {
+		kinds = append(kinds, m.Kind)
+		if m.Kind == KindEvent && m.Event.DevIndex != "X1" {
+			t.Fatalf("event %+v", m.Event)
+		}
+		if m.Kind == KindDisconnected && errors.Is(m.Err, ErrBusy) {
+			break
+		}
+		if len(kinds) > 10 {
+			break
+		}
+	}
+	want := []StreamKind{KindConnected, KindHeartbeat, KindEvent, KindHeartbeatTimeout, KindDisconnected, KindDisconnected}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Fatalf("kinds %v, want %v", kinds, want)
 	}
 }

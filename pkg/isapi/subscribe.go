@@ -149,14 +149,18 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var headerTimedOut atomic.Bool
-	hdrTimer := time.AfterFunc(c.timeout, func() { headerTimedOut.Store(true); cancel() })
+	headerTimeout := c.timeout
+	if headerTimeout <= 0 {
+		headerTimeout = DefaultTimeout
+	}
+	hdrTimer := time.AfterFunc(headerTimeout, func() { headerTimedOut.Store(true); cancel() })
 	body, _ := json.Marshal(map[string]any{"SubscribeDeviceMgmt": map[string]any{"eventMode": "all", "defenceMode": "all"}})
 	r := request{method: http.MethodPost, path: pathSubscribe, body: body}
 	resp, err := c.send(connCtx, r)
 	hdrTimer.Stop()
 	if err != nil {
 		if headerTimedOut.Load() {
-			return false, fmt.Errorf("isapi: %s: no answer within %s", pathSubscribe, c.timeout)
+			return false, fmt.Errorf("isapi: %s: no answer within %s", pathSubscribe, headerTimeout)
 		}
 		return false, err
 	}
@@ -172,9 +176,17 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 	watchdog := time.AfterFunc(opts.HeartbeatTimeout, func() { timedOut.Store(true); cancel() })
 	defer watchdog.Stop()
 
-	next, err := c.partSource(resp.Body, ctype, r)
+	next, multipart, err := c.partSource(resp.Body, ctype, r)
 	if err != nil {
 		return false, err
+	}
+	if multipart {
+		// The framing proves a live subscription; a real box may stay
+		// silent until the first event or heartbeat.
+		connected = true
+		if !emit(StreamMessage{Kind: KindConnected, Time: time.Now()}) {
+			return connected, ctx.Err()
+		}
 	}
 	for {
 		part, err := next()
@@ -192,11 +204,12 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 			return connected, fmt.Errorf("isapi: event stream: %w", err)
 		}
 		watchdog.Reset(opts.HeartbeatTimeout)
+		// An error status inside the stream (200 carrying an error) ends
+		// the subscription like an error answer would.
+		if rs, ok := ParseResponseStatus(part); ok && !rs.OK() {
+			return connected, &StatusError{Method: r.method, Path: r.path, HTTPStatus: resp.StatusCode, Status: rs}
+		}
 		if !connected {
-			// A first part that is an error status means no subscription.
-			if rs, ok := ParseResponseStatus(part); ok && !rs.OK() {
-				return false, &StatusError{Method: r.method, Path: r.path, HTTPStatus: resp.StatusCode, Status: rs}
-			}
 			connected = true
 			if !emit(StreamMessage{Kind: KindConnected, Time: time.Now()}) {
 				return connected, ctx.Err()
@@ -220,14 +233,14 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 
 // partSource picks the framing: multipart parts, or else a sequence of
 // JSON documents (newline-delimited or concatenated).
-func (c *Client) partSource(body io.Reader, ctype string, r request) (func() ([]byte, error), error) {
+func (c *Client) partSource(body io.Reader, ctype string, r request) (next func() ([]byte, error), multipart bool, err error) {
 	mt, params, _ := mime.ParseMediaType(ctype)
 	if strings.HasPrefix(mt, "multipart/") {
 		pr := newPartReader(body, params["boundary"])
-		return pr.next, nil
+		return pr.next, true, nil
 	}
 	if mt != "" && !strings.Contains(mt, "json") && !strings.HasPrefix(mt, "text/") {
-		return nil, &MalformedResponseError{Method: r.method, Path: r.path, HTTPStatus: http.StatusOK, ContentType: ctype, Err: errors.New("unsupported stream type")}
+		return nil, false, &MalformedResponseError{Method: r.method, Path: r.path, HTTPStatus: http.StatusOK, ContentType: ctype, Err: errors.New("unsupported stream type")}
 	}
 	dec := json.NewDecoder(body)
 	return func() ([]byte, error) {
@@ -236,5 +249,5 @@ func (c *Client) partSource(body io.Reader, ctype string, r request) (func() ([]
 			return nil, err
 		}
 		return raw, nil
-	}, nil
+	}, false, nil
 }
