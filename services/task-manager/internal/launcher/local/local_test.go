@@ -1,0 +1,239 @@
+package local
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mediagw/services/task-manager/internal/domain"
+	"mediagw/services/task-manager/internal/launcher"
+	"mediagw/services/task-manager/internal/standin"
+	"mediagw/services/task-manager/internal/taskstate"
+)
+
+func TestMain(m *testing.M) {
+	standin.Maybe()
+	os.Exit(m.Run())
+}
+
+type reports chan taskstate.Detail
+
+func (r reports) Report(_ context.Context, d taskstate.Detail) error { r <- d; return nil }
+
+func (r reports) next(t *testing.T, within time.Duration) taskstate.Detail {
+	t.Helper()
+	select {
+	case d := <-r:
+		return d
+	case <-time.After(within):
+		t.Fatalf("no task state change within %s", within)
+		return taskstate.Detail{}
+	}
+}
+
+const password = "Never-In-Env-42"
+
+func newLauncher(t *testing.T, stopTimeout time.Duration) (*Launcher, reports, string) {
+	t.Helper()
+	root := t.TempDir()
+	rep := make(reports, 16)
+	t.Setenv("MEDIAGW_TEST_UNRELATED", "must-not-pass")
+	l, err := New(Config{
+		Binary: os.Args[0], Args: []string{standin.Arg},
+		Recorder: launcher.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
+			SegmentLength: 30 * time.Second, Bucket: "b", KeyPrefix: "recordings", HTTPAddr: "127.0.0.1:0", StopTimeout: time.Second},
+		SpoolRoot: root, StopTimeout: stopTimeout, PassEnv: []string{"PATH", "AWS_*"},
+	}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return l, rep, root
+}
+
+func spec(device string) launcher.Spec {
+	return launcher.Spec{Device: device, Gateway: "gw1", Token: "tok-" + device, Channels: []domain.Channel{
+		{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/101"},
+		{Number: 2, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/201"},
+	}}
+}
+
+func waitFile(t *testing.T, pattern string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			if b, err := os.ReadFile(m[0]); err == nil && len(b) > 0 {
+				return string(b)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no file %s", pattern)
+	return ""
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
+	l, rep, root := newLauncher(t, 5*time.Second)
+	ctx := context.Background()
+	task, err := l.Start(ctx, spec("cam1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(task.ID, "local:") || task.Device != "cam1" || task.Token != "tok-cam1" || len(task.Channels) != 2 {
+		t.Errorf("task %+v", task)
+	}
+	env := waitFile(t, filepath.Join(root, "gw1", "cam1", "env-*"))
+	for _, want := range []string{
+		"RECORDER_GATEWAY_ID=gw1", "RECORDER_DEVICE_INDEX=cam1",
+		"RECORDER_CHANNELS=1=rtsp://127.0.0.1:8554/Streaming/Channels/101,2=rtsp://127.0.0.1:8554/Streaming/Channels/201",
+		"RECORDER_RTSP_USER=admin", "RECORDER_RTSP_PASSWORD_PARAM=/mediagw/gateways/gw1/Password",
+		"RECORDER_SEGMENT_LENGTH=30s", "RECORDER_BUCKET=b", "RECORDER_KEY_PREFIX=recordings",
+		"RECORDER_SPOOL_DIR=" + filepath.Join(root, "gw1", "cam1"), "HTTP_ADDR=127.0.0.1:0", "SHUTDOWN_GRACE=1s",
+		"MEDIAGW_LAUNCH_TOKEN=tok-cam1",
+	} {
+		if !strings.Contains(env, want+"\n") {
+			t.Errorf("env lacks %s:\n%s", want, env)
+		}
+	}
+	if strings.Contains(env, "MEDIAGW_TEST_UNRELATED") || strings.Contains(env, password) {
+		t.Errorf("env carries more than it should:\n%s", env)
+	}
+	pid, ok := l.Pid(task.ID)
+	if !ok {
+		t.Fatal("no pid")
+	}
+	if pgid, _ := syscall.Getpgid(pid); pgid != pid {
+		t.Errorf("task not in its own process group: pgid %d, pid %d", pgid, pid)
+	}
+	if list, _ := l.List(ctx); len(list) != 1 || list[0].ID != task.ID {
+		t.Errorf("list %+v", list)
+	}
+
+	if err := l.Stop(ctx, task.ID, "device offline"); err != nil {
+		t.Fatal(err)
+	}
+	d := rep.next(t, 10*time.Second)
+	if d.TaskArn != task.ID || d.LastStatus != "STOPPED" || d.StopCode != taskstate.StopCodeUserInitiated ||
+		d.StoppedReason != "device offline" || d.ExitCode("recorder") != 0 || d.Group != "recorder:cam1" || d.StartedBy != taskstate.StartedBy {
+		t.Errorf("state change %+v", d)
+	}
+	if list, _ := l.List(ctx); len(list) != 0 {
+		t.Errorf("stopped task still listed: %+v", list)
+	}
+	if err := l.Stop(ctx, task.ID, "again"); err != nil {
+		t.Errorf("stopping an ended task: %v", err)
+	}
+}
+
+func TestKilledTaskIsReportedAsExitedAndItsGroupCleared(t *testing.T) {
+	l, rep, root := newLauncher(t, 5*time.Second)
+	task, err := l.Start(context.Background(), spec("grandchild1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpid, err := strconv.Atoi(waitFile(t, filepath.Join(root, "gw1", "grandchild1", "grandchild.pid")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := l.Pid(task.ID)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d := rep.next(t, 10*time.Second)
+	if d.StopCode != taskstate.StopCodeExited || d.ExitCode("recorder") != 137 {
+		t.Errorf("state change %+v (exit %d)", d, d.ExitCode("recorder"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(gpid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A zombie is gone for every purpose but kill(0); check its state.
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(gpid) + "/stat"); err == nil && !strings.Contains(string(b), ") Z") {
+		t.Errorf("the task's child %d outlived it", gpid)
+	}
+}
+
+func TestTaskIgnoringSIGTERMIsKilledAfterTheStopTimeout(t *testing.T) {
+	l, rep, _ := newLauncher(t, 300*time.Millisecond)
+	task, err := l.Start(context.Background(), spec("ignoreterm1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let it install its SIGTERM handler
+	if err := l.Stop(context.Background(), task.ID, "device deleted"); err != nil {
+		t.Fatal(err)
+	}
+	d := rep.next(t, 10*time.Second)
+	if d.ExitCode("") != 137 || d.StopCode != taskstate.StopCodeUserInitiated {
+		t.Errorf("state change %+v", d)
+	}
+}
+
+func TestCrashingTaskIsReported(t *testing.T) {
+	l, rep, _ := newLauncher(t, time.Second)
+	task, err := l.Start(context.Background(), spec("crash1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rep.next(t, 10*time.Second)
+	if d.TaskArn != task.ID || d.ExitCode("recorder") != 3 || d.StopCode != taskstate.StopCodeExited {
+		t.Errorf("state change %+v", d)
+	}
+}
+
+func TestCloseStopsEveryTaskAndRefusesNewOnes(t *testing.T) {
+	l, rep, _ := newLauncher(t, time.Second)
+	for _, dev := range []string{"a1", "a2", "a3"} {
+		if _, err := l.Start(context.Background(), spec(dev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if d := rep.next(t, time.Second); d.StopCode != taskstate.StopCodeUserInitiated {
+			t.Errorf("state change %+v", d)
+		}
+	}
+	if _, err := l.Start(context.Background(), spec("a4")); err == nil {
+		t.Error("started a task after Close")
+	}
+}
+
+func TestStartRefusesABadSpec(t *testing.T) {
+	l, _, _ := newLauncher(t, time.Second)
+	for name, s := range map[string]launcher.Spec{
+		"credentials in URL": {Device: "d", Gateway: "g", Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://admin:" + password + "@h/x"}}},
+		"no channels":        {Device: "d", Gateway: "g"},
+		"device with slash":  {Device: "../d", Gateway: "g", Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://h/x"}}},
+	} {
+		_, err := l.Start(context.Background(), s)
+		if err == nil {
+			t.Errorf("%s: started", name)
+			continue
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Errorf("%s: error repeats the password: %v", name, err)
+		}
+	}
+	if list, _ := l.List(context.Background()); len(list) != 0 {
+		t.Errorf("tasks started: %+v", list)
+	}
+}
