@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/cenkalti/backoff/v4"
 
@@ -157,7 +156,7 @@ func run(ctx context.Context, rt *service.Runtime, s settings) error {
 		cfg.Password, cfg.PasswordRefused = pw.Get, pw.Invalidate
 	}
 	m := metrics.New(rt.Metrics, s.gateway, s.device)
-	store := s3store.New(s3.NewFromConfig(rt.AWS), s.bucket)
+	store := s3store.New(rt.AWS, s.bucket)
 	rec, err := recorder.New(cfg, store, m, log)
 	if err != nil {
 		return err

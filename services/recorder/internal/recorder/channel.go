@@ -168,6 +168,9 @@ func (r *Recorder) addSegment(ch string, clock *segment.Clock, e segment.ListEnt
 		return false
 	}
 	seg := segment.Segment{Source: r.source(ch), Start: start, Duration: dur, Codec: codec, Ext: r.cfg.Container.Ext()}
+	if fi, err := os.Stat(path); err == nil {
+		seg.Size = fi.Size()
+	}
 	dropped, err := r.spool.Add(seg, path)
 	if err != nil {
 		r.log.Error("spooling a segment", "channel", ch, "err", err)
@@ -175,6 +178,7 @@ func (r *Recorder) addSegment(ch string, clock *segment.Clock, e segment.ListEnt
 		removeFile(path)
 		return false
 	}
+	r.log.Debug("segment spooled", "channel", ch, "start", seg.Start, "duration_ms", seg.Duration.Milliseconds(), "bytes", seg.Size)
 	r.m.SegmentsWritten.WithLabelValues(ch).Inc()
 	r.m.LastSegmentEnd.WithLabelValues(ch).Set(float64(seg.End().UnixMilli()) / 1e3)
 	r.setLastSegment(ch, time.Now())

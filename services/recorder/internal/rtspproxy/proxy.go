@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -236,8 +237,11 @@ func defaultPort(base string) string {
 	return ":554"
 }
 
+// isClosed reports the ordinary ways a connection ends (ffmpeg exiting
+// resets its side), which are not worth a warning.
 func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // frameBuffer holds the largest interleaved frame: '$', channel, 16-bit length.

@@ -17,9 +17,13 @@ type Store struct {
 	uploader *manager.Uploader
 }
 
-// New uses client for bucket. Segments below 32 MiB (30 s of an 8 Mbit/s
-// stream) go in a single PutObject; larger ones in 32 MiB parts.
-func New(client *s3.Client, bucket string) *Store {
+// New uploads to bucket. Segments below 32 MiB (30 s of an 8 Mbit/s
+// stream) go in a single PutObject; larger ones in 32 MiB parts. With a
+// custom endpoint (AWS_ENDPOINT_URL: the emulator) buckets are addressed
+// by path, as emulators need. opts adjust the client further.
+func New(cfg aws.Config, bucket string, opts ...func(*s3.Options)) *Store {
+	opts = append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil }}, opts...)
+	client := s3.NewFromConfig(cfg, opts...)
 	return &Store{bucket: bucket, uploader: manager.NewUploader(client, func(u *manager.Uploader) {
 		u.PartSize = 32 << 20
 		u.Concurrency = 2

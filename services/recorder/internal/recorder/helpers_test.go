@@ -1,0 +1,364 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mediagw/pkg/awstest"
+	"mediagw/services/recorder/internal/ffmpeg"
+	"mediagw/services/recorder/internal/metrics"
+	"mediagw/services/recorder/internal/s3store"
+	"mediagw/services/recorder/internal/segment"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+const (
+	testSegment = 4 * time.Second
+	gop         = 2 * time.Second // the simulator's
+	frame       = 40 * time.Millisecond
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testLogger logs JSON into a buffer (checked for secrets) and, on
+// failure, into the test log.
+func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+	buf := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("recorder log:\n%s", buf.String())
+		}
+	})
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+func newBucket(t *testing.T, cfg aws.Config) string {
+	t.Helper()
+	b := awstest.Name("rec")
+	if _, err := s3Client(cfg).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return b
+}
+
+func s3Client(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+// harness is a recorder under test with its dependencies.
+type harness struct {
+	t      *testing.T
+	sim    *sim
+	aws    aws.Config
+	bucket string
+	cfg    Config
+	reg    *prometheus.Registry
+	m      *metrics.Metrics
+	logs   *syncBuffer
+	log    *slog.Logger
+}
+
+func newHarness(t *testing.T, s *sim, devices ...string) *harness {
+	t.Helper()
+	awsCfg := awstest.Config(t)
+	h := &harness{t: t, sim: s, aws: awsCfg, bucket: newBucket(t, awsCfg), reg: prometheus.NewRegistry()}
+	h.log, h.logs = testLogger(t)
+	h.cfg = Config{
+		Gateway:        "gw-test",
+		Device:         awstest.Name("dev"),
+		RTSPUser:       simUser,
+		Password:       func(context.Context) (string, error) { return simPassword, nil },
+		SegmentLength:  testSegment,
+		Container:      ffmpeg.MPEGTS,
+		KeyPrefix:      "recordings",
+		SpoolDir:       t.TempDir(),
+		SpoolLimit:     1 << 30,
+		RTSPTimeout:    2 * time.Second,
+		RestartInitial: 200 * time.Millisecond,
+		RestartMax:     2 * time.Second,
+		StopTimeout:    10 * time.Second,
+	}
+	for i, d := range devices {
+		h.cfg.Channels = append(h.cfg.Channels, Channel{ID: strconv.Itoa(i + 1), URL: s.url(d)})
+	}
+	return h
+}
+
+// start runs the recorder with store until the returned stop is called;
+// stop returns Run's error and how long Run took after the cancel.
+func (h *harness) start(store ObjectStore) (stop func() (error, time.Duration)) {
+	h.t.Helper()
+	if h.m == nil {
+		h.m = metrics.New(h.reg, h.cfg.Gateway, h.cfg.Device)
+	}
+	r, err := New(h.cfg, store, h.m, h.log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	var res error
+	var took time.Duration
+	stop = func() (error, time.Duration) {
+		once.Do(func() {
+			t0 := time.Now()
+			cancel()
+			select {
+			case res = <-done:
+			case <-time.After(h.cfg.StopTimeout + 10*time.Second):
+				res = errors.New("Run did not return")
+			}
+			took = time.Since(t0)
+		})
+		return res, took
+	}
+	h.t.Cleanup(func() { stop() })
+	return stop
+}
+
+func (h *harness) store() ObjectStore { return s3store.New(h.aws, h.bucket) }
+
+// storeAt is a store that reaches S3 at endpoint (a switch or a dead port)
+// and does not retry within one attempt.
+func storeAt(cfg aws.Config, bucket, endpoint string) ObjectStore {
+	return s3store.New(cfg, bucket, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.RetryMaxAttempts = 1
+	})
+}
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+type object struct {
+	key string
+	seg segment.Segment
+}
+
+// segments lists a channel's objects in start order.
+func (h *harness) segments(ch string) []object {
+	h.t.Helper()
+	prefix := segment.Segment{Source: segment.Source{Gateway: h.cfg.Gateway, Device: h.cfg.Device, Channel: ch}}.Key(h.cfg.KeyPrefix)
+	prefix = prefix[:strings.Index(prefix, "/"+ch+"/")+len(ch)+2]
+	var out []object
+	p := s3.NewListObjectsV2Paginator(s3Client(h.aws), &s3.ListObjectsV2Input{Bucket: aws.String(h.bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			h.t.Fatalf("list: %v", err)
+		}
+		for _, o := range page.Contents {
+			seg, err := segment.ParseKey(h.cfg.KeyPrefix, *o.Key)
+			if err != nil {
+				h.t.Fatalf("object with a bad key: %v", err)
+			}
+			out = append(out, object{key: *o.Key, seg: seg})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seg.Start.Before(out[j].seg.Start) })
+	return out
+}
+
+// download fetches an object into a file and returns its path and metadata.
+func (h *harness) download(key string) (string, map[string]string) {
+	h.t.Helper()
+	out, err := s3Client(h.aws).GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)})
+	if err != nil {
+		h.t.Fatalf("get %s: %v", key, err)
+	}
+	defer out.Body.Close()
+	p := filepath.Join(h.t.TempDir(), filepath.Base(key))
+	f, err := os.Create(p)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, out.Body); err != nil {
+		h.t.Fatal(err)
+	}
+	return p, out.Metadata
+}
+
+// probe returns the codec of the first video stream and the duration ffprobe reads.
+func probe(t *testing.T, path string) (codec string, dur time.Duration) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name:format=duration",
+		"-of", "default=noprint_wrappers=1", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "codec_name":
+			codec = v
+		case "duration":
+			f, _ := strconv.ParseFloat(v, 64)
+			dur = time.Duration(f * float64(time.Second))
+		}
+	}
+	return codec, dur
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkContinuous asserts that consecutive segments leave no gap and no
+// overlap longer than one frame.
+func checkContinuous(t *testing.T, objs []object) {
+	t.Helper()
+	for i := 1; i < len(objs); i++ {
+		prevEnd := objs[i-1].seg.End()
+		if d := objs[i].seg.Start.Sub(prevEnd); d > frame || d < -frame {
+			t.Errorf("segment %d (%s) starts %v after the previous one ended", i, objs[i].key, d)
+		}
+	}
+}
+
+// children returns the pids of this process's ffmpeg children.
+func ffmpegChildren(t *testing.T, parent int) []int {
+	t.Helper()
+	des, _ := os.ReadDir("/proc")
+	var out []int
+	for _, de := range des {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(ffmpeg") {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// tcpSwitch forwards a loopback port to a target and can be switched off
+// (connections refused, open ones cut) and on again.
+type tcpSwitch struct {
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newTCPSwitch(t *testing.T, target string) *tcpSwitch {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &tcpSwitch{target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	s.serve(ln)
+	t.Cleanup(func() { s.off(); s.wg.Wait() })
+	return s
+}
+
+func (s *tcpSwitch) serve(ln net.Listener) {
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", s.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			s.mu.Lock()
+			s.conns[c], s.conns[u] = struct{}{}, struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(2)
+			pipe := func(a, b net.Conn) {
+				defer s.wg.Done()
+				io.Copy(a, b)
+				a.Close()
+				b.Close()
+			}
+			go pipe(c, u)
+			go pipe(u, c)
+		}
+	}()
+}
+
+func (s *tcpSwitch) off() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+	for c := range s.conns {
+		c.Close()
+		delete(s.conns, c)
+	}
+}
+
+func (s *tcpSwitch) on(t *testing.T) {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Fatalf("switch on: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serve(ln)
+}

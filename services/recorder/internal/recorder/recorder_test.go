@@ -1,0 +1,208 @@
+package recorder
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"mediagw/pkg/awstest"
+)
+
+// Two channels of a simulated gateway into S3: valid H.264 segments of the
+// target length, continuous, with metadata; the password never reaches
+// ffmpeg's command line, environment or the logs.
+func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	h := newHarness(t, s, "cam-a", "cam-b")
+	stop := h.start(h.store())
+
+	waitFor(t, 60*time.Second, "5 segments per channel in S3", func() bool {
+		return len(h.segments("1")) >= 5 && len(h.segments("2")) >= 5
+	})
+	pids := ffmpegChildren(t, os.Getpid())
+	if len(pids) < 2 {
+		t.Fatalf("found %d ffmpeg children, want one per channel", len(pids))
+	}
+	for _, pid := range pids {
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + f)
+			if err != nil {
+				continue // a test in parallel may have just stopped its ffmpeg
+			}
+			if strings.Contains(string(b), simPassword) {
+				t.Errorf("password visible in /proc/%d/%s", pid, f)
+			}
+			if f == "cmdline" && !strings.Contains(string(b), "rtsp://127.0.0.1:") {
+				t.Errorf("ffmpeg %d does not read from the loopback proxy: %q", pid, b)
+			}
+		}
+	}
+	if err, took := stop(); err != nil || took > h.cfg.StopTimeout {
+		t.Fatalf("stop: %v after %v", err, took)
+	}
+
+	for _, ch := range []string{"1", "2"} {
+		objs := h.segments(ch)
+		checkContinuous(t, objs)
+		for i, o := range objs {
+			if i > 0 && i < len(objs)-1 { // the first and the one cut by the stop are short
+				if d := o.seg.Duration - testSegment; d < -gop || d > gop {
+					t.Errorf("channel %s segment %d lasts %v, want %v within one GOP", ch, i, o.seg.Duration, testSegment)
+				}
+			}
+			if i > 2 && i != len(objs)-1 {
+				continue // probing every file would be slow; the rest are alike
+			}
+			path, meta := h.download(o.key)
+			codec, dur := probe(t, path)
+			if codec != "h264" {
+				t.Errorf("%s: codec %q", o.key, codec)
+			}
+			if d := dur - o.seg.Duration; d < -2*frame || d > 2*frame {
+				t.Errorf("%s: ffprobe reads %v, the key says %v", o.key, dur, o.seg.Duration)
+			}
+			if meta["codec"] != "h264" || meta["start"] != o.seg.Start.UTC().Format(time.RFC3339Nano) ||
+				meta["end"] != o.seg.End().UTC().Format(time.RFC3339Nano) || meta["duration-ms"] != strconv.FormatInt(o.seg.Duration.Milliseconds(), 10) {
+				t.Errorf("%s: metadata %v", o.key, meta)
+			}
+		}
+		// Keys are wall-clock times: the last segment ended around now.
+		last := objs[len(objs)-1].seg.End()
+		if d := time.Since(last); d < -time.Second || d > 15*time.Second {
+			t.Errorf("channel %s: last segment ended %v ago", ch, d)
+		}
+		if got := testutil.ToFloat64(h.m.Restarts.WithLabelValues(ch, "exited")); got != 0 {
+			t.Errorf("channel %s: %v restarts on a healthy stream", ch, got)
+		}
+		if w, u := testutil.ToFloat64(h.m.SegmentsWritten.WithLabelValues(ch)), testutil.ToFloat64(h.m.SegmentsUploaded.WithLabelValues(ch)); w != u || int(u) != len(objs) {
+			t.Errorf("channel %s: written %v uploaded %v objects %d", ch, w, u, len(objs))
+		}
+	}
+	if testutil.ToFloat64(h.m.SpoolSegments) != 0 {
+		t.Error("spool not empty after a clean stop")
+	}
+	if strings.Contains(h.logs.String(), simPassword) {
+		t.Error("password in the logs")
+	}
+}
+
+// The camera goes away and comes back: ffmpeg is restarted (with backoff)
+// and recording resumes.
+func TestRestartsWhenTheStreamComesBack(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	h := newHarness(t, s, "cam-drop")
+	stop := h.start(h.store())
+	waitFor(t, 40*time.Second, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
+
+	s.setAvailable(streamPath("cam-drop"), false)
+	downAt := time.Now()
+	waitFor(t, 20*time.Second, "ffmpeg to be restarted", func() bool {
+		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "exited")) >= 2
+	})
+	s.setAvailable(streamPath("cam-drop"), true)
+	upAt := time.Now()
+	waitFor(t, 40*time.Second, "2 segments recorded after the stream came back", func() bool {
+		n := 0
+		for _, o := range h.segments("1") {
+			if o.seg.Start.After(upAt) {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is placed in the outage.
+	for _, o := range h.segments("1") {
+		if o.seg.Start.After(downAt.Add(time.Second)) && o.seg.Start.Before(upAt.Add(-time.Second)) {
+			t.Errorf("segment %s starts while the stream was down", o.key)
+		}
+	}
+}
+
+// S3 is unreachable for a while: segments spool and are uploaded in order
+// once it is back, none lost (the stream ran all along, so the segments in
+// S3 must be one continuous run).
+func TestS3OutageLosesNothing(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	h := newHarness(t, s, "cam-s3")
+	sw := newTCPSwitch(t, strings.TrimPrefix(awstest.Endpoint(t), "http://"))
+	stop := h.start(storeAt(h.aws, h.bucket, "http://"+sw.addr))
+
+	waitFor(t, 40*time.Second, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
+	sw.off()
+	waitFor(t, 40*time.Second, "3 segments spooled while S3 is down", func() bool {
+		return testutil.ToFloat64(h.m.SpoolSegments) >= 3
+	})
+	if testutil.ToFloat64(h.m.UploadFailures.WithLabelValues("1")) == 0 {
+		t.Error("no failed upload counted")
+	}
+	sw.on(t)
+	waitFor(t, 60*time.Second, "the spool to drain", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) == 0 })
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	objs := h.segments("1")
+	checkContinuous(t, objs)
+	if w := testutil.ToFloat64(h.m.SegmentsWritten.WithLabelValues("1")); int(w) != len(objs) || len(objs) < 6 {
+		t.Errorf("written %v, in S3 %d", w, len(objs))
+	}
+	if testutil.ToFloat64(h.m.SegmentsDropped.WithLabelValues("1")) != 0 {
+		t.Error("segments dropped")
+	}
+}
+
+// Stopped while S3 is down, the recorder reports the segments it could
+// not upload; the next recorder on the same spool uploads them.
+func TestSpoolSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	h := newHarness(t, s, "cam-spool")
+	h.cfg.StopTimeout = 3 * time.Second
+	stop := h.start(storeAt(h.aws, h.bucket, "http://127.0.0.1:1")) // nothing listens there
+	waitFor(t, 40*time.Second, "2 spooled segments", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) >= 2 })
+	err, took := stop()
+	if !errors.Is(err, ErrSpoolNotEmpty) {
+		t.Fatalf("stop with S3 down = %v, want ErrSpoolNotEmpty", err)
+	}
+	if took > h.cfg.StopTimeout+time.Second {
+		t.Errorf("stop took %v with a %v budget", took, h.cfg.StopTimeout)
+	}
+	spooled := int(testutil.ToFloat64(h.m.SpoolSegments))
+
+	// The same channel again, now with S3 reachable, on a stream that is
+	// gone: only the leftovers can reach S3.
+	s.setAvailable(streamPath("cam-spool"), false)
+	h2 := *h
+	h2.m = nil
+	h2.reg = newRegistry()
+	h2.cfg.StopTimeout = 10 * time.Second
+	stop2 := h2.start(h.store())
+	waitFor(t, 30*time.Second, "leftovers in S3", func() bool { return len(h.segments("1")) >= spooled })
+	if err, _ := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	objs := h.segments("1")
+	if len(objs) != spooled {
+		t.Fatalf("%d objects, %d were spooled", len(objs), spooled)
+	}
+	checkContinuous(t, objs)
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, c := range []Config{{}, {Channels: []Channel{{ID: "1", URL: "rtsp://h/x"}}}} {
+		if _, err := New(c, nil, nil, nil); err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+}
+
