@@ -320,14 +320,14 @@ func TestLockout(t *testing.T) {
 }
 
 func TestStaleNonceIsNotAFailedLogin(t *testing.T) {
-	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.NonceTTL = 100 * time.Millisecond }))
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.NonceTTL = 300 * time.Millisecond }))
 	ctx := ctxT(t)
 	c := newClient(t, sim, gatewaysimtest.Password)
 	for range 3 {
 		if _, err := c.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
 	}
 	if n := sim.Counters().FailedLogins[localIP]; n != 0 {
 		t.Fatalf("stale nonces counted as failed logins: %d", n)
