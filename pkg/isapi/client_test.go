@@ -332,6 +332,10 @@ func TestStaleNonceIsNotAFailedLogin(t *testing.T) {
 	if n := sim.Counters().FailedLogins[localIP]; n != 0 {
 		t.Fatalf("stale nonces counted as failed logins: %d", n)
 	}
+	// 1 challenge + 1 request, then each later call: stale answer + retry.
+	if n := sim.Counters().Requests["GET /ISAPI/System/status"]; n != 6 {
+		t.Fatalf("requests = %d, want 6 (the nonce should have gone stale twice)", n)
+	}
 }
 
 func TestPortMaps(t *testing.T) {
