@@ -1,6 +1,7 @@
-// Command device-watcher tracks every camera channel on every gateway.
-// Not built yet beyond the service runtime: it loads its configuration and
-// serves /healthz, /readyz and /metrics.
+// Command device-watcher tracks every camera channel on every configured
+// gateway: it keeps the deviceMediaURL table current and announces each
+// camera online/offline/deleted and each gateway unreachable/reachable
+// exactly once per transition. See the service README.
 package main
 
 import (
@@ -8,13 +9,12 @@ import (
 	"os"
 
 	"mediagw/pkg/service"
+	"mediagw/services/device-watcher/internal/app"
 )
 
 func main() {
-	cfg := service.NewConfig("device-watcher", "tracks every camera channel on every gateway", ":9102")
+	cfg, settings := app.NewConfig()
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		rt.SetReady(true)
-		<-ctx.Done()
-		return nil
+		return app.Run(ctx, rt, settings)
 	}))
 }

@@ -3,8 +3,9 @@
 // conditional writes and an expiry.
 //
 // A lease carries a fencing token that grows with every acquisition. The
-// store puts a condition on (holder, token) into every state write, so a
-// holder that lost its lease without noticing (a long pause) cannot write.
+// store puts a condition on (holder, token) into every state write (see
+// store.Commit), so a holder that lost its lease without noticing (a long
+// pause) cannot write.
 package lease
 
 import (
@@ -154,20 +155,6 @@ func (m *Manager) Release(ctx context.Context, l Lease) error {
 		return fmt.Errorf("release lease %s: %w", l.ID, err)
 	}
 	return nil
-}
-
-// Fence is the condition a state write carries so that only the current
-// holder can write: a ConditionCheck on the lease item.
-func (m *Manager) Fence(l Lease) *ddbtypes.ConditionCheck {
-	return &ddbtypes.ConditionCheck{
-		TableName:                aws.String(m.table),
-		Key:                      key(l.ID),
-		ConditionExpression:      aws.String("#h = :me AND #t = :tok"),
-		ExpressionAttributeNames: map[string]string{"#h": AttrHolder, "#t": AttrToken},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":me": &ddbtypes.AttributeValueMemberS{Value: l.Holder}, ":tok": num(l.Token),
-		},
-	}
 }
 
 func key(id string) map[string]ddbtypes.AttributeValue {

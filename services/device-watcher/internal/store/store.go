@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mediagw/services/device-watcher/internal/devicestate"
+	"mediagw/services/device-watcher/internal/lease"
 )
 
 // DynamoDB is the part of the DynamoDB client the store uses.
@@ -267,12 +268,14 @@ func deviceFromRows(items []map[string]ddbtypes.AttributeValue) (devicestate.Dev
 	return d, c, nil
 }
 
-// Commit stores a change as pending, conditional on the fence (the lease
-// check) and on the stored version being the one the change starts from.
-func (s *Store) Commit(ctx context.Context, fence *ddbtypes.ConditionCheck, c devicestate.Change) error {
+// Commit stores a change as pending, conditional on the writer holding
+// the lease l (its holder and token) and on the stored version being the
+// one the change starts from.
+func (s *Store) Commit(ctx context.Context, l lease.Lease, c devicestate.Change) error {
 	if c.EventID == "" {
 		return errors.New("store: change without event id")
 	}
+	fence := s.fence(l)
 	if c.Kind.IsDevice() {
 		return s.commitDevice(ctx, fence, c)
 	}
@@ -450,6 +453,19 @@ func (s *Store) transactPlain(ctx context.Context, ops []ddbtypes.TransactWriteI
 	}
 	s.count(table, len(ops))
 	return true, nil
+}
+
+// fence is the lease check every state write carries.
+func (s *Store) fence(l lease.Lease) *ddbtypes.ConditionCheck {
+	return &ddbtypes.ConditionCheck{
+		TableName:                aws.String(s.cfg.LeaseTable),
+		Key:                      map[string]ddbtypes.AttributeValue{lease.AttrID: str(l.ID)},
+		ConditionExpression:      aws.String("#h = :me AND #t = :tok"),
+		ExpressionAttributeNames: map[string]string{"#h": lease.AttrHolder, "#t": lease.AttrToken},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":me": str(l.Holder), ":tok": num(l.Token),
+		},
+	}
 }
 
 func rowKey(index string, channel int) map[string]ddbtypes.AttributeValue {

@@ -101,8 +101,7 @@ func online(idx string, version int64, n int) devicestate.Device {
 func TestCommitAnnounceReloadAndConflicts(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	l := take(t, e.leases, "device-watcher/gw-1")
-	fence := e.leases.Fence(l)
+	fence := take(t, e.leases, "device-watcher/gw-1")
 
 	// New camera: stored pending.
 	on := devicestate.Change{Kind: devicestate.KindDeviceOnline, GatewayID: "gw-1", Device: online("A", 1, 2), EventID: "ev-1", OccurredAt: time.Unix(2000, 0).UTC()}
@@ -197,7 +196,7 @@ func TestFenceStopsAFormerHolder(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	take(t, b, "device-watcher/gw-2")
 	c := devicestate.Change{Kind: devicestate.KindDeviceOnline, GatewayID: "gw-2", Device: online("B", 1, 1), EventID: "ev"}
-	if err := e.st.Commit(ctx, a.Fence(la), c); !errors.Is(err, store.ErrLeaseLost) {
+	if err := e.st.Commit(ctx, la, c); !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("commit by a former holder: %v", err)
 	}
 	if d, _, _ := e.st.LoadDevice(ctx, "gw-2", "B"); d != nil {
@@ -208,7 +207,7 @@ func TestFenceStopsAFormerHolder(t *testing.T) {
 func TestGatewayStateRoundTrip(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	fence := e.leases.Fence(take(t, e.leases, "device-watcher/gw-3"))
+	fence := take(t, e.leases, "device-watcher/gw-3")
 	since := time.Unix(5000, 0).UTC()
 	un := devicestate.Change{Kind: devicestate.KindGatewayUnreachable, GatewayID: "gw-3", EventID: "g1", OccurredAt: since,
 		PreviousGateway: devicestate.Gateway{Reachable: true},
