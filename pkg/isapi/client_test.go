@@ -492,6 +492,10 @@ func TestRebootDowntime(t *testing.T) {
 	if n := sim.Counters().Reboots; n != 1 {
 		t.Fatalf("reboots = %d", n)
 	}
+	// The reboot invalidated the cached nonce: a stale answer, not a failed login.
+	if n := sim.Counters().FailedLogins[localIP]; n != 0 {
+		t.Fatalf("failed logins after reboot = %d", n)
+	}
 }
 
 func TestInjectedFaults(t *testing.T) {
