@@ -1,20 +1,14 @@
-// Command configurator applies gateway settings through ISAPI.
-// Not built yet beyond the service runtime: it loads its configuration and
-// serves /healthz, /readyz and /metrics.
+// Command configurator applies gateway settings through ISAPI. Without a
+// command it runs the service (GatewayProvisioned / GatewayRecovered in,
+// GatewayConfigured / GatewayConfigurationFailed out); `configurator
+// provision` and `configurator apply` are one-shot operator commands. See
+// services/configurator/README.md.
 package main
 
 import (
-	"context"
 	"os"
 
-	"mediagw/pkg/service"
+	"mediagw/services/configurator/internal/app"
 )
 
-func main() {
-	cfg := service.NewConfig("configurator", "applies gateway settings through ISAPI", ":9101")
-	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		rt.SetReady(true)
-		<-ctx.Done()
-		return nil
-	}))
-}
+func main() { os.Exit(app.Main()) }

@@ -75,7 +75,7 @@ func TestCheckPassword(t *testing.T) {
 		{"Mgw-Local-2026", true},
 		{"abcd1234", true},
 		{"Abcdefgh", true},
-		{"Abcdefgh12345678", true},  // 16
+		{"Abcdefgh12345678", true},   // 16
 		{"Abcdefgh123456789", false}, // 17
 		{"Ab1-xyz", false},           // 7
 		{"abcdefghij", false},        // one class

@@ -150,3 +150,18 @@ func describePorts(enabled bool, ports []Port) string {
 	}
 	return s + "]"
 }
+
+// Describe renders the current value of s for logs.
+func (c Current) Describe(s Setting) string {
+	switch s {
+	case SettingName:
+		return fmt.Sprintf("%q", c.Name)
+	case SettingTime:
+		return c.Time.Mode + " " + c.Time.Zone
+	case SettingContentPortMaps:
+		return describeContent(c.Content)
+	case SettingDevicePortMaps:
+		return describePorts(c.Device.Enabled, c.Device.Ports)
+	}
+	return ""
+}

@@ -1,0 +1,528 @@
+// Package configurator applies a gateway's desired settings: it reads its
+// parameters, logs in without ever risking a lockout, writes only what
+// differs, verifies every write, reboots when a change needs it and waits
+// for the gateway to come back. The gateway and the parameter store are
+// ports (Gateway, ParameterSource); adapters live in isapigw and ssmparams.
+package configurator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"mediagw/services/configurator/internal/gwconfig"
+)
+
+// Gateway is one run's connection to a gateway. Errors are classified
+// with gwconfig.OpError.
+type Gateway interface {
+	// Probe checks, without credentials, that the gateway answers.
+	Probe(ctx context.Context) error
+	// Login tries one password with one request.
+	Login(ctx context.Context, password gwconfig.Secret) error
+	// ChangePassword changes the admin password from the one Login accepted.
+	ChangePassword(ctx context.Context, newPassword gwconfig.Secret) error
+	Read(ctx context.Context, s gwconfig.Setting, into *gwconfig.Current) error
+	// Write sets s to the target's value; rebootRequired is the gateway's say.
+	Write(ctx context.Context, s gwconfig.Setting, t gwconfig.Target) (rebootRequired bool, err error)
+	Reboot(ctx context.Context) error
+	Uptime(ctx context.Context) (time.Duration, error)
+	Close()
+}
+
+// Dialer opens a Gateway for a base URL; it must not send anything yet.
+type Dialer func(baseURL string) (Gateway, error)
+
+// ParameterSource reads a gateway's parameters. bootstrapParameter, when
+// not empty, is the full name of the parameter holding the bootstrap
+// password, which then wins over <gateway>/BootstrapPassword.
+type ParameterSource interface {
+	Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (gwconfig.Parameters, error)
+}
+
+// Request is one gateway to configure.
+type Request struct {
+	GatewayID string
+	// Address is host:port (or a URL) of the gateway's HTTP API.
+	Address string
+	// ElasticIP, when set, is the external address of the port mappings.
+	ElasticIP          string
+	BootstrapParameter string
+}
+
+// Options tune a Configurator. Zero values take the defaults noted.
+type Options struct {
+	// User is the gateway's admin user (default "admin").
+	User string
+	// RetryInitial and RetryMaxElapsed shape the in-run retries of
+	// transient failures (defaults 250 ms and 30 s).
+	RetryInitial, RetryMaxElapsed time.Duration
+	// RebootTimeout bounds the wait for the gateway after a reboot (default 5 min).
+	RebootTimeout time.Duration
+	// LockWaitMax: a lockout that ends within this is waited out, once per
+	// run; a longer one fails the run at once (default 60 s; negative: never wait).
+	LockWaitMax time.Duration
+	// MinAttemptsLeft: after a rejected password, the next candidate is
+	// tried only if the gateway allows at least this many more failed
+	// logins (default 2), so the configurator never triggers the lock.
+	MinAttemptsLeft int
+	Logger          *slog.Logger
+	Metrics         *Metrics
+}
+
+func (o *Options) defaults() {
+	if o.User == "" {
+		o.User = "admin"
+	}
+	if o.RetryInitial <= 0 {
+		o.RetryInitial = 250 * time.Millisecond
+	}
+	if o.RetryMaxElapsed <= 0 {
+		o.RetryMaxElapsed = 30 * time.Second
+	}
+	if o.RebootTimeout <= 0 {
+		o.RebootTimeout = 5 * time.Minute
+	}
+	if o.LockWaitMax == 0 {
+		o.LockWaitMax = time.Minute
+	}
+	if o.MinAttemptsLeft <= 0 {
+		o.MinAttemptsLeft = 2
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Configurator configures gateways, one run at a time per gateway.
+type Configurator struct {
+	params ParameterSource
+	dial   Dialer
+	opt    Options
+	now    func() time.Time
+	locks  gatewayLocks
+}
+
+// New returns a Configurator.
+func New(params ParameterSource, dial Dialer, opt Options) *Configurator {
+	opt.defaults()
+	return &Configurator{params: params, dial: dial, opt: opt, now: time.Now, locks: gatewayLocks{m: map[string]chan struct{}{}}}
+}
+
+// Configure brings one gateway to its desired settings. It returns the
+// result, or the failure with its step and whether it is retryable; a
+// failure's reason never contains a password.
+func (c *Configurator) Configure(ctx context.Context, req Request) (gwconfig.Result, *gwconfig.Failure) {
+	start := c.now()
+	log := c.opt.Logger.With("gateway_id", req.GatewayID)
+	r := &run{c: c, req: req, log: log}
+	res, fail := r.do(ctx)
+	res.Took = c.now().Sub(start)
+	if fail != nil {
+		fail.Reason = gwconfig.Redact(fail.Reason, r.secrets...)
+		log.Warn("configuration failed", "step", fail.Step, "reason", fail.Reason, "retryable", fail.Retryable,
+			"lock_remaining", fail.LockRemaining.String(), "changed", res.Changed, "took", res.Took.String())
+	} else {
+		log.Info("gateway configured", "changed", res.Changed, "rebooted", res.Rebooted, "took", res.Took.String())
+	}
+	c.opt.Metrics.run(fail, res.Took)
+	return res, fail
+}
+
+// run is one configuration of one gateway.
+type run struct {
+	c       *Configurator
+	req     Request
+	log     *slog.Logger
+	secrets []gwconfig.Secret
+	waited  bool // a lockout has been waited out already
+}
+
+const (
+	// StepRequest is the failure step of an unusable request (event).
+	StepRequest = "request"
+)
+
+func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure) {
+	if err := gwconfig.CheckGatewayID(r.req.GatewayID); err != nil {
+		return res, gwconfig.Failf(StepRequest, false, "%v", err)
+	}
+	base, err := gwconfig.BaseURL(r.req.Address)
+	if err != nil {
+		return res, gwconfig.Failf(StepRequest, false, "%v", err)
+	}
+	unlock, err := r.c.locks.lock(ctx, r.req.GatewayID)
+	if err != nil {
+		return res, gwconfig.Fail(StepRequest, fmt.Errorf("waiting for another run on this gateway: %w", err))
+	}
+	defer unlock()
+	r.log.Info("configuring gateway", "address", base)
+
+	var params gwconfig.Parameters
+	err = r.retry(ctx, "read parameters", func(ctx context.Context) error {
+		var err error
+		params, err = r.c.params.Parameters(ctx, r.req.GatewayID, r.req.BootstrapParameter)
+		return err
+	})
+	if err != nil {
+		return res, gwconfig.Fail(gwconfig.StepParameters, err)
+	}
+	for _, p := range params {
+		if p.Secure {
+			r.secrets = append(r.secrets, p.Value)
+		}
+	}
+	d, err := gwconfig.DesiredFrom(params, r.req.ElasticIP, r.c.opt.User)
+	if err != nil {
+		return res, gwconfig.Failf(gwconfig.StepParameters, false, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+
+	gw, err := r.c.dial(base)
+	if err != nil {
+		return res, gwconfig.Failf(StepRequest, false, "%v", err)
+	}
+	defer gw.Close()
+
+	usedBootstrap, fail := r.login(ctx, gw, d)
+	if fail != nil {
+		return res, fail
+	}
+	if usedBootstrap {
+		if fail := r.changePassword(ctx, gw, d); fail != nil {
+			return res, fail
+		}
+		res.Changed = append(res.Changed, gwconfig.SettingPassword)
+		r.c.opt.Metrics.settingChanged(gwconfig.SettingPassword)
+	}
+
+	cur, fail := r.readAll(ctx, gw)
+	if fail != nil {
+		return res, fail
+	}
+	plan := gwconfig.NewPlan(cur, d, r.c.now())
+	rebootRequired := false
+	for _, step := range plan.Steps {
+		needs, fail := r.apply(ctx, gw, plan.Target, step.Setting, cur)
+		if fail != nil {
+			return res, fail
+		}
+		rebootRequired = rebootRequired || needs
+		res.Changed = append(res.Changed, step.Setting)
+		r.c.opt.Metrics.settingChanged(step.Setting)
+	}
+	if !plan.NeedsReboot() && !rebootRequired {
+		return res, nil
+	}
+	if fail := r.reboot(ctx, gw); fail != nil {
+		return res, fail
+	}
+	res.Rebooted = true
+
+	// Settings must survive the reboot.
+	after, fail := r.readAll(ctx, gw)
+	if fail != nil {
+		fail.Step = gwconfig.StepVerify
+		return res, fail
+	}
+	if again := gwconfig.NewPlan(after, d, r.c.now()); !again.Empty() {
+		var diffs []string
+		for _, s := range again.Steps {
+			diffs = append(diffs, again.Target.Mismatch(s.Setting, after))
+		}
+		return res, gwconfig.Failf(gwconfig.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
+	}
+	return res, nil
+}
+
+type candidate struct {
+	name      string // "desired" or "bootstrap"; never the value
+	password  gwconfig.Secret
+	bootstrap bool
+}
+
+// login finds the password the gateway has, with at most one login attempt
+// per candidate: the desired password first (a configured gateway, or a
+// run that changed the password and crashed before reporting it), then the
+// bootstrap one. It reports whether the bootstrap password was the one.
+func (r *run) login(ctx context.Context, gw Gateway, d gwconfig.Desired) (bool, *gwconfig.Failure) {
+	// An unauthenticated probe first: a gateway that does not answer or is
+	// locked costs no login attempt.
+	for {
+		err := r.retry(ctx, "probe", gw.Probe)
+		if err == nil {
+			break
+		}
+		if gwconfig.KindOf(err) == gwconfig.KindLocked {
+			if fail := r.waitForLock(ctx, err); fail != nil {
+				return false, fail
+			}
+			continue
+		}
+		return false, gwconfig.Fail(gwconfig.StepConnect, err)
+	}
+
+	cands := []candidate{{name: "desired", password: d.Password}}
+	if !d.Bootstrap.IsZero() && !d.Bootstrap.Equal(d.Password) {
+		cands = append(cands, candidate{name: "bootstrap", password: d.Bootstrap, bootstrap: true})
+	}
+	for i := 0; i < len(cands); i++ {
+		c := cands[i]
+		err := gw.Login(ctx, c.password)
+		if err == nil {
+			r.c.opt.Metrics.login(c.name, "accepted")
+			r.log.Info("logged in", "password", c.name)
+			return c.bootstrap, nil
+		}
+		var oe *gwconfig.OpError
+		switch gwconfig.KindOf(err) {
+		case gwconfig.KindRejected:
+			r.c.opt.Metrics.login(c.name, "rejected")
+			left := -1
+			if errors.As(err, &oe) {
+				left = oe.AttemptsLeft
+			}
+			r.log.Warn("password rejected", "password", c.name, "attempts_left", left)
+			if i+1 < len(cands) && left >= 0 && left < r.c.opt.MinAttemptsLeft {
+				return false, gwconfig.Failf(gwconfig.StepLogin, false,
+					"the gateway rejected the %s password and allows only %d more failed logins before it locks; the %s password was not tried",
+					c.name, left, cands[i+1].name)
+			}
+		case gwconfig.KindLocked:
+			r.c.opt.Metrics.login(c.name, "locked")
+			if fail := r.waitForLock(ctx, err); fail != nil {
+				return false, fail
+			}
+			// Once more with the same password: if it was the one that
+			// triggered the lock, the client refuses it without a request.
+			i--
+		default:
+			r.c.opt.Metrics.login(c.name, "error")
+			// No in-run retry: a login that got no answer may have counted
+			// as a failed one.
+			return false, gwconfig.Fail(gwconfig.StepLogin, err)
+		}
+	}
+	if len(cands) == 1 {
+		return false, gwconfig.Failf(gwconfig.StepLogin, false,
+			"the gateway rejected the desired password and no bootstrap password is known (parameter %s or the event's bootstrap_password_parameter)",
+			gwconfig.ParamBootstrapPassword)
+	}
+	return false, gwconfig.Failf(gwconfig.StepLogin, false, "the gateway rejected both the desired and the bootstrap password")
+}
+
+// waitForLock waits out a short lockout once per run; a long one, or a
+// second one, fails the run with the time left.
+func (r *run) waitForLock(ctx context.Context, err error) *gwconfig.Failure {
+	fail := gwconfig.Fail(gwconfig.StepLogin, err)
+	left := fail.LockRemaining
+	if left > 0 {
+		fail.Reason = fmt.Sprintf("the gateway locks this client out after failed logins for %s more; not retried by the configurator: send the event again after the lock ends", left.Round(time.Second))
+	} else {
+		fail.Reason = "the gateway locks this client out after failed logins and did not say for how long; not retried by the configurator"
+	}
+	if r.waited || left <= 0 || r.c.opt.LockWaitMax < 0 || left > r.c.opt.LockWaitMax {
+		return fail
+	}
+	r.waited = true
+	r.log.Warn("gateway locked; waiting for the lock to end", "lock_remaining", left.String())
+	t := time.NewTimer(left + 500*time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return gwconfig.Fail(gwconfig.StepLogin, fmt.Errorf("waiting for the lockout to end: %w", ctx.Err()))
+	}
+}
+
+// changePassword replaces the bootstrap password and proves the new one.
+func (r *run) changePassword(ctx context.Context, gw Gateway, d gwconfig.Desired) *gwconfig.Failure {
+	step := string(gwconfig.SettingPassword)
+	if err := gw.ChangePassword(ctx, d.Password); err != nil {
+		f := gwconfig.Fail(step, err)
+		if f.Retryable {
+			f.Reason += "; whether the gateway changed the password is unknown: the next run tries the desired password first"
+		}
+		return f
+	}
+	r.log.Info("admin password changed")
+	if err := gw.Login(ctx, d.Password); err != nil {
+		f := gwconfig.Fail(step, err)
+		if gwconfig.KindOf(err) == gwconfig.KindRejected {
+			f.Reason = "the gateway reported the password change as done but refuses the new password"
+		}
+		return f
+	}
+	return nil
+}
+
+func (r *run) readAll(ctx context.Context, gw Gateway) (gwconfig.Current, *gwconfig.Failure) {
+	var cur gwconfig.Current
+	for _, s := range gwconfig.ReadableSettings {
+		if err := r.retry(ctx, "read "+string(s), func(ctx context.Context) error { return gw.Read(ctx, s, &cur) }); err != nil {
+			return cur, r.failAfterLogin(string(s), err)
+		}
+	}
+	return cur, nil
+}
+
+// failAfterLogin: once logged in, a 401 means the password changed under
+// the run (an operator), which retrying does not cure.
+func (r *run) failAfterLogin(step string, err error) *gwconfig.Failure {
+	f := gwconfig.Fail(step, err)
+	if gwconfig.KindOf(err) == gwconfig.KindRejected {
+		f.Reason = "the gateway stopped accepting the password during the run: " + f.Reason
+	}
+	return f
+}
+
+// apply writes one setting and verifies it by reading it back.
+func (r *run) apply(ctx context.Context, gw Gateway, t gwconfig.Target, s gwconfig.Setting, cur gwconfig.Current) (bool, *gwconfig.Failure) {
+	r.log.Info("changing setting", "setting", string(s), "from", cur.Describe(s))
+	var needsReboot bool
+	err := r.retry(ctx, "write "+string(s), func(ctx context.Context) error {
+		var err error
+		needsReboot, err = gw.Write(ctx, s, t)
+		return err
+	})
+	if err != nil {
+		return false, r.failAfterLogin(string(s), err)
+	}
+	var back gwconfig.Current
+	if err := r.retry(ctx, "read back "+string(s), func(ctx context.Context) error { return gw.Read(ctx, s, &back) }); err != nil {
+		return false, r.failAfterLogin(string(s), err)
+	}
+	if m := t.Mismatch(s, back); m != "" {
+		return false, gwconfig.Failf(string(s), false, "the gateway accepted the change but reads back differently: %s", m)
+	}
+	return needsReboot, nil
+}
+
+// reboot restarts the gateway and waits until it answers again with its
+// uptime reset.
+func (r *run) reboot(ctx context.Context, gw Gateway) *gwconfig.Failure {
+	var before time.Duration
+	if err := r.retry(ctx, "read uptime", func(ctx context.Context) error {
+		var err error
+		before, err = gw.Uptime(ctx)
+		return err
+	}); err != nil {
+		return r.failAfterLogin(gwconfig.StepReboot, err)
+	}
+	sent := r.c.now()
+	r.log.Info("rebooting gateway", "uptime", before.String())
+	if err := r.retry(ctx, "reboot", gw.Reboot); err != nil {
+		if gwconfig.KindOf(err) != gwconfig.KindTransient {
+			return r.failAfterLogin(gwconfig.StepReboot, err)
+		}
+		// The answer may be lost because the gateway is already going
+		// down; the uptime below tells.
+		r.log.Warn("no answer to the reboot request; watching whether it reboots", "err", err)
+	}
+	r.c.opt.Metrics.reboot()
+
+	wctx, cancel := context.WithTimeout(ctx, r.c.opt.RebootTimeout)
+	defer cancel()
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = min(r.c.opt.RetryInitial, 200*time.Millisecond)
+	bo.MaxInterval = 5 * time.Second
+	bo.MaxElapsedTime = 0
+	bo.Reset()
+	sawDown := false
+	var last error
+	for {
+		err := gw.Probe(wctx)
+		switch {
+		case err == nil:
+			up, uerr := gw.Uptime(wctx)
+			if uerr == nil {
+				// Rebooted when it was seen down, or when the uptime is
+				// clearly below what the old boot would report now.
+				if sawDown || up+time.Second < before+r.c.now().Sub(sent) {
+					r.log.Info("gateway back after reboot", "uptime", up.String(), "after", r.c.now().Sub(sent).Round(time.Millisecond).String())
+					return nil
+				}
+				last = fmt.Errorf("still up since before the reboot (uptime %s)", up)
+			} else {
+				if k := gwconfig.KindOf(uerr); k != gwconfig.KindTransient {
+					return r.failAfterLogin(gwconfig.StepReboot, uerr)
+				}
+				last = uerr
+			}
+		case gwconfig.KindOf(err) == gwconfig.KindLocked:
+			return gwconfig.Fail(gwconfig.StepReboot, err)
+		default:
+			sawDown, last = true, err
+		}
+		select {
+		case <-time.After(bo.NextBackOff()):
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return gwconfig.Fail(gwconfig.StepReboot, ctx.Err())
+			}
+			return gwconfig.Failf(gwconfig.StepReboot, true, "the gateway did not come back within %s of the reboot (last: %v)", r.c.opt.RebootTimeout, last)
+		}
+	}
+}
+
+// retry runs op until it succeeds, fails for a reason that is not
+// transient, or the in-run retry budget is spent.
+func (r *run) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = r.c.opt.RetryInitial
+	bo.MaxInterval = max(r.c.opt.RetryInitial, 5*time.Second)
+	bo.MaxElapsedTime = r.c.opt.RetryMaxElapsed
+	attempts := 0
+	err := backoff.RetryNotify(func() error {
+		attempts++
+		err := op(ctx)
+		if err != nil && gwconfig.KindOf(err) != gwconfig.KindTransient {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, backoff.WithContext(bo, ctx), func(err error, next time.Duration) {
+		r.log.Warn("transient failure; retrying", "what", what, "attempt", attempts, "retry_in", next.Round(time.Millisecond).String(), "err", err)
+	})
+	if err != nil && attempts > 1 && gwconfig.KindOf(err) == gwconfig.KindTransient {
+		return fmt.Errorf("%w (gave up after %d attempts)", err, attempts)
+	}
+	return err
+}
+
+// gatewayLocks serialises runs per gateway within the process: two runs
+// racing on one gateway would each spend login attempts and could see the
+// other's password change as a rejected password.
+type gatewayLocks struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+func (l *gatewayLocks) lock(ctx context.Context, id string) (func(), error) {
+	for {
+		l.mu.Lock()
+		busy, taken := l.m[id]
+		if !taken {
+			done := make(chan struct{})
+			l.m[id] = done
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				delete(l.m, id)
+				l.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

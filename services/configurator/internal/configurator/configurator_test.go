@@ -1,0 +1,437 @@
+package configurator_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mediagw/pkg/gatewaysim"
+	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/pkg/isapi"
+	"mediagw/services/configurator/internal/configurator"
+	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/isapigw"
+)
+
+const (
+	desiredPassword   = "Mgw-Desired-2026"
+	bootstrapPassword = "Factory-Pass1"
+	elasticIP         = "203.0.113.10"
+	localIP           = "127.0.0.1"
+)
+
+// staticParams is a gateway's parameters as SSM would give them.
+type staticParams gwconfig.Parameters
+
+func (p staticParams) Parameters(context.Context, string, string) (gwconfig.Parameters, error) {
+	return gwconfig.Parameters(p), nil
+}
+
+func seedParams() staticParams {
+	return staticParams{
+		gwconfig.ParamGatewayName:       {Value: gwconfig.NewSecret("gw-test-1")},
+		gwconfig.ParamPassword:          {Value: gwconfig.NewSecret(desiredPassword), Secure: true},
+		gwconfig.ParamBootstrapPassword: {Value: gwconfig.NewSecret(bootstrapPassword), Secure: true},
+		gwconfig.ParamTimezone:          {Value: gwconfig.NewSecret("5.5")},
+		gwconfig.ParamExternalIP:        {Value: gwconfig.NewSecret("198.51.100.1")},
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness is a simulated gateway and a configurator aimed at it, whose
+// log is kept to check that no password shows.
+type harness struct {
+	sim  *gatewaysim.Server
+	conf *configurator.Configurator
+	logs *syncBuffer
+	req  configurator.Request
+}
+
+func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak func(*configurator.Options), simOpts ...gatewaysimtest.Option) *harness {
+	t.Helper()
+	simOpts = append([]gatewaysimtest.Option{gatewaysimtest.WithConfig(func(c *gatewaysim.Config) {
+		c.AdminPassword = gatewayPassword
+		c.RebootDowntime = time.Second
+	})}, simOpts...)
+	sim := gatewaysimtest.Start(t, simOpts...)
+	logs := &syncBuffer{}
+	opt := configurator.Options{
+		RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: time.Second, RebootTimeout: 15 * time.Second, LockWaitMax: -1,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if tweak != nil {
+		tweak(&opt)
+	}
+	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
+	conf := configurator.New(params, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) }, opt)
+	h := &harness{sim: sim, conf: conf, logs: logs, req: configurator.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
+	t.Cleanup(func() {
+		for _, pw := range []string{desiredPassword, bootstrapPassword, gatewayPassword} {
+			if strings.Contains(logs.String(), pw) {
+				t.Errorf("a password appears in the log:\n%s", logs.String())
+			}
+		}
+	})
+	return h
+}
+
+func (h *harness) configure(t *testing.T) (gwconfig.Result, *gwconfig.Failure) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, fail := h.conf.Configure(ctx, h.req)
+	if fail != nil {
+		for _, pw := range []string{desiredPassword, bootstrapPassword} {
+			if strings.Contains(fail.Reason, pw) || strings.Contains(fail.Error(), pw) {
+				t.Fatalf("a password appears in the failure: %v", fail)
+			}
+		}
+	}
+	return res, fail
+}
+
+func totalPuts(c gatewaysim.Counters) int {
+	n := 0
+	for _, v := range c.Puts {
+		n += v
+	}
+	return n
+}
+
+func totalRequests(c gatewaysim.Counters) int {
+	n := 0
+	for _, v := range c.Requests {
+		n += v
+	}
+	return n
+}
+
+func changedNames(res gwconfig.Result) string {
+	var s []string
+	for _, c := range res.Changed {
+		s = append(s, string(c))
+	}
+	return strings.Join(s, ",")
+}
+
+func assertConfigured(t *testing.T, sim *gatewaysim.Server) {
+	t.Helper()
+	if !sim.CheckPassword(desiredPassword) {
+		t.Error("the gateway does not have the desired password")
+	}
+	set := sim.Settings()
+	if set.DeviceName != "gw-test-1" || set.TimeMode != "NTP" || set.TimeZone != "CST-5:30:00" {
+		t.Errorf("settings: name %q, time %s %s", set.DeviceName, set.TimeMode, set.TimeZone)
+	}
+	cm := set.ContentPortMaps
+	if !cm.Enabled || len(cm.AddrList) != 1 || cm.AddrList[0].ExternalIPAddress != elasticIP {
+		t.Errorf("platform port mapping: %+v", cm)
+	}
+	for _, p := range cm.PortList {
+		if p.ExternalPort != p.InternalPort {
+			t.Errorf("platform port %d mapped to %d", p.InternalPort, p.ExternalPort)
+		}
+	}
+	dm := set.DevicePortMaps
+	if !dm.Enabled || len(dm.PortList) == 0 {
+		t.Errorf("device port mapping: %+v", dm)
+	}
+	for _, p := range dm.PortList {
+		switch {
+		case p.Single != nil && p.Single.ExternalPort != p.Single.InternalPort:
+			t.Errorf("device port %d mapped to %d", p.Single.InternalPort, p.Single.ExternalPort)
+		case p.Range != nil && (p.Range.MinExternalPort != p.Range.MinInternalPort || p.Range.MaxExternalPort != p.Range.MaxInternalPort):
+			t.Errorf("device range mapped wrong: %+v", *p.Range)
+		}
+	}
+	if set.RebootRequired {
+		t.Error("the gateway still waits for a reboot")
+	}
+}
+
+func TestFactoryGatewayConfiguredThenIdempotent(t *testing.T) {
+	h := newHarness(t, bootstrapPassword, seedParams(), nil)
+	res, fail := h.configure(t)
+	if fail != nil {
+		t.Fatalf("first run failed: %v\nlog:\n%s", fail, h.logs.String())
+	}
+	if got := changedNames(res); got != "password,name,time,portmap.contentMgmt,portmap.devMgmt" || !res.Rebooted {
+		t.Fatalf("changed %s, rebooted %v", got, res.Rebooted)
+	}
+	assertConfigured(t, h.sim)
+	c := h.sim.Counters()
+	if c.Reboots != 1 {
+		t.Fatalf("reboots = %d, want 1", c.Reboots)
+	}
+	if n := c.FailedLogins[localIP]; n > 1 {
+		t.Fatalf("failed logins = %d, want at most 1 (the desired password tried first)", n)
+	}
+	for _, p := range []string{gatewaysim.PathUsers, gatewaysim.PathDeviceInfo, gatewaysim.PathTime, gatewaysim.PathContentPortMaps, gatewaysim.PathDevicePortMaps, gatewaysim.PathReboot} {
+		if c.Puts[p] != 1 {
+			t.Errorf("PUT %s %d times, want 1", p, c.Puts[p])
+		}
+	}
+
+	h.sim.ResetCounters()
+	res, fail = h.configure(t)
+	if fail != nil {
+		t.Fatalf("second run failed: %v", fail)
+	}
+	c = h.sim.Counters()
+	if len(res.Changed) != 0 || res.Rebooted || totalPuts(c) != 0 || c.Reboots != 0 || c.FailedLogins[localIP] != 0 {
+		t.Fatalf("second run: changed %v rebooted %v, puts %v, reboots %d, failed logins %d",
+			res.Changed, res.Rebooted, c.Puts, c.Reboots, c.FailedLogins[localIP])
+	}
+}
+
+// A run that changed the password and crashed before reporting left the
+// gateway with the desired password and factory settings.
+func TestPasswordAlreadyChanged(t *testing.T) {
+	h := newHarness(t, desiredPassword, seedParams(), nil)
+	res, fail := h.configure(t)
+	if fail != nil {
+		t.Fatal(fail)
+	}
+	if got := changedNames(res); got != "name,time,portmap.contentMgmt,portmap.devMgmt" {
+		t.Fatalf("changed %s", got)
+	}
+	c := h.sim.Counters()
+	if c.FailedLogins[localIP] != 0 || c.Puts[gatewaysim.PathUsers] != 0 {
+		t.Fatalf("failed logins %d, password PUTs %d", c.FailedLogins[localIP], c.Puts[gatewaysim.PathUsers])
+	}
+	assertConfigured(t, h.sim)
+}
+
+func TestWrongBootstrapPasswordFailsWithoutLockingOut(t *testing.T) {
+	h := newHarness(t, "Someone-Else-9", seedParams(), nil)
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "rejected both") {
+		t.Fatalf("failure = %+v", fail)
+	}
+	c := h.sim.Counters()
+	if n := c.FailedLogins[localIP]; n < 1 || n > 2 {
+		t.Fatalf("failed logins = %d, want 1..2", n)
+	}
+	if c.Lockouts[localIP] != 0 || totalPuts(c) != 0 {
+		t.Fatalf("lockouts %d, puts %v", c.Lockouts[localIP], c.Puts)
+	}
+}
+
+// With only one failed login left before the lock, the second candidate
+// is not tried.
+func TestStopsBeforeTriggeringTheLock(t *testing.T) {
+	h := newHarness(t, "Someone-Else-9", seedParams(), nil, gatewaysimtest.WithLockout(2, 30*time.Minute))
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "only 1 more") {
+		t.Fatalf("failure = %+v", fail)
+	}
+	c := h.sim.Counters()
+	if c.FailedLogins[localIP] != 1 || c.Lockouts[localIP] != 0 {
+		t.Fatalf("failed logins %d, lockouts %d", c.FailedLogins[localIP], c.Lockouts[localIP])
+	}
+}
+
+// lock makes the simulator lock 127.0.0.1 out with one wrong login.
+func lock(t *testing.T, sim *gatewaysim.Server) {
+	t.Helper()
+	c, err := isapi.New(sim.URL(), gatewaysimtest.User, "Wrong-Pass-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(t.Context()); !errors.Is(err, isapi.ErrLocked) {
+		t.Fatalf("the simulator did not lock: %v", err)
+	}
+	sim.ResetCounters()
+}
+
+func TestLockedGatewayStopsAtOnce(t *testing.T) {
+	h := newHarness(t, bootstrapPassword, seedParams(), nil, gatewaysimtest.WithLockout(1, 30*time.Minute))
+	lock(t, h.sim)
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepLogin || fail.Retryable {
+		t.Fatalf("failure = %+v", fail)
+	}
+	if fail.LockRemaining < 29*time.Minute || fail.LockRemaining > 30*time.Minute || !strings.Contains(fail.Reason, "lock") {
+		t.Fatalf("lock remaining %s, reason %q", fail.LockRemaining, fail.Reason)
+	}
+	c := h.sim.Counters()
+	if n := totalRequests(c); n != 1 || c.FailedLogins[localIP] != 0 {
+		t.Fatalf("requests while locked = %d (%v), failed logins %d; want the one probe", n, c.Requests, c.FailedLogins[localIP])
+	}
+}
+
+func TestShortLockIsWaitedOut(t *testing.T) {
+	// The gateway has the desired password: with a threshold of one, a
+	// rejected bootstrap attempt would lock it again.
+	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.LockWaitMax = 5 * time.Second },
+		gatewaysimtest.WithLockout(1, 1500*time.Millisecond))
+	lock(t, h.sim)
+	start := time.Now()
+	res, fail := h.configure(t)
+	if fail != nil {
+		t.Fatalf("%v\nlog:\n%s", fail, h.logs.String())
+	}
+	if time.Since(start) < time.Second || !res.Rebooted {
+		t.Fatalf("did not wait for the lock (%s) or did not configure (%+v)", time.Since(start), res)
+	}
+	assertConfigured(t, h.sim)
+}
+
+func TestSlowGatewayIsReported(t *testing.T) {
+	h := newHarness(t, bootstrapPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 500 * time.Millisecond })
+	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultLatency, Latency: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "did not answer") ||
+		!strings.Contains(fail.Reason, "deadline exceeded") {
+		t.Fatalf("failure = %+v", fail)
+	}
+	if c := h.sim.Counters(); c.FailedLogins[localIP] != 0 || c.Authorized[("GET "+gatewaysim.PathDeviceInfo)] != 0 {
+		t.Fatalf("a login was attempted against an unresponsive gateway: %+v", c)
+	}
+}
+
+func TestErrorStatusIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		code      int
+		retryable bool
+		wantPuts  func(int) bool
+	}{
+		{"device error is retried then reported retryable", 3, true, func(n int) bool { return n >= 2 }},
+		{"invalid content is reported at once", 6, false, func(n int) bool { return n == 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
+			if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultErrorStatus, Method: "PUT", Path: gatewaysim.PathTime, StatusCode: tc.code}); err != nil {
+				t.Fatal(err)
+			}
+			res, fail := h.configure(t)
+			if fail == nil || fail.Step != string(gwconfig.SettingTime) || fail.Retryable != tc.retryable ||
+				!strings.Contains(fail.Reason, "HTTP 200") || !strings.Contains(fail.Reason, "statusCode") {
+				t.Fatalf("failure = %+v", fail)
+			}
+			if got := changedNames(res); got != "name" {
+				t.Fatalf("changed before the failure: %s", got)
+			}
+			if n := h.sim.Counters().Puts[gatewaysim.PathTime]; !tc.wantPuts(n) {
+				t.Fatalf("PUT time %d times", n)
+			}
+			if h.sim.Counters().Reboots != 0 {
+				t.Fatal("rebooted after a failure")
+			}
+		})
+	}
+}
+
+func TestMalformedAnswerIsReported(t *testing.T) {
+	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
+	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultMalformed, Method: "GET", Path: gatewaysim.PathContentPortMaps}); err != nil {
+		t.Fatal(err)
+	}
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != string(gwconfig.SettingContentPortMaps) || !strings.Contains(fail.Reason, "malformed") {
+		t.Fatalf("failure = %+v", fail)
+	}
+}
+
+func TestTransientFaultIsRetriedWithinTheRun(t *testing.T) {
+	h := newHarness(t, desiredPassword, seedParams(), nil)
+	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultHTTPStatus, HTTPStatus: 503, Method: "PUT", Path: gatewaysim.PathDeviceInfo, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, fail := h.configure(t); fail != nil {
+		t.Fatal(fail)
+	}
+	if n := h.sim.Counters().Puts[gatewaysim.PathDeviceInfo]; n != 3 {
+		t.Fatalf("PUT deviceInfo %d times, want 3", n)
+	}
+	assertConfigured(t, h.sim)
+}
+
+func TestBadDesiredPasswordNeverTouchesTheGateway(t *testing.T) {
+	p := seedParams()
+	p[gwconfig.ParamPassword] = gwconfig.Param{Value: gwconfig.NewSecret("alllowercase"), Secure: true}
+	h := newHarness(t, bootstrapPassword, p, nil)
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepParameters || fail.Retryable || !strings.Contains(fail.Reason, "character class") {
+		t.Fatalf("failure = %+v", fail)
+	}
+	if n := totalRequests(h.sim.Counters()); n != 0 {
+		t.Fatalf("%d requests to the gateway", n)
+	}
+}
+
+func TestGatewayThatDoesNotComeBack(t *testing.T) {
+	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RebootTimeout = time.Second },
+		gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 4 * time.Second }))
+	_, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "did not come back") {
+		t.Fatalf("failure = %+v", fail)
+	}
+	_ = h.sim.WaitUp(t.Context())
+}
+
+// Two runs for one gateway at once (a duplicate delivery) run one after
+// the other: one password change, no rejected login beyond the first.
+func TestConcurrentRunsOnOneGateway(t *testing.T) {
+	h := newHarness(t, bootstrapPassword, seedParams(), nil)
+	var wg sync.WaitGroup
+	fails := make([]*gwconfig.Failure, 2)
+	for i := range fails {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, fails[i] = h.conf.Configure(t.Context(), h.req)
+		}()
+	}
+	wg.Wait()
+	for _, f := range fails {
+		if f != nil {
+			t.Fatal(f)
+		}
+	}
+	c := h.sim.Counters()
+	if c.Puts[gatewaysim.PathUsers] != 1 || c.Reboots != 1 || c.FailedLogins[localIP] > 1 {
+		t.Fatalf("password PUTs %d, reboots %d, failed logins %d", c.Puts[gatewaysim.PathUsers], c.Reboots, c.FailedLogins[localIP])
+	}
+}
+
+func TestUnreachableGateway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dialer := isapigw.Dialer{Timeout: 500 * time.Millisecond}
+	conf := configurator.New(seedParams(), func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
+		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
+	_, fail := conf.Configure(t.Context(), configurator.Request{GatewayID: "gw-x", Address: addr})
+	if fail == nil || fail.Step != gwconfig.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "refused") {
+		t.Fatalf("failure = %+v", fail)
+	}
+}

@@ -1,0 +1,401 @@
+// Package isapigw is the configurator's adapter to a gateway's HTTP API:
+// it speaks through mediagw/pkg/isapi, converts to and from the domain's
+// settings, and classifies every error as transient, permanent, a rejected
+// password or a lockout (gwconfig.OpError).
+package isapigw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"mediagw/pkg/isapi"
+	"mediagw/services/configurator/internal/gwconfig"
+)
+
+// DefaultUser is the gateway's admin user.
+const DefaultUser = "admin"
+
+// Dialer opens a Gateway; one per run, so that what a run learned about
+// passwords (the client never resends a rejected one) is not carried over.
+type Dialer struct {
+	User string
+	// Timeout bounds each request (default isapi.DefaultTimeout).
+	Timeout time.Duration
+}
+
+// Dial returns a Gateway for the base URL (see gwconfig.BaseURL). It sends nothing.
+func (d Dialer) Dial(baseURL string) (*Gateway, error) {
+	user := d.User
+	if user == "" {
+		user = DefaultUser
+	}
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = isapi.DefaultTimeout
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	g := &Gateway{
+		base:    baseURL,
+		user:    user,
+		timeout: timeout,
+		tr:      tr,
+		hc:      &http.Client{Transport: tr},
+		// Probes must open a new connection each time: a kept-alive one
+		// would hide that the gateway went down for its reboot.
+		probe: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}, Timeout: timeout},
+	}
+	if _, err := isapi.New(baseURL, user, ""); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Gateway is one run's connection to a gateway. It is not safe for
+// concurrent use; runs are sequential per gateway.
+type Gateway struct {
+	base    string
+	user    string
+	timeout time.Duration
+	tr      *http.Transport
+	hc      *http.Client
+	probe   *http.Client
+	api     *isapi.Client
+
+	// The last answers read, edited and written back so that fields this
+	// package does not know survive a write.
+	info    *isapi.DeviceInfo
+	clock   *isapi.TimeSettings
+	content *isapi.MgmtPortMaps
+	device  *isapi.DevPortMaps
+}
+
+// Close releases idle connections.
+func (g *Gateway) Close() {
+	g.tr.CloseIdleConnections()
+	g.probe.CloseIdleConnections()
+}
+
+// User is the user the gateway is logged into as.
+func (g *Gateway) User() string { return g.user }
+
+func (g *Gateway) newClient(password string) (*isapi.Client, error) {
+	return isapi.New(g.base, g.user, password, isapi.WithHTTPClient(g.hc), isapi.WithTimeout(g.timeout))
+}
+
+// Probe asks the gateway, without credentials, whether it answers. It costs
+// no login attempt. A 401 carrying lock fields is a lockout.
+func (g *Gateway) Probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/ISAPI/System/status?format=json", nil)
+	if err != nil {
+		return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindPermanent, Err: err}
+	}
+	resp, err := g.probe.Do(req)
+	if err != nil {
+		return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindTransient, Err: fmt.Errorf("the gateway did not answer: %w", err)}
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		if rs, ok := isapi.ParseResponseStatus(body); ok && rs.Locked() {
+			return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindLocked, LockRemaining: lockLeft(rs),
+				Err: fmt.Errorf("the gateway locks this client out after failed logins (%s left)", lockLeft(rs))}
+		}
+	case resp.StatusCode >= 500:
+		return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindTransient, Err: fmt.Errorf("the gateway answered HTTP %d", resp.StatusCode)}
+	}
+	return nil
+}
+
+func lockLeft(rs *isapi.ResponseStatus) time.Duration {
+	if rs.ResLockTime > 0 {
+		return time.Duration(rs.ResLockTime) * time.Second
+	}
+	return 0
+}
+
+// Login tries one password with one authenticated request. Any answer but
+// a 401 means the gateway accepted it, even an error answer (the request
+// got past authentication), so only a rejected password, a lockout or no
+// answer at all is an error here.
+func (g *Gateway) Login(ctx context.Context, password gwconfig.Secret) error {
+	if g.api == nil {
+		api, err := g.newClient(password.Reveal())
+		if err != nil {
+			return &gwconfig.OpError{Op: "login", Kind: gwconfig.KindPermanent, Err: err}
+		}
+		g.api = api
+	} else {
+		g.api.SetCredentials(g.user, password.Reveal())
+	}
+	info, err := g.api.DeviceInfo(ctx)
+	if err == nil {
+		g.info = info
+		return nil
+	}
+	var se *isapi.StatusError
+	var me *isapi.MalformedResponseError
+	if (errors.As(err, &se) && se.HTTPStatus != http.StatusUnauthorized) || errors.As(err, &me) {
+		return nil
+	}
+	return classify("login", err)
+}
+
+// ChangePassword changes the admin password from the one Login accepted.
+// It is not retried: if the answer is lost nobody knows which password the
+// gateway has, and the next run tries the new one first.
+func (g *Gateway) ChangePassword(ctx context.Context, newPassword gwconfig.Secret) error {
+	if g.api == nil {
+		return &gwconfig.OpError{Op: "change password", Kind: gwconfig.KindPermanent, Err: errors.New("not logged in")}
+	}
+	if _, err := g.api.ChangePassword(ctx, newPassword.Reveal()); err != nil {
+		return classify("change password", err)
+	}
+	// The isapi client refuses a password it saw rejected earlier in this
+	// run, even after the gateway accepted it as the new one; a new client
+	// starts clean and proves the new password with its next request.
+	api, err := g.newClient(newPassword.Reveal())
+	if err != nil {
+		return &gwconfig.OpError{Op: "change password", Kind: gwconfig.KindPermanent, Err: err}
+	}
+	g.api = api
+	return nil
+}
+
+func (g *Gateway) loggedIn(op string) error {
+	if g.api == nil {
+		return &gwconfig.OpError{Op: op, Kind: gwconfig.KindPermanent, Err: errors.New("not logged in")}
+	}
+	return nil
+}
+
+// Read reads one setting into cur.
+func (g *Gateway) Read(ctx context.Context, s gwconfig.Setting, cur *gwconfig.Current) error {
+	op := "read " + string(s)
+	if err := g.loggedIn(op); err != nil {
+		return err
+	}
+	switch s {
+	case gwconfig.SettingName:
+		info, err := g.api.DeviceInfo(ctx)
+		if err != nil {
+			return classify(op, err)
+		}
+		g.info, cur.Name = info, info.DeviceName
+	case gwconfig.SettingTime:
+		t, err := g.api.Time(ctx)
+		if err != nil {
+			return classify(op, err)
+		}
+		g.clock = t
+		cur.Time = gwconfig.TimeSettings{Mode: t.Mode, Zone: t.TimeZone}
+		if lt, err := t.Local(); err == nil {
+			cur.Time.Clock = lt
+		}
+	case gwconfig.SettingContentPortMaps:
+		m, err := g.api.ContentPortMaps(ctx)
+		if err != nil {
+			return classify(op, err)
+		}
+		g.content, cur.Content = m, contentFromAPI(m)
+	case gwconfig.SettingDevicePortMaps:
+		m, err := g.api.DevicePortMaps(ctx)
+		if err != nil {
+			return classify(op, err)
+		}
+		g.device, cur.Device = m, deviceFromAPI(m)
+	default:
+		return &gwconfig.OpError{Op: op, Kind: gwconfig.KindPermanent, Err: errors.New("unknown setting")}
+	}
+	return nil
+}
+
+// Write sets one setting to the target, editing what Read got last. It
+// reports whether the gateway said the change needs a reboot.
+func (g *Gateway) Write(ctx context.Context, s gwconfig.Setting, t gwconfig.Target) (rebootRequired bool, err error) {
+	op := "write " + string(s)
+	if err := g.loggedIn(op); err != nil {
+		return false, err
+	}
+	if !g.haveRead(s) {
+		if err := g.Read(ctx, s, &gwconfig.Current{}); err != nil {
+			return false, err
+		}
+	}
+	var rs *isapi.ResponseStatus
+	switch s {
+	case gwconfig.SettingName:
+		g.info.DeviceName = t.Name
+		rs, err = g.api.PutDeviceInfo(ctx, g.info)
+	case gwconfig.SettingTime:
+		g.clock.Mode, g.clock.TimeZone, g.clock.LocalTime = t.Time.Mode, t.Time.Zone, ""
+		if t.Time.Mode == gwconfig.TimeModeManual && !t.Time.Clock.IsZero() {
+			g.clock.LocalTime = t.Time.Clock.Format(time.RFC3339)
+		}
+		rs, err = g.api.SetTime(ctx, g.clock)
+	case gwconfig.SettingContentPortMaps:
+		contentToAPI(g.content, t.Content)
+		rs, err = g.api.SetContentPortMaps(ctx, g.content)
+	case gwconfig.SettingDevicePortMaps:
+		deviceToAPI(g.device, t.Device)
+		rs, err = g.api.SetDevicePortMaps(ctx, g.device)
+	}
+	// What was edited is not what the gateway has: read again before the next write.
+	g.forget(s)
+	if err != nil {
+		return false, classify(op, err)
+	}
+	return rs != nil && rs.RebootRequired(), nil
+}
+
+func (g *Gateway) haveRead(s gwconfig.Setting) bool {
+	switch s {
+	case gwconfig.SettingName:
+		return g.info != nil
+	case gwconfig.SettingTime:
+		return g.clock != nil
+	case gwconfig.SettingContentPortMaps:
+		return g.content != nil
+	case gwconfig.SettingDevicePortMaps:
+		return g.device != nil
+	}
+	return false
+}
+
+func (g *Gateway) forget(s gwconfig.Setting) {
+	switch s {
+	case gwconfig.SettingName:
+		g.info = nil
+	case gwconfig.SettingTime:
+		g.clock = nil
+	case gwconfig.SettingContentPortMaps:
+		g.content = nil
+	case gwconfig.SettingDevicePortMaps:
+		g.device = nil
+	}
+}
+
+// Reboot asks the gateway to restart.
+func (g *Gateway) Reboot(ctx context.Context) error {
+	if err := g.loggedIn("reboot"); err != nil {
+		return err
+	}
+	_, err := g.api.Reboot(ctx)
+	return classify("reboot", err)
+}
+
+// Uptime is the time since the gateway's last boot.
+func (g *Gateway) Uptime(ctx context.Context) (time.Duration, error) {
+	if err := g.loggedIn("read status"); err != nil {
+		return 0, err
+	}
+	st, err := g.api.Status(ctx)
+	if err != nil {
+		return 0, classify("read status", err)
+	}
+	return st.UpTime, nil
+}
+
+// classify wraps an isapi error with its kind.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	oe := &gwconfig.OpError{Op: op, Err: err, AttemptsLeft: -1}
+	var locked *isapi.LockedError
+	var bad *isapi.BadCredentialsError
+	switch {
+	case errors.As(err, &locked):
+		oe.Kind, oe.LockRemaining = gwconfig.KindLocked, locked.TimeLeft
+	case errors.As(err, &bad):
+		oe.Kind, oe.AttemptsLeft = gwconfig.KindRejected, bad.RetryTimes
+	case errors.Is(err, isapi.ErrLocked):
+		oe.Kind = gwconfig.KindLocked
+	case errors.Is(err, isapi.ErrBadCredentials):
+		oe.Kind = gwconfig.KindRejected
+	case errors.Is(err, isapi.ErrBusy), errors.Is(err, isapi.ErrDeviceError), errors.Is(err, isapi.ErrMalformedResponse):
+		// Malformed covers truncated answers and firmware glitches; a
+		// gateway that never answers sensibly ends as a retryable failure
+		// and, after the queue's retries, in the dead-letter queue.
+		oe.Kind = gwconfig.KindTransient
+	case errors.Is(err, isapi.ErrNotSupported), errors.Is(err, isapi.ErrInvalidOperation),
+		errors.Is(err, isapi.ErrInvalidFormat), errors.Is(err, isapi.ErrInvalidContent),
+		errors.Is(err, isapi.ErrDeviceOffline), errors.Is(err, isapi.ErrBadDevIndex):
+		oe.Kind = gwconfig.KindPermanent
+	default:
+		// No answer: connection refused or reset, timeout.
+		oe.Kind = gwconfig.KindTransient
+	}
+	return oe
+}
+
+func contentFromAPI(m *isapi.MgmtPortMaps) gwconfig.ContentPortMaps {
+	out := gwconfig.ContentPortMaps{Enabled: m.Enabled}
+	for _, p := range m.PortList {
+		out.Ports = append(out.Ports, gwconfig.Port{Protocol: p.Protocol, InternalMin: p.InternalPort, InternalMax: p.InternalPort,
+			ExternalMin: p.ExternalPort, ExternalMax: p.ExternalPort})
+	}
+	for _, a := range m.AddrList {
+		out.ExternalIPs = append(out.ExternalIPs, a.ExternalIPAddress)
+	}
+	return out
+}
+
+func contentToAPI(m *isapi.MgmtPortMaps, t gwconfig.ContentPortMaps) {
+	m.Enabled = t.Enabled
+	for i := range m.PortList {
+		if i < len(t.Ports) {
+			m.PortList[i].ExternalPort = t.Ports[i].ExternalMin
+		}
+	}
+	addrs := make([]isapi.MgmtAddr, len(t.ExternalIPs))
+	for i, ip := range t.ExternalIPs {
+		if i < len(m.AddrList) {
+			addrs[i] = m.AddrList[i] // keeps its unknown fields
+		}
+		addrs[i].ExternalIPAddress = ip
+	}
+	m.AddrList = addrs
+}
+
+func deviceFromAPI(m *isapi.DevPortMaps) gwconfig.DevicePortMaps {
+	out := gwconfig.DevicePortMaps{Enabled: m.Enabled}
+	for _, p := range m.PortList {
+		switch {
+		case p.Single != nil:
+			s := p.Single
+			out.Ports = append(out.Ports, gwconfig.Port{Protocol: s.Protocol, InternalMin: s.InternalPort, InternalMax: s.InternalPort,
+				ExternalMin: s.ExternalPort, ExternalMax: s.ExternalPort})
+		case p.Range != nil:
+			r := p.Range
+			out.Ports = append(out.Ports, gwconfig.Port{Protocol: r.Protocol, Range: true, InternalMin: r.MinInternalPort, InternalMax: r.MaxInternalPort,
+				ExternalMin: r.MinExternalPort, ExternalMax: r.MaxExternalPort})
+		default:
+			// An entry of a kind this package does not know: kept as is
+			// (all zero maps to zero, so it never differs).
+			out.Ports = append(out.Ports, gwconfig.Port{})
+		}
+	}
+	return out
+}
+
+func deviceToAPI(m *isapi.DevPortMaps, t gwconfig.DevicePortMaps) {
+	m.Enabled = t.Enabled
+	for i := range m.PortList {
+		if i >= len(t.Ports) {
+			break
+		}
+		switch p := &m.PortList[i]; {
+		case p.Single != nil:
+			p.Single.ExternalPort = t.Ports[i].ExternalMin
+		case p.Range != nil:
+			p.Range.MinExternalPort, p.Range.MaxExternalPort = t.Ports[i].ExternalMin, t.Ports[i].ExternalMax
+		}
+	}
+}

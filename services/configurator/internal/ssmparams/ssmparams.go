@@ -1,0 +1,96 @@
+// Package ssmparams reads a gateway's parameters from SSM Parameter Store:
+// everything under <root>/gateways/<gateway-id>/ in one paged, decrypted
+// read per run.
+package ssmparams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/pkg/messaging"
+	"mediagw/services/configurator/internal/gwconfig"
+)
+
+// API is the part of the SSM client the Store uses.
+type API interface {
+	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, opts ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// Store reads gateway parameters under a root ("/mediagw").
+type Store struct {
+	api  API
+	root string
+}
+
+// New returns a Store for the parameter root.
+func New(api API, root string) *Store {
+	return &Store{api: api, root: "/" + strings.Trim(root, "/")}
+}
+
+// Path is the folder of one gateway's parameters, with a trailing slash.
+func (s *Store) Path(gatewayID string) string { return s.root + "/gateways/" + gatewayID + "/" }
+
+// Parameters reads the gateway's parameters, SecureStrings decrypted.
+// bootstrapParameter, when set, names the parameter holding the bootstrap
+// password; it must lie under the root, so that an event cannot make the
+// configurator send some other secret of the account to a gateway.
+func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (gwconfig.Parameters, error) {
+	if err := gwconfig.CheckGatewayID(gatewayID); err != nil {
+		return nil, &gwconfig.OpError{Kind: gwconfig.KindPermanent, Err: err}
+	}
+	path := s.Path(gatewayID)
+	out := gwconfig.Parameters{}
+	in := &ssm.GetParametersByPathInput{Path: aws.String(path), WithDecryption: aws.Bool(true), Recursive: aws.Bool(false)}
+	for {
+		page, err := s.api.GetParametersByPath(ctx, in)
+		if err != nil {
+			return nil, classify("read parameters under "+path, err)
+		}
+		for _, p := range page.Parameters {
+			out[strings.TrimPrefix(aws.ToString(p.Name), path)] = param(p)
+		}
+		if page.NextToken == nil || aws.ToString(page.NextToken) == "" {
+			break
+		}
+		in.NextToken = page.NextToken
+	}
+	if len(out) == 0 {
+		return nil, &gwconfig.OpError{Kind: gwconfig.KindPermanent,
+			Err: fmt.Errorf("%w: no parameters under %s (unknown gateway id?)", gwconfig.ErrBadParameter, path)}
+	}
+	if bp := strings.TrimSpace(bootstrapParameter); bp != "" && bp != path+gwconfig.ParamBootstrapPassword {
+		if !strings.HasPrefix(bp, s.root+"/") || strings.Contains(bp, "..") {
+			return nil, &gwconfig.OpError{Kind: gwconfig.KindPermanent,
+				Err: fmt.Errorf("%w: bootstrap password parameter %s is not under %s", gwconfig.ErrBadParameter, bp, s.root)}
+		}
+		got, err := s.api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(bp), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			return nil, classify("read "+bp, err)
+		}
+		out[gwconfig.ParamBootstrapPassword] = param(*got.Parameter)
+	}
+	return out, nil
+}
+
+func param(p ssmtypes.Parameter) gwconfig.Param {
+	return gwconfig.Param{Value: gwconfig.NewSecret(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString}
+}
+
+func classify(op string, err error) error {
+	kind := gwconfig.KindPermanent
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &nf):
+		err = fmt.Errorf("%w: %w", gwconfig.ErrBadParameter, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), messaging.Retryable(err):
+		kind = gwconfig.KindTransient
+	}
+	return &gwconfig.OpError{Op: op, Kind: kind, Err: err}
+}
