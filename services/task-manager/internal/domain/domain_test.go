@@ -23,7 +23,9 @@ func online(at time.Time, chs ...int32) Desire {
 	return Desire{Device: "dev1", Gateway: "gw1", Want: WantRecord, At: at, Channels: c}
 }
 
-func offline(at time.Time) Desire { return Desire{Device: "dev1", Gateway: "gw1", Want: WantStop, At: at} }
+func offline(at time.Time) Desire {
+	return Desire{Device: "dev1", Gateway: "gw1", Want: WantStop, At: at}
+}
 
 func TestApplyDesireIgnoresDuplicatesAndOlderFacts(t *testing.T) {
 	d, ok := ApplyDesire(Device{}, online(t0, 1))
