@@ -33,8 +33,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "mediagw_device_watcher_lease_held", Help: "1 while this instance holds the gateway's lease and watches it.",
 		}, []string{"gateway"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mediagw_device_watcher_detection_latency_seconds",
-			Help: "From the change at the gateway (its event time, else when observed; for offline, the end of the hysteresis) to the event published.",
+			Name:    "mediagw_device_watcher_detection_latency_seconds",
+			Help:    "From the change at the gateway (its event time, else when observed; for offline, the end of the hysteresis) to the event published.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80},
 		}, []string{"event_type", "source"}),
 		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
