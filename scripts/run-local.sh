@@ -72,10 +72,19 @@ go build -o "$ROOT/bin/" ./deploy/cmd/provision ./services/*/cmd/*
 "$ROOT/bin/provision" --local-parameters --env-file "$RUN/env"
 set -a; . "$RUN/env"; set +a
 
+# param NAME: a parameter's value from the emulator (SecureString decrypted).
+param() {
+  "$ROOT/.tools/venv/bin/python" -c 'import sys, boto3
+print(boto3.client("ssm").get_parameter(Name=sys.argv[1], WithDecryption=True)["Parameter"]["Value"])' "$1"
+}
+
 SIM_HTTP=127.0.0.1:18080 SIM_RTSP=127.0.0.1:8554 SIM_ADMIN=127.0.0.1:18081
+# The simulated gateway starts with its factory (bootstrap) password; the
+# configurator changes it to the desired one.
+GATEWAY_SIM_ADMIN_PASSWORD=$(param "$PARAMETER_ROOT/gateways/gw-local/BootstrapPassword") \
 start gateway-sim "$ROOT/bin/gateway-sim" --http-addr "$SIM_HTTP" --rtsp-addr "$SIM_RTSP" --admin-addr "$SIM_ADMIN" \
-  --devices "${MEDIAGW_SIM_DEVICES:-3}" --channels 1 --admin-password "Factory-Pass1" --media-dir "$RUN/media"
-wait_http gateway-sim "http://$SIM_ADMIN/admin/counters" 120
+  --devices "${MEDIAGW_SIM_DEVICES:-3}" --channels 1 --media-dir "$RUN/media"
+wait_http gateway-sim "http://$SIM_ADMIN/admin/healthz" 120
 
 declare -A ports=([configurator]=9101 [device-watcher]=9102 [task-manager]=9103 [health-sentinel]=9104)
 for svc in configurator device-watcher task-manager health-sentinel; do
