@@ -18,7 +18,7 @@ type Metrics struct {
 	LastSegmentEnd   *prometheus.GaugeVec   // channel: unix time
 	LastUploadedEnd  *prometheus.GaugeVec   // channel: unix time
 	ChannelFailing   *prometheus.GaugeVec   // channel: 1 while the stream keeps failing
-	ClockSkew        *prometheus.GaugeVec   // channel: seconds
+	ClockDrift       *prometheus.GaugeVec   // channel: seconds
 
 	reg prometheus.Registerer
 }
@@ -69,14 +69,14 @@ func New(reg prometheus.Registerer, gateway, device string) *Metrics {
 		ChannelFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "recorder_channel_failing", Help: "1 while a channel's stream keeps failing (several unhealthy runs in a row).",
 		}, ch),
-		ClockSkew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "recorder_clock_skew_seconds", Help: "Last difference between a segment's computed end and when it was seen.",
+		ClockDrift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recorder_clock_drift_seconds", Help: "How much later than placed (beyond the pipeline latency) the last segment ended; the anchor moves beyond ±0.5 s.",
 		}, ch),
 		reg: reg,
 	}
 	reg.MustRegister(m.SegmentsWritten, m.SegmentsUploaded, m.SegmentsFailed, m.SegmentsDropped, m.UploadFailures,
 		m.UploadSeconds, m.UploadedBytes, m.SpoolBytes, m.SpoolSegments, m.Restarts, m.LastSegmentEnd,
-		m.LastUploadedEnd, m.ChannelFailing, m.ClockSkew)
+		m.LastUploadedEnd, m.ChannelFailing, m.ClockDrift)
 	return m
 }
 

@@ -136,8 +136,8 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 			if r.addSegment(ch, clock, e.ListEntry, e.Path, st.Codec) {
 				res.segments++
 			}
-			skew, moved := clock.Observe(e.ListEntry, e.Seen)
-			r.m.ClockSkew.WithLabelValues(ch).Set(skew.Seconds())
+			drift, moved := clock.Observe(e.ListEntry, e.Seen)
+			r.m.ClockDrift.WithLabelValues(ch).Set(drift.Seconds())
 			if moved != 0 {
 				log.Info("camera clock drifted: moved the time anchor", "by", moved.String())
 			}

@@ -26,6 +26,7 @@ import (
 	"mediagw/services/recorder/internal/metrics"
 	"mediagw/services/recorder/internal/s3store"
 	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/testsim"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -82,7 +83,7 @@ func s3Client(cfg aws.Config) *s3.Client {
 // harness is a recorder under test with its dependencies.
 type harness struct {
 	t      *testing.T
-	sim    *sim
+	sim    *testsim.Sim
 	aws    aws.Config
 	bucket string
 	cfg    Config
@@ -92,7 +93,7 @@ type harness struct {
 	log    *slog.Logger
 }
 
-func newHarness(t *testing.T, s *sim, devices ...string) *harness {
+func newHarness(t *testing.T, s *testsim.Sim, devices ...string) *harness {
 	t.Helper()
 	awsCfg := awstest.Config(t)
 	h := &harness{t: t, sim: s, aws: awsCfg, bucket: newBucket(t, awsCfg), reg: prometheus.NewRegistry()}
@@ -100,8 +101,8 @@ func newHarness(t *testing.T, s *sim, devices ...string) *harness {
 	h.cfg = Config{
 		Gateway:        "gw-test",
 		Device:         awstest.Name("dev"),
-		RTSPUser:       simUser,
-		Password:       func(context.Context) (string, error) { return simPassword, nil },
+		RTSPUser:       testsim.User,
+		Password:       func(context.Context) (string, error) { return testsim.Password, nil },
 		SegmentLength:  testSegment,
 		Container:      ffmpeg.MPEGTS,
 		KeyPrefix:      "recordings",
@@ -113,7 +114,7 @@ func newHarness(t *testing.T, s *sim, devices ...string) *harness {
 		StopTimeout:    10 * time.Second,
 	}
 	for i, d := range devices {
-		h.cfg.Channels = append(h.cfg.Channels, Channel{ID: strconv.Itoa(i + 1), URL: s.url(d)})
+		h.cfg.Channels = append(h.cfg.Channels, Channel{ID: strconv.Itoa(i + 1), URL: s.URL(d)})
 	}
 	return h
 }

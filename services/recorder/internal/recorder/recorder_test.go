@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"mediagw/pkg/awstest"
+	"mediagw/services/recorder/internal/ffmpeg"
+	"mediagw/services/recorder/internal/testsim"
 )
 
 // Two channels of a simulated gateway into S3: valid H.264 segments of the
@@ -18,7 +21,7 @@ import (
 // ffmpeg's command line, environment or the logs.
 func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 	t.Parallel()
-	s := startSim(t)
+	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-a", "cam-b")
 	stop := h.start(h.store())
 
@@ -35,7 +38,7 @@ func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 			if err != nil {
 				continue // a test in parallel may have just stopped its ffmpeg
 			}
-			if strings.Contains(string(b), simPassword) {
+			if strings.Contains(string(b), testsim.Password) {
 				t.Errorf("password visible in /proc/%d/%s", pid, f)
 			}
 			if f == "cmdline" && !strings.Contains(string(b), "rtsp://127.0.0.1:") {
@@ -87,7 +90,7 @@ func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 	if testutil.ToFloat64(h.m.SpoolSegments) != 0 {
 		t.Error("spool not empty after a clean stop")
 	}
-	if strings.Contains(h.logs.String(), simPassword) {
+	if strings.Contains(h.logs.String(), testsim.Password) {
 		t.Error("password in the logs")
 	}
 }
@@ -96,17 +99,17 @@ func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 // and recording resumes.
 func TestRestartsWhenTheStreamComesBack(t *testing.T) {
 	t.Parallel()
-	s := startSim(t)
+	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-drop")
 	stop := h.start(h.store())
 	waitFor(t, 40*time.Second, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
 
-	s.setAvailable(streamPath("cam-drop"), false)
+	s.SetAvailable(testsim.StreamPath("cam-drop"), false)
 	downAt := time.Now()
 	waitFor(t, 20*time.Second, "ffmpeg to be restarted", func() bool {
 		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "exited")) >= 2
 	})
-	s.setAvailable(streamPath("cam-drop"), true)
+	s.SetAvailable(testsim.StreamPath("cam-drop"), true)
 	upAt := time.Now()
 	waitFor(t, 40*time.Second, "2 segments recorded after the stream came back", func() bool {
 		n := 0
@@ -133,7 +136,7 @@ func TestRestartsWhenTheStreamComesBack(t *testing.T) {
 // S3 must be one continuous run).
 func TestS3OutageLosesNothing(t *testing.T) {
 	t.Parallel()
-	s := startSim(t)
+	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-s3")
 	sw := newTCPSwitch(t, strings.TrimPrefix(awstest.Endpoint(t), "http://"))
 	stop := h.start(storeAt(h.aws, h.bucket, "http://"+sw.addr))
@@ -165,7 +168,7 @@ func TestS3OutageLosesNothing(t *testing.T) {
 // not upload; the next recorder on the same spool uploads them.
 func TestSpoolSurvivesARestart(t *testing.T) {
 	t.Parallel()
-	s := startSim(t)
+	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-spool")
 	h.cfg.StopTimeout = 3 * time.Second
 	stop := h.start(storeAt(h.aws, h.bucket, "http://127.0.0.1:1")) // nothing listens there
@@ -181,7 +184,7 @@ func TestSpoolSurvivesARestart(t *testing.T) {
 
 	// The same channel again, now with S3 reachable, on a stream that is
 	// gone: only the leftovers can reach S3.
-	s.setAvailable(streamPath("cam-spool"), false)
+	s.SetAvailable(testsim.StreamPath("cam-spool"), false)
 	h2 := *h
 	h2.m = nil
 	h2.reg = newRegistry()
@@ -206,3 +209,41 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
+// Transcoding with a resize into fragmented MP4: segments are still cut on
+// the grid (keyframes are forced there) and playable.
+func TestTranscodeIntoFragmentedMP4(t *testing.T) {
+	t.Parallel()
+	s := testsim.Start(t)
+	h := newHarness(t, s, "cam-fmp4")
+	h.cfg.Container, h.cfg.Codec, h.cfg.Size = ffmpeg.FragmentedMP4, "h264", "320x-2"
+	stop := h.start(h.store())
+	waitFor(t, 40*time.Second, "3 segments", func() bool { return len(h.segments("1")) >= 3 })
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	objs := h.segments("1")
+	checkContinuous(t, objs)
+	for i, o := range objs {
+		if !strings.HasSuffix(o.key, ".mp4") {
+			t.Errorf("key %s is not .mp4", o.key)
+		}
+		if i > 0 && i < len(objs)-1 {
+			if d := o.seg.Duration - testSegment; d < -frame || d > frame {
+				t.Errorf("segment %d lasts %v; forced keyframes should cut at %v", i, o.seg.Duration, testSegment)
+			}
+		}
+	}
+	path, meta := h.download(objs[1].key)
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width:format=format_name", "-of", "default=noprint_wrappers=1", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"codec_name=h264", "width=320", "format_name=mov,mp4"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ffprobe: %s lacks %q", out, want)
+		}
+	}
+	if meta["codec"] != "h264" {
+		t.Errorf("metadata codec %q", meta["codec"])
+	}
+}

@@ -8,20 +8,25 @@ import "time"
 // The anchor is the wall time at which the first media packet of the run
 // arrived; stream time advances with the camera's clock after that, so every
 // segment of a run is placed by the same anchor and consecutive segments
-// line up exactly. Because the camera clock drifts against ours (tens of
-// ppm: a second within hours), Observe compares each entry's stream end
-// with the moment the entry was seen and moves the anchor once the two
-// disagree by more than the tolerance on several entries in a row. A single
-// late entry (probing backlog, a network hiccup) moves nothing.
+// line up exactly. The camera clock drifts against ours (tens of ppm: a
+// second within hours), so Observe compares each entry's stream end with
+// the moment the entry was seen. That difference is the pipeline's latency
+// (tens of ms for stream copy, most of a second when transcoding) plus the
+// drift; the latency is learnt from the first entries (their minimum: a
+// probing backlog only adds), and the anchor is moved once the drift beyond
+// it exceeds the tolerance on several entries in a row. A single late entry
+// (a network hiccup) moves nothing.
 type Clock struct {
 	anchor    time.Time
 	tolerance time.Duration
 	confirm   int
+	latency   time.Duration
+	learnt    int
 	pending   []time.Duration
 }
 
-// Default skew handling: move the anchor when three entries in a row are
-// more than half a second off.
+// Default drift handling: learn the latency from three entries, move the
+// anchor when three entries in a row are more than half a second off.
 const (
 	DefaultSkewTolerance = 500 * time.Millisecond
 	DefaultSkewConfirm   = 3
@@ -47,24 +52,32 @@ func (c *Clock) Span(e ListEntry) (start time.Time, dur time.Duration) {
 	return start, end.Sub(start)
 }
 
-// Observe takes an entry and the time it was read (ffmpeg writes it the
-// moment the packet that ends the segment arrives). It returns how far that
-// moment is from where the clock places the entry's end (positive: seen
-// later), and how far the anchor was moved, if it was.
-func (c *Clock) Observe(e ListEntry, seen time.Time) (skew, moved time.Duration) {
-	skew = seen.Sub(c.anchor.Add(StreamDuration(e.End)))
-	if skew <= c.tolerance && skew >= -c.tolerance {
-		c.pending = c.pending[:0]
-		return skew, 0
+// Observe takes an entry and the time it was read (ffmpeg writes it as
+// soon as the packet that ends the segment has gone through). It returns
+// the drift: how much later than expected (after the learnt latency) the
+// entry was seen, and how far the anchor was moved, if it was.
+func (c *Clock) Observe(e ListEntry, seen time.Time) (drift, moved time.Duration) {
+	skew := seen.Sub(c.anchor.Add(StreamDuration(e.End)))
+	if c.learnt < c.confirm {
+		if c.learnt == 0 || skew < c.latency {
+			c.latency = skew
+		}
+		c.learnt++
+		return 0, 0
 	}
-	if len(c.pending) > 0 && (c.pending[0] > 0) != (skew > 0) {
+	drift = skew - c.latency
+	if drift <= c.tolerance && drift >= -c.tolerance {
+		c.pending = c.pending[:0]
+		return drift, 0
+	}
+	if len(c.pending) > 0 && (c.pending[0] > 0) != (drift > 0) {
 		c.pending = c.pending[:0]
 	}
-	c.pending = append(c.pending, skew)
+	c.pending = append(c.pending, drift)
 	if len(c.pending) < c.confirm {
-		return skew, 0
+		return drift, 0
 	}
-	// The smallest of the confirming skews is the least affected by delays.
+	// The smallest of the confirming drifts is the least affected by delays.
 	moved = c.pending[0]
 	for _, s := range c.pending[1:] {
 		if abs(s) < abs(moved) {
@@ -73,7 +86,7 @@ func (c *Clock) Observe(e ListEntry, seen time.Time) (skew, moved time.Duration)
 	}
 	c.anchor = c.anchor.Add(moved)
 	c.pending = c.pending[:0]
-	return skew, moved
+	return drift, moved
 }
 
 func abs(d time.Duration) time.Duration {

@@ -84,33 +84,41 @@ func TestClockSpansAreContiguous(t *testing.T) {
 	}
 }
 
-func TestClockMovesOnlyOnPersistentSkew(t *testing.T) {
+func TestClockMovesOnlyOnPersistentDrift(t *testing.T) {
 	anchor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := NewClock(anchor, 500*time.Millisecond, 3)
 	at := func(sec float64) time.Time { return anchor.Add(StreamDuration(sec)) }
-
-	// A single late entry (a backlog) does not move the anchor.
-	if skew, moved := c.Observe(ListEntry{End: 4}, at(4).Add(2*time.Second)); skew != 2*time.Second || moved != 0 {
-		t.Fatalf("skew %v moved %v", skew, moved)
+	c := NewClock(anchor, 500*time.Millisecond, 3)
+	// Learning: a probing backlog on the first entry, then the pipeline's
+	// steady latency of 700 ms (a transcoder's lookahead).
+	for i, late := range []time.Duration{3 * time.Second, 700 * time.Millisecond, 720 * time.Millisecond} {
+		if d, moved := c.Observe(ListEntry{End: float64(4 * (i + 1))}, at(float64(4*(i+1))).Add(late)); d != 0 || moved != 0 {
+			t.Fatalf("learning entry %d: drift %v moved %v", i, d, moved)
+		}
 	}
-	if _, moved := c.Observe(ListEntry{End: 8}, at(8).Add(10*time.Millisecond)); moved != 0 {
-		t.Fatalf("moved %v on an entry within tolerance", moved)
+	// Steady latency is not drift.
+	if d, moved := c.Observe(ListEntry{End: 16}, at(16).Add(750*time.Millisecond)); d != 50*time.Millisecond || moved != 0 {
+		t.Fatalf("drift %v moved %v at steady latency", d, moved)
+	}
+	// A single late entry (a hiccup) does not move the anchor.
+	if d, moved := c.Observe(ListEntry{End: 20}, at(20).Add(3*time.Second)); d != 2300*time.Millisecond || moved != 0 {
+		t.Fatalf("drift %v moved %v", d, moved)
 	}
 	// Alternating signs never confirm.
-	c.Observe(ListEntry{End: 12}, at(12).Add(time.Second))
-	c.Observe(ListEntry{End: 16}, at(16).Add(-time.Second))
-	if _, moved := c.Observe(ListEntry{End: 20}, at(20).Add(time.Second)); moved != 0 || !c.Anchor().Equal(anchor) {
-		t.Fatalf("moved %v on alternating skews", moved)
+	c.Observe(ListEntry{End: 24}, at(24).Add(1700*time.Millisecond))
+	c.Observe(ListEntry{End: 28}, at(28).Add(-300*time.Millisecond))
+	if _, moved := c.Observe(ListEntry{End: 32}, at(32).Add(1700*time.Millisecond)); moved != 0 || !c.Anchor().Equal(anchor) {
+		t.Fatalf("moved %v on alternating drift", moved)
 	}
-	// The camera clock runs slow: three entries in a row seen ~0.8 s late.
-	c = NewClock(anchor, 500*time.Millisecond, 3)
-	c.Observe(ListEntry{End: 100}, at(100).Add(900*time.Millisecond))
-	c.Observe(ListEntry{End: 104}, at(104).Add(800*time.Millisecond))
-	_, moved := c.Observe(ListEntry{End: 108}, at(108).Add(850*time.Millisecond))
+	c.Observe(ListEntry{End: 36}, at(36).Add(700*time.Millisecond)) // back in tolerance
+	// The camera clock runs slow: three entries in a row ~0.8 s later
+	// than the latency explains.
+	c.Observe(ListEntry{End: 100}, at(100).Add(1600*time.Millisecond))
+	c.Observe(ListEntry{End: 104}, at(104).Add(1500*time.Millisecond))
+	_, moved := c.Observe(ListEntry{End: 108}, at(108).Add(1550*time.Millisecond))
 	if moved != 800*time.Millisecond || !c.Anchor().Equal(anchor.Add(800*time.Millisecond)) {
-		t.Fatalf("moved %v, anchor %v; want the smallest skew 800ms", moved, c.Anchor())
+		t.Fatalf("moved %v, anchor %v; want the smallest drift, 800ms", moved, c.Anchor())
 	}
-	if skew, moved := c.Observe(ListEntry{End: 112}, at(112).Add(850*time.Millisecond)); moved != 0 || skew != 50*time.Millisecond {
-		t.Fatalf("after moving: skew %v moved %v", skew, moved)
+	if d, moved := c.Observe(ListEntry{End: 112}, at(112).Add(1550*time.Millisecond)); moved != 0 || d != 50*time.Millisecond {
+		t.Fatalf("after moving: drift %v moved %v", d, moved)
 	}
 }

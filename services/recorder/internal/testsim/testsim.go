@@ -1,0 +1,75 @@
+// Package testsim starts the gateway simulator's RTSP server for the
+// recorder's tests, with streams that can be switched off and on.
+package testsim
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"path"
+	"sync"
+	"testing"
+
+	"mediagw/pkg/gatewaysim"
+	"mediagw/pkg/gatewaysim/rtsp"
+)
+
+// Credentials the simulated gateway accepts.
+const (
+	User     = "admin"
+	Password = "Rtsp-Secret-42"
+)
+
+// Sim is a running RTSP server.
+type Sim struct {
+	srv  *rtsp.Server
+	addr string
+
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+// Start serves on a loopback port until the test ends. Streams exist for
+// any device name; each plays 1280x720 H.264 at 25 fps with a 2 s GOP.
+func Start(t testing.TB) *Sim {
+	t.Helper()
+	s := &Sim{down: map[string]bool{}}
+	srv, err := rtsp.NewServer(rtsp.Config{
+		Credentials: func() (string, string) { return User, Password },
+		Available: func(p string) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return !s.down[p]
+		},
+		MediaDir: gatewaysim.DefaultMediaDir(),
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv, s.addr = srv, ln.Addr().String()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return s
+}
+
+// StreamPath is the path of a device's main stream.
+func StreamPath(device string) string { return path.Join("/Streaming/Channels", device, "101") }
+
+// URL is the credential-free URL of a device's main stream.
+func (s *Sim) URL(device string) string { return "rtsp://" + s.addr + StreamPath(device) }
+
+// SetAvailable switches a stream off (dropping its clients at once) or on.
+func (s *Sim) SetAvailable(p string, up bool) {
+	s.mu.Lock()
+	s.down[p] = !up
+	s.mu.Unlock()
+	if !up {
+		s.srv.Drop(p)
+	}
+}

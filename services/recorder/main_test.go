@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/pkg/awstest"
+	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/testsim"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the recorder once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "recorder-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "recorder")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build recorder: %v", buildErr)
+	}
+	return binPath
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is a recorder's environment against the emulator and a simulator.
+type env struct {
+	t      *testing.T
+	aws    aws.Config
+	bucket string
+	param  string
+	device string
+	spool  string
+	vars   []string
+}
+
+func newEnv(t *testing.T, sim *testsim.Sim) *env {
+	t.Helper()
+	cfg := awstest.Config(t)
+	e := &env{t: t, aws: cfg, bucket: awstest.Name("rec"), param: "/mediagw/test/" + awstest.Name("rtsp"), device: awstest.Name("dev"), spool: t.TempDir()}
+	if _, err := e.s3().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(e.bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ssm.NewFromConfig(cfg).PutParameter(context.Background(), &ssm.PutParameterInput{
+		Name: aws.String(e.param), Value: aws.String(testsim.Password), Type: ssmtypes.ParameterTypeSecureString,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.vars = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"AWS_ENDPOINT_URL=" + awstest.Endpoint(t),
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"HTTP_ADDR=127.0.0.1:0",
+		"LOG_LEVEL=debug",
+		"SHUTDOWN_GRACE=10s",
+		"RECORDER_GATEWAY_ID=gw-bin",
+		"RECORDER_DEVICE_INDEX=" + e.device,
+		"RECORDER_CHANNELS=1=" + sim.URL(e.device),
+		"RECORDER_RTSP_USER=" + testsim.User,
+		"RECORDER_RTSP_PASSWORD_PARAM=" + e.param,
+		"RECORDER_SEGMENT_LENGTH=4s",
+		"RECORDER_RTSP_TIMEOUT=2s",
+		"RECORDER_BUCKET=" + e.bucket,
+		"RECORDER_SPOOL_DIR=" + e.spool,
+	}
+	return e
+}
+
+func (e *env) s3() *s3.Client {
+	return s3.NewFromConfig(e.aws, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+func (e *env) start(extra ...string) *proc {
+	e.t.Helper()
+	cmd := exec.Command(binary(e.t))
+	cmd.Env = append(append([]string(nil), e.vars...), extra...)
+	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	e.t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+		if e.t.Failed() {
+			e.t.Logf("recorder stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// segments lists channel 1's segments in start order.
+func (e *env) segments() []segment.Segment {
+	e.t.Helper()
+	out, err := e.s3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{
+		Bucket: aws.String(e.bucket), Prefix: aws.String("recordings/gw-bin/" + e.device + "/1/"),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var segs []segment.Segment
+	for _, o := range out.Contents {
+		s, err := segment.ParseKey("recordings", *o.Key)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		segs = append(segs, s)
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].Start.Before(segs[j].Start) })
+	return segs
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// children returns the pids of parent's ffmpeg children.
+func ffmpegChildren(parent int) []int {
+	des, _ := os.ReadDir("/proc")
+	var out []int
+	for _, de := range des {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(ffmpeg") {
+			continue
+		}
+		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+}
+
+func exitCode(p *proc) int {
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// The ECS StopTask path: SIGTERM closes the current segment, uploads it and
+// exits 0 well within the grace; the password (read from SSM) shows up in
+// no process listing or log.
+func TestSIGTERMUploadsTheLastSegmentAndExits(t *testing.T) {
+	t.Parallel()
+	sim := testsim.Start(t)
+	e := newEnv(t, sim)
+	p := e.start()
+	waitFor(t, 40*time.Second, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
+
+	kids := ffmpegChildren(p.cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("recorder has %d ffmpeg children, want 1", len(kids))
+	}
+	for _, f := range []string{
+		"/proc/" + strconv.Itoa(kids[0]) + "/cmdline",
+		"/proc/" + strconv.Itoa(kids[0]) + "/environ",
+		"/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/cmdline",
+		"/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/environ",
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(testsim.Password)) {
+			t.Errorf("password visible in %s", f)
+		}
+	}
+
+	sigAt := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("recorder still running 15 s after SIGTERM")
+	}
+	took := time.Since(sigAt)
+	if code := exitCode(p); code != 0 || took > 10*time.Second {
+		t.Fatalf("exit code %d after %v", code, took)
+	}
+	if alive(kids[0]) {
+		t.Error("ffmpeg outlived the recorder")
+	}
+	segs := e.segments()
+	last := segs[len(segs)-1]
+	// The segment open at SIGTERM was closed and uploaded: it ends at the stop.
+	if d := sigAt.Sub(last.End()); d < -time.Second || d > time.Second {
+		t.Errorf("last segment ends %v before SIGTERM", d)
+	}
+	for i := 1; i < len(segs); i++ {
+		if d := segs[i].Start.Sub(segs[i-1].End()); d < -40*time.Millisecond || d > 40*time.Millisecond {
+			t.Errorf("gap of %v before segment %d", d, i)
+		}
+	}
+	logs := p.stderr.String()
+	if strings.Contains(logs, testsim.Password) {
+		t.Error("password in the recorder's log")
+	}
+	if !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("no clean stop in the log")
+	}
+}
+
+// SIGKILL (OOM, or the grace ran out): ffmpeg dies with the recorder, and
+// the next recorder on the same spool keeps the half-written segment,
+// placed right after the last listed one.
+func TestKilledRecorderIsPickedUpByTheNext(t *testing.T) {
+	t.Parallel()
+	sim := testsim.Start(t)
+	e := newEnv(t, sim)
+	p := e.start()
+	waitFor(t, 40*time.Second, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
+	time.Sleep(2 * time.Second) // into the next segment
+	kids := ffmpegChildren(p.cmd.Process.Pid)
+	p.cmd.Process.Kill()
+	<-p.done
+	waitFor(t, 5*time.Second, "ffmpeg to die with the recorder", func() bool {
+		for _, k := range kids {
+			if alive(k) {
+				return false
+			}
+		}
+		return true
+	})
+	before := e.segments()
+	lastEnd := before[len(before)-1].End()
+
+	p2 := e.start()
+	waitFor(t, 30*time.Second, "the half-written segment in S3", func() bool {
+		for _, s := range e.segments() {
+			if s.Start.Equal(lastEnd) {
+				return true
+			}
+		}
+		return false
+	})
+	p2.cmd.Process.Signal(syscall.SIGTERM)
+	<-p2.done
+	if !strings.Contains(p2.stderr.String(), "kept a half-written segment") {
+		t.Error("the second recorder did not report keeping the half-written segment")
+	}
+	if code := exitCode(p2); code != 0 {
+		t.Fatalf("second recorder exit code %d", code)
+	}
+	for _, s := range e.segments() {
+		if s.Start.Equal(lastEnd) && (s.Duration < time.Second || s.Duration > 4*time.Second) {
+			t.Errorf("salvaged segment lasts %v; it was killed about 2 s in", s.Duration)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	sim := testsim.Start(t)
+	e := newEnv(t, sim)
+
+	// Bad configuration: 2, and the message names the variable.
+	p := e.start("RECORDER_SEGMENT_LENGTH=-4s", "RECORDER_CHANNELS=1=rtsp://admin:"+testsim.Password+"@h/x")
+	<-p.done
+	logs := p.stderr.String()
+	if code := exitCode(p); code != 2 || !strings.Contains(logs, "RECORDER_SEGMENT_LENGTH") || !strings.Contains(logs, "RECORDER_CHANNELS") {
+		t.Errorf("bad config: exit %d, stderr %q", code, logs)
+	}
+	if strings.Contains(logs, testsim.Password) {
+		t.Errorf("bad config error leaks the password: %q", logs)
+	}
+
+	// A password parameter that does not exist: 3.
+	p = e.start("RECORDER_RTSP_PASSWORD_PARAM=/mediagw/test/" + awstest.Name("missing"))
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		t.Fatal("recorder with a missing password parameter did not exit")
+	}
+	if code := exitCode(p); code != 3 {
+		t.Errorf("missing password parameter: exit %d, want 3; stderr %s", code, p.stderr.String())
+	}
+}
