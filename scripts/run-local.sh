@@ -20,7 +20,7 @@ scripts/bootstrap.sh
 
 MOTO_PORT=${MEDIAGW_MOTO_PORT:-4566}
 export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 pids=()
 names=()
@@ -81,10 +81,15 @@ print(boto3.client("ssm").get_parameter(Name=sys.argv[1], WithDecryption=True)["
 SIM_HTTP=127.0.0.1:18080 SIM_RTSP=127.0.0.1:8554 SIM_ADMIN=127.0.0.1:18081
 # The simulated gateway starts with its factory (bootstrap) password; the
 # configurator changes it to the desired one.
-GATEWAY_SIM_ADMIN_PASSWORD=$(param "$PARAMETER_ROOT/gateways/gw-local/BootstrapPassword") \
+bootstrap_password=$(param "$PARAMETER_ROOT/gateways/gw-local/BootstrapPassword")
+GATEWAY_SIM_ADMIN_PASSWORD=$bootstrap_password \
 start gateway-sim "$ROOT/bin/gateway-sim" --http-addr "$SIM_HTTP" --rtsp-addr "$SIM_RTSP" --admin-addr "$SIM_ADMIN" \
   --devices "${MEDIAGW_SIM_DEVICES:-3}" --channels 1 --media-dir "$RUN/media"
 wait_http gateway-sim "http://$SIM_ADMIN/admin/healthz" 120
+
+# Every service reads the same resource variables (.run/env); these are the
+# local-only settings.
+export GATEWAYS="gw-local=http://$SIM_HTTP"
 
 declare -A ports=([configurator]=9101 [device-watcher]=9102 [task-manager]=9103 [health-sentinel]=9104)
 for svc in configurator device-watcher task-manager health-sentinel; do
