@@ -162,7 +162,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer, loadAWS
 	settings := declareSettings(c, false)
 	publish := c.Bool("PUBLISH", false, "also publish the result event (needs GATEWAY_EVENTS_TOPIC_ARN)")
 	gw := declareGateway(c, true)
-	level, code, ok := parse(c, args, stdout, stderr, "apply", func() error {
+	level, code, ok := parse(c, bareBoolFlags(args, "publish"), stdout, stderr, "apply", func() error {
 		err := gw.check()
 		if *publish && settings().GatewayEventsTopicARN == "" {
 			err = errors.Join(err, errors.New("--publish needs GATEWAY_EVENTS_TOPIC_ARN"))
@@ -210,4 +210,22 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer, loadAWS
 		return 1
 	}
 	return 0
+}
+
+// bareBoolFlags lets "--name" stand for "--name=true": service.Config's
+// boolean flags take a value.
+func bareBoolFlags(args []string, names ...string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		for _, n := range names {
+			if a == "--"+n || a == "-"+n {
+				a = "--" + n + "=true"
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -286,7 +286,7 @@ func TestShortLockIsWaitedOut(t *testing.T) {
 	// The gateway has the desired password: with a threshold of one, a
 	// rejected bootstrap attempt would lock it again.
 	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.LockWaitMax = 5 * time.Second },
-		gatewaysimtest.WithLockout(1, 1500*time.Millisecond))
+		gatewaysimtest.WithLockout(1, time.Second))
 	lock(t, h.sim)
 	start := time.Now()
 	res, fail := h.configure(t)
@@ -300,13 +300,17 @@ func TestShortLockIsWaitedOut(t *testing.T) {
 }
 
 func TestSlowGatewayIsReported(t *testing.T) {
-	h := newHarness(t, bootstrapPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 500 * time.Millisecond })
-	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultLatency, Latency: 5 * time.Second}); err != nil {
+	h := newHarness(t, bootstrapPassword, seedParams(), nil)
+	dialer := isapigw.Dialer{Timeout: 200 * time.Millisecond}
+	h.conf = configurator.New(seedParams(), func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
+		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
+	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultLatency, Latency: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	_, fail := h.configure(t)
 	if fail == nil || fail.Step != gwconfig.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "did not answer") ||
-		!strings.Contains(fail.Reason, "deadline exceeded") {
+		!strings.Contains(fail.Reason, "deadline exceeded") || !strings.Contains(fail.Reason, "gave up after") {
 		t.Fatalf("failure = %+v", fail)
 	}
 	if c := h.sim.Counters(); c.FailedLogins[localIP] != 0 || c.Authorized[("GET "+gatewaysim.PathDeviceInfo)] != 0 {
@@ -386,8 +390,8 @@ func TestBadDesiredPasswordNeverTouchesTheGateway(t *testing.T) {
 }
 
 func TestGatewayThatDoesNotComeBack(t *testing.T) {
-	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RebootTimeout = time.Second },
-		gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 4 * time.Second }))
+	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RebootTimeout = 500 * time.Millisecond },
+		gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 2 * time.Second }))
 	_, fail := h.configure(t)
 	if fail == nil || fail.Step != gwconfig.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "did not come back") {
 		t.Fatalf("failure = %+v", fail)

@@ -1,0 +1,111 @@
+package ssmparams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/pkg/awstest"
+	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/ssmparams"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+
+func put(t *testing.T, c *ssm.Client, name, value string, typ ssmtypes.ParameterType) {
+	t.Helper()
+	if _, err := c.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParametersDecryptsAndMarksSecureStrings(t *testing.T) {
+	c := ssm.NewFromConfig(awstest.Config(t))
+	root := "/" + awstest.Name("cfgtest") + "/mediagw"
+	store := ssmparams.New(c, root)
+	path := store.Path("gw-1")
+	put(t, c, path+"GatewayName", "gw-one", ssmtypes.ParameterTypeString)
+	put(t, c, path+"Password", "Mgw-Secret-2026", ssmtypes.ParameterTypeSecureString)
+	put(t, c, path+"BootstrapPassword", "Factory-Pass1", ssmtypes.ParameterTypeSecureString)
+	put(t, c, path+"Timezone", "8", ssmtypes.ParameterTypeString)
+	put(t, c, path+"nested/Ignored", "x", ssmtypes.ParameterTypeString)
+	put(t, c, store.Path("gw-10")+"GatewayName", "another", ssmtypes.ParameterTypeString)
+	// More than one page (GetParametersByPath returns at most 10).
+	for i := range 12 {
+		put(t, c, fmt.Sprintf("%sExtra%02d", path, i), "v", ssmtypes.ParameterTypeString)
+	}
+
+	p, err := store.Parameters(context.Background(), "gw-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p[gwconfig.ParamPassword]; got.Value.Reveal() != "Mgw-Secret-2026" || !got.Secure {
+		t.Fatalf("Password = %+v (decrypted and secure expected)", got)
+	}
+	if got := p[gwconfig.ParamGatewayName]; got.Value.Reveal() != "gw-one" || got.Secure {
+		t.Fatalf("GatewayName = %+v", got)
+	}
+	if _, ok := p["nested/Ignored"]; ok {
+		t.Fatal("read a nested parameter")
+	}
+	if len(p) != 4+12 {
+		t.Fatalf("%d parameters, want 16", len(p))
+	}
+
+	// An event's bootstrap parameter wins, if it lies under the root.
+	put(t, c, root+"/bootstrap/batch-7", "Batch7-Factory", ssmtypes.ParameterTypeSecureString)
+	p, err = store.Parameters(context.Background(), "gw-1", root+"/bootstrap/batch-7")
+	if err != nil || p[gwconfig.ParamBootstrapPassword].Value.Reveal() != "Batch7-Factory" || !p[gwconfig.ParamBootstrapPassword].Secure {
+		t.Fatalf("bootstrap override: %v", err)
+	}
+}
+
+func TestParametersErrorsArePermanentAndNamed(t *testing.T) {
+	c := ssm.NewFromConfig(awstest.Config(t))
+	root := "/" + awstest.Name("cfgtest") + "/mediagw"
+	store := ssmparams.New(c, root)
+	put(t, c, store.Path("gw-1")+"GatewayName", "gw-one", ssmtypes.ParameterTypeString)
+	otherSecret := "/" + awstest.Name("elsewhere") + "/db-password"
+	put(t, c, otherSecret, "Db-Secret-1", ssmtypes.ParameterTypeSecureString)
+
+	for _, tc := range []struct {
+		id, bootstrap, want string
+	}{
+		{"gw-unknown", "", "no parameters under"},
+		{"gw-1", root + "/gateways/gw-1/Missing", "ParameterNotFound"},
+		{"gw-1", otherSecret, "is not under"},
+		{"gw-1", root + "/../elsewhere", "is not under"},
+		{"../gw-1", "", "gateway id"},
+	} {
+		_, err := store.Parameters(context.Background(), tc.id, tc.bootstrap)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || gwconfig.KindOf(err) != gwconfig.KindPermanent {
+			t.Errorf("Parameters(%q, %q) = %v (kind %v), want a permanent error with %q", tc.id, tc.bootstrap, err, gwconfig.KindOf(err), tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "Db-Secret-1") {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
+	_, err := store.Parameters(context.Background(), "gw-unknown", "")
+	if !errors.Is(err, gwconfig.ErrBadParameter) {
+		t.Fatalf("unknown gateway: %v is not ErrBadParameter", err)
+	}
+}
+
+func TestUnreachableStoreIsTransient(t *testing.T) {
+	cfg := awstest.Config(t)
+	client := ssm.NewFromConfig(cfg, func(o *ssm.Options) {
+		o.BaseEndpoint = aws.String("http://127.0.0.1:1")
+		o.RetryMaxAttempts = 1
+	})
+	_, err := ssmparams.New(client, "/mediagw").Parameters(context.Background(), "gw-1", "")
+	if err == nil || gwconfig.KindOf(err) != gwconfig.KindTransient {
+		t.Fatalf("unreachable SSM: %v (kind %v), want transient", err, gwconfig.KindOf(err))
+	}
+}
