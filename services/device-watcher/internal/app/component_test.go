@@ -220,9 +220,9 @@ func TestGatewayRebootIsUnreachableThenReachableWithoutDeviceEvents(t *testing.T
 	if un.GatewayId != "gw-e" || un.Reason == "" || un.Since == nil {
 		t.Fatalf("unreachable %+v", un)
 	}
-	if got := w.metric("mediagw_device_watcher_gateway_reachable", map[string]string{"gateway": "gw-e"}); got != 0 {
-		t.Fatalf("reachable gauge %v while rebooting", got)
-	}
+	eventually(t, time.Second, "reachable gauge 0 while rebooting", func() bool {
+		return w.metric("mediagw_device_watcher_gateway_reachable", map[string]string{"gateway": "gw-e"}) == 0
+	})
 	re := h.gw.wait(t, "GatewayReachable", "", 1, 6*time.Second)[0].Event.(*eventsv1.GatewayReachable)
 	if d := re.UnreachableFor.AsDuration(); d < 2*time.Second || d > 6*time.Second {
 		t.Fatalf("unreachable for %s, rebooted for 3 s", d)

@@ -23,8 +23,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
-	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/awstest"
+	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
@@ -64,8 +64,8 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) setPassword(gatewayID, password string) {
 	h.t.Helper()
 	_, err := h.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{
-		Name:  aws.String(h.env["PARAMETER_ROOT"] + "/gateways/" + gatewayID + "/Password"),
-		Type:  ssmtypes.ParameterTypeSecureString, Value: aws.String(password), Overwrite: aws.Bool(true),
+		Name: aws.String(h.env["PARAMETER_ROOT"] + "/gateways/" + gatewayID + "/Password"),
+		Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(password), Overwrite: aws.Bool(true),
 	})
 	if err != nil {
 		h.t.Fatal(err)
