@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -283,6 +284,12 @@ func TestServiceConfiguresFactoryGatewayThenChangesNothing(t *testing.T) {
 	c := e.sim.Counters()
 	if c.Reboots != 1 || c.FailedLogins[localIP] > 1 {
 		t.Fatalf("reboots %d, failed logins %d", c.Reboots, c.FailedLogins[localIP])
+	}
+	_, err := ssm.NewFromConfig(e.aws).GetParameter(context.Background(), &ssm.GetParameterInput{
+		Name: aws.String(e.res.ParameterRoot + "/gateways/" + gatewayID + "/PendingReboot")})
+	var nf *ssmtypes.ParameterNotFound
+	if !errors.As(err, &nf) {
+		t.Fatalf("the pending-reboot record is left after a verified reboot: %v", err)
 	}
 
 	// A replacement instance announcement for a gateway that is configured:

@@ -42,8 +42,13 @@ type Dialer func(baseURL string) (Gateway, error)
 // ParameterSource reads a gateway's parameters. bootstrapParameter, when
 // not empty, is the full name of the parameter holding the bootstrap
 // password, which then wins over <gateway>/BootstrapPassword.
+//
+// It also keeps the PendingReboot record (gwconfig.ParamPendingReboot), so
+// that a reboot owed by a run that died is done by the next one.
 type ParameterSource interface {
 	Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (gwconfig.Parameters, error)
+	SetPendingReboot(ctx context.Context, gatewayID, note string) error
+	ClearPendingReboot(ctx context.Context, gatewayID string) error
 }
 
 // Request is one gateway to configure.
@@ -206,7 +211,20 @@ func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure)
 		return res, fail
 	}
 	plan := gwconfig.NewPlan(cur, d, r.c.now())
-	rebootRequired := false
+	_, owed := params[gwconfig.ParamPendingReboot]
+	if owed {
+		r.log.Warn("a reboot is owed by an earlier run that did not finish it")
+	} else if plan.NeedsReboot() {
+		// Recorded before the first write that needs the reboot: settings
+		// that read as desired but are not in effect look done otherwise.
+		note := fmt.Sprintf("%s: %d changes wait for a reboot", r.c.now().UTC().Format(time.RFC3339), len(plan.Steps))
+		if err := r.retry(ctx, "record pending reboot", func(ctx context.Context) error {
+			return r.c.params.SetPendingReboot(ctx, r.req.GatewayID, note)
+		}); err != nil {
+			return res, gwconfig.Fail(gwconfig.StepParameters, err)
+		}
+	}
+	rebootRequired := owed
 	for _, step := range plan.Steps {
 		needs, fail := r.apply(ctx, gw, plan.Target, step.Setting, cur)
 		if fail != nil {
@@ -236,6 +254,12 @@ func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure)
 			diffs = append(diffs, again.Target.Mismatch(s.Setting, after))
 		}
 		return res, gwconfig.Failf(gwconfig.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
+	}
+	if err := r.retry(ctx, "clear pending reboot", func(ctx context.Context) error {
+		return r.c.params.ClearPendingReboot(ctx, r.req.GatewayID)
+	}); err != nil {
+		// The gateway is configured; the next run reboots it once more.
+		r.log.Error("could not clear the pending reboot record", "err", err)
 	}
 	return res, nil
 }
@@ -417,13 +441,14 @@ func (r *run) reboot(ctx context.Context, gw Gateway) *gwconfig.Failure {
 	}
 	sent := r.c.now()
 	r.log.Info("rebooting gateway", "uptime", before.String())
-	if err := r.retry(ctx, "reboot", gw.Reboot); err != nil {
-		if gwconfig.KindOf(err) != gwconfig.KindTransient {
-			return r.failAfterLogin(gwconfig.StepReboot, err)
+	rebootErr := r.retry(ctx, "reboot", gw.Reboot)
+	if rebootErr != nil {
+		if gwconfig.KindOf(rebootErr) != gwconfig.KindTransient {
+			return r.failAfterLogin(gwconfig.StepReboot, rebootErr)
 		}
 		// The answer may be lost because the gateway is already going
 		// down; the uptime below tells.
-		r.log.Warn("no answer to the reboot request; watching whether it reboots", "err", err)
+		r.log.Warn("the reboot request failed; checking whether the gateway reboots anyway", "err", rebootErr)
 	}
 	r.c.opt.Metrics.reboot()
 
@@ -447,6 +472,10 @@ func (r *run) reboot(ctx context.Context, gw Gateway) *gwconfig.Failure {
 				if sawDown || up+time.Second < before+r.c.now().Sub(sent) {
 					r.log.Info("gateway back after reboot", "uptime", up.String(), "after", r.c.now().Sub(sent).Round(time.Millisecond).String())
 					return nil
+				}
+				if rebootErr != nil {
+					// It answers, from the old boot: the request did fail.
+					return gwconfig.Fail(gwconfig.StepReboot, rebootErr)
 				}
 				last = fmt.Errorf("still up since before the reboot (uptime %s)", up)
 			} else {

@@ -26,11 +26,48 @@ const (
 	localIP           = "127.0.0.1"
 )
 
-// staticParams is a gateway's parameters as SSM would give them.
+// staticParams is a gateway's parameters as SSM would give them, with the
+// pending-reboot record kept in memory.
 type staticParams gwconfig.Parameters
 
-func (p staticParams) Parameters(context.Context, string, string) (gwconfig.Parameters, error) {
-	return gwconfig.Parameters(p), nil
+// memParams is a parameter store in memory.
+type memParams struct {
+	mu      sync.Mutex
+	params  gwconfig.Parameters
+	pending string
+}
+
+func (p *memParams) Parameters(context.Context, string, string) (gwconfig.Parameters, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := gwconfig.Parameters{}
+	for k, v := range p.params {
+		out[k] = v
+	}
+	if p.pending != "" {
+		out[gwconfig.ParamPendingReboot] = gwconfig.Param{Value: gwconfig.NewSecret(p.pending)}
+	}
+	return out, nil
+}
+
+func (p *memParams) SetPendingReboot(_ context.Context, _ string, note string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = note
+	return nil
+}
+
+func (p *memParams) ClearPendingReboot(context.Context, string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = ""
+	return nil
+}
+
+func (p *memParams) pendingReboot() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending != ""
 }
 
 func seedParams() staticParams {
@@ -63,10 +100,11 @@ func (s *syncBuffer) String() string {
 // harness is a simulated gateway and a configurator aimed at it, whose
 // log is kept to check that no password shows.
 type harness struct {
-	sim  *gatewaysim.Server
-	conf *configurator.Configurator
-	logs *syncBuffer
-	req  configurator.Request
+	params *memParams
+	sim    *gatewaysim.Server
+	conf   *configurator.Configurator
+	logs   *syncBuffer
+	req    configurator.Request
 }
 
 func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak func(*configurator.Options), simOpts ...gatewaysimtest.Option) *harness {
@@ -85,8 +123,9 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 		tweak(&opt)
 	}
 	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
-	conf := configurator.New(params, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) }, opt)
-	h := &harness{sim: sim, conf: conf, logs: logs, req: configurator.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
+	store := &memParams{params: gwconfig.Parameters(params)}
+	conf := configurator.New(store, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) }, opt)
+	h := &harness{params: store, sim: sim, conf: conf, logs: logs, req: configurator.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
 	t.Cleanup(func() {
 		for _, pw := range []string{desiredPassword, bootstrapPassword, gatewayPassword} {
 			if strings.Contains(logs.String(), pw) {
@@ -302,7 +341,7 @@ func TestShortLockIsWaitedOut(t *testing.T) {
 func TestSlowGatewayIsReported(t *testing.T) {
 	h := newHarness(t, bootstrapPassword, seedParams(), nil)
 	dialer := isapigw.Dialer{Timeout: 200 * time.Millisecond}
-	h.conf = configurator.New(seedParams(), func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
+	h.conf = configurator.New(h.params, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultLatency, Latency: time.Second}); err != nil {
@@ -432,10 +471,41 @@ func TestUnreachableGateway(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dialer := isapigw.Dialer{Timeout: 500 * time.Millisecond}
-	conf := configurator.New(seedParams(), func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
+	conf := configurator.New(&memParams{params: gwconfig.Parameters(seedParams())}, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
 	_, fail := conf.Configure(t.Context(), configurator.Request{GatewayID: "gw-x", Address: addr})
 	if fail == nil || fail.Step != gwconfig.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "refused") {
 		t.Fatalf("failure = %+v", fail)
+	}
+}
+
+// A reboot that fails is owed: the next run finds the settings as desired
+// but reboots all the same, and only then forgets it.
+func TestFailedRebootIsDoneByTheNextRun(t *testing.T) {
+	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
+	f, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultHTTPStatus, HTTPStatus: 503, Method: "PUT", Path: gatewaysim.PathReboot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, fail := h.configure(t)
+	if fail == nil || fail.Step != gwconfig.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "503") {
+		t.Fatalf("failure = %+v", fail)
+	}
+	if len(res.Changed) != 4 || h.sim.Counters().Reboots != 0 || !h.params.pendingReboot() {
+		t.Fatalf("changed %v, reboots %d, pending %v", res.Changed, h.sim.Counters().Reboots, h.params.pendingReboot())
+	}
+	h.sim.ClearFault(f.ID)
+	h.sim.ResetCounters()
+	res, fail = h.configure(t)
+	if fail != nil {
+		t.Fatal(fail)
+	}
+	if len(res.Changed) != 0 || !res.Rebooted || h.sim.Counters().Reboots != 1 || h.params.pendingReboot() {
+		t.Fatalf("second run: %+v, reboots %d, pending %v", res, h.sim.Counters().Reboots, h.params.pendingReboot())
+	}
+	assertConfigured(t, h.sim)
+	h.sim.ResetCounters()
+	if res, fail = h.configure(t); fail != nil || res.Rebooted || h.sim.Counters().Reboots != 0 {
+		t.Fatalf("third run: %+v %v", res, fail)
 	}
 }

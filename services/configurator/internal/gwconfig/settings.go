@@ -27,6 +27,11 @@ const (
 	ParamTimeMode          = "TimeMode"          // String, optional: NTP (default) or manual
 	ParamContentPorts      = "ContentPorts"      // String, optional: platform port overrides "80:8080,554:10554"
 	ParamDevicePorts       = "DevicePorts"       // String, optional: device port overrides "7660:17660"
+	// ParamPendingReboot is written by the configurator itself before a
+	// change that needs a reboot and deleted once the reboot is verified:
+	// a run that dies in between leaves it, and the next run reboots even
+	// though the settings already read as desired.
+	ParamPendingReboot = "PendingReboot"
 )
 
 // Time modes.

@@ -21,6 +21,8 @@ import (
 type API interface {
 	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, opts ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
 // Store reads gateway parameters under a root ("/mediagw").
@@ -77,6 +79,29 @@ func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter st
 		out[gwconfig.ParamBootstrapPassword] = param(*got.Parameter)
 	}
 	return out, nil
+}
+
+// SetPendingReboot records that the gateway has changes waiting for a reboot.
+func (s *Store) SetPendingReboot(ctx context.Context, gatewayID, note string) error {
+	name := s.Path(gatewayID) + gwconfig.ParamPendingReboot
+	_, err := s.api.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(note),
+		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true),
+		Description: aws.String("written by the configurator: changes wait for a reboot of the gateway")})
+	if err != nil {
+		return classify("write "+name, err)
+	}
+	return nil
+}
+
+// ClearPendingReboot removes the record; an absent one is fine.
+func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error {
+	name := s.Path(gatewayID) + gwconfig.ParamPendingReboot
+	_, err := s.api.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+	var nf *ssmtypes.ParameterNotFound
+	if err != nil && !errors.As(err, &nf) {
+		return classify("delete "+name, err)
+	}
+	return nil
 }
 
 func param(p ssmtypes.Parameter) gwconfig.Param {

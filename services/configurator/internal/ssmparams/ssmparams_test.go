@@ -109,3 +109,31 @@ func TestUnreachableStoreIsTransient(t *testing.T) {
 		t.Fatalf("unreachable SSM: %v (kind %v), want transient", err, gwconfig.KindOf(err))
 	}
 }
+
+func TestPendingRebootRecord(t *testing.T) {
+	c := ssm.NewFromConfig(awstest.Config(t))
+	store := ssmparams.New(c, "/"+awstest.Name("cfgtest")+"/mediagw")
+	ctx := context.Background()
+	put(t, c, store.Path("gw-1")+"GatewayName", "gw-one", ssmtypes.ParameterTypeString)
+	if err := store.ClearPendingReboot(ctx, "gw-1"); err != nil {
+		t.Fatalf("clearing an absent record: %v", err)
+	}
+	if err := store.SetPendingReboot(ctx, "gw-1", "2026-01-01T00:00:00Z: 2 changes"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Parameters(ctx, "gw-1", "")
+	if err != nil || p[gwconfig.ParamPendingReboot].Value.Reveal() != "2026-01-01T00:00:00Z: 2 changes" {
+		t.Fatalf("after Set: %v, %v", p, err)
+	}
+	if err := store.SetPendingReboot(ctx, "gw-1", "again"); err != nil {
+		t.Fatalf("overwrite: %v", err)
+	}
+	if err := store.ClearPendingReboot(ctx, "gw-1"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = store.Parameters(ctx, "gw-1", ""); err != nil {
+		t.Fatal(err)
+	} else if _, ok := p[gwconfig.ParamPendingReboot]; ok {
+		t.Fatal("record still there after Clear")
+	}
+}
