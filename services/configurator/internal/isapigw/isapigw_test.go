@@ -1,0 +1,235 @@
+package isapigw
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"mediagw/pkg/gatewaysim"
+	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/pkg/isapi"
+	"mediagw/services/configurator/internal/gwconfig"
+)
+
+func dial(t *testing.T, sim *gatewaysim.Server) *Gateway {
+	t.Helper()
+	g, err := Dialer{Timeout: time.Second}.Dial(sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+func kindOf(t *testing.T, err error) (gwconfig.Kind, *gwconfig.OpError) {
+	t.Helper()
+	var oe *gwconfig.OpError
+	if !errors.As(err, &oe) {
+		t.Fatalf("%v is not a *gwconfig.OpError", err)
+	}
+	return oe.Kind, oe
+}
+
+func TestProbe(t *testing.T) {
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithLockout(1, time.Hour))
+	g := dial(t, sim)
+	if err := g.Probe(t.Context()); err != nil {
+		t.Fatalf("probe of a healthy gateway: %v", err)
+	}
+	if n := sim.Counters().FailedLogins["127.0.0.1"]; n != 0 {
+		t.Fatalf("a probe counted as a failed login (%d)", n)
+	}
+	// Lock the source IP, then probe again.
+	if err := g.Login(t.Context(), gwconfig.NewSecret("Wrong-Pass-1")); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	k, oe := kindOf(t, g.Probe(t.Context()))
+	if k != gwconfig.KindLocked || oe.LockRemaining < 59*time.Minute {
+		t.Fatalf("probe of a locked gateway: kind %v, remaining %s", k, oe.LockRemaining)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	down, err := Dialer{Timeout: 300 * time.Millisecond}.Dial("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	if k, _ := kindOf(t, down.Probe(t.Context())); k != gwconfig.KindTransient {
+		t.Fatalf("probe of a closed port: %v", k)
+	}
+}
+
+func TestLoginOutcomes(t *testing.T) {
+	sim := gatewaysimtest.Start(t)
+	g := dial(t, sim)
+	k, oe := kindOf(t, g.Login(t.Context(), gwconfig.NewSecret("Wrong-Pass-1")))
+	if k != gwconfig.KindRejected || oe.AttemptsLeft != 4 {
+		t.Fatalf("wrong password: kind %v, attempts left %d", k, oe.AttemptsLeft)
+	}
+	// Any answer but a 401 means the credentials passed.
+	if _, err := sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultHTTPStatus, HTTPStatus: 500, Path: gatewaysim.PathDeviceInfo, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+		t.Fatalf("right password with a 500 answer: %v", err)
+	}
+	var cur gwconfig.Current
+	if err := g.Read(t.Context(), gwconfig.SettingName, &cur); err != nil || cur.Name == "" {
+		t.Fatalf("read after login: %q, %v", cur.Name, err)
+	}
+}
+
+// The isapi client refuses a password it saw rejected; after the gateway
+// took it as the new password, the adapter must use it all the same.
+func TestChangeToAPasswordRejectedEarlierInTheRun(t *testing.T) {
+	sim := gatewaysimtest.Start(t)
+	g := dial(t, sim)
+	desired := gwconfig.NewSecret("Mgw-Desired-2026")
+	if k, _ := kindOf(t, g.Login(t.Context(), desired)); k != gwconfig.KindRejected {
+		t.Fatalf("desired password before the change: %v", k)
+	}
+	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ChangePassword(t.Context(), desired); err != nil {
+		t.Fatal(err)
+	}
+	if !sim.CheckPassword(desired.Reveal()) {
+		t.Fatal("password not changed")
+	}
+	if err := g.Login(t.Context(), desired); err != nil {
+		t.Fatalf("the new password after the change: %v", err)
+	}
+	var cur gwconfig.Current
+	if err := g.Read(t.Context(), gwconfig.SettingTime, &cur); err != nil || cur.Time.Zone == "" || cur.Time.Clock.IsZero() {
+		t.Fatalf("read time: %+v, %v", cur.Time, err)
+	}
+	if n := sim.Counters().FailedLogins["127.0.0.1"]; n != 1 {
+		t.Fatalf("failed logins = %d, want 1", n)
+	}
+}
+
+func TestWriteAndReadBack(t *testing.T) {
+	sim := gatewaysimtest.Start(t)
+	g := dial(t, sim)
+	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+		t.Fatal(err)
+	}
+	var cur gwconfig.Current
+	for _, s := range gwconfig.ReadableSettings {
+		if err := g.Read(t.Context(), s, &cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := gwconfig.Desired{Name: "renamed", TimeMode: gwconfig.TimeModeNTP, TimeZone: "CST+5:00:00", ExternalIP: "198.51.100.3",
+		DevicePorts: gwconfig.PortOverrides{7662: 17662}}
+	plan := gwconfig.NewPlan(cur, d, time.Now())
+	for _, step := range plan.Steps {
+		needs, err := g.Write(t.Context(), step.Setting, plan.Target)
+		if err != nil {
+			t.Fatalf("write %s: %v", step.Setting, err)
+		}
+		if needs != step.Setting.NeedsReboot() {
+			t.Errorf("write %s: reboot required %v", step.Setting, needs)
+		}
+	}
+	var back gwconfig.Current
+	for _, s := range gwconfig.ReadableSettings {
+		if err := g.Read(t.Context(), s, &back); err != nil {
+			t.Fatal(err)
+		}
+		if m := plan.Target.Mismatch(s, back); m != "" {
+			t.Errorf("read back %s: %s", s, m)
+		}
+	}
+	set := sim.Settings()
+	last := set.DevicePortMaps.PortList[len(set.DevicePortMaps.PortList)-1].Range
+	if last == nil || last.MinExternalPort != 17662 || last.MaxExternalPort != 17700 {
+		t.Fatalf("device range = %+v", last)
+	}
+
+	// Manual time with a clock.
+	clock := time.Now().Add(-time.Hour).In(time.FixedZone("", -5*3600)).Truncate(time.Second)
+	if _, err := g.Write(t.Context(), gwconfig.SettingTime, gwconfig.Target{Time: gwconfig.TimeSettings{Mode: gwconfig.TimeModeManual, Zone: "CST+5:00:00", Clock: clock}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Read(t.Context(), gwconfig.SettingTime, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Time.Mode != gwconfig.TimeModeManual || back.Time.Clock.Sub(clock).Abs() > 5*time.Second {
+		t.Fatalf("manual clock: %+v, want about %s", back.Time, clock)
+	}
+}
+
+func TestRebootAndUptime(t *testing.T) {
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 300 * time.Millisecond }))
+	g := dial(t, sim)
+	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reboot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := sim.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The nonce of the old boot is stale: the client must handle it
+	// without a failed login.
+	var up time.Duration
+	var err error
+	for ctx.Err() == nil {
+		if up, err = g.Uptime(ctx); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || up > 2*time.Second || sim.Counters().Reboots != 1 || sim.Counters().FailedLogins["127.0.0.1"] != 0 {
+		t.Fatalf("after reboot: uptime %s, err %v, counters %+v", up, err, sim.Counters())
+	}
+}
+
+func TestClassify(t *testing.T) {
+	st := func(http, code int, sub string) error {
+		return &isapi.StatusError{Method: "PUT", Path: "/x", HTTPStatus: http, Status: &isapi.ResponseStatus{StatusCode: code, SubStatusCode: sub}}
+	}
+	for _, tc := range []struct {
+		err  error
+		want gwconfig.Kind
+	}{
+		{st(200, 2, "deviceBusy"), gwconfig.KindTransient},
+		{st(200, 3, "deviceError"), gwconfig.KindTransient},
+		{&isapi.StatusError{HTTPStatus: 503}, gwconfig.KindTransient},
+		{&isapi.StatusError{HTTPStatus: 502}, gwconfig.KindTransient},
+		{&isapi.MalformedResponseError{HTTPStatus: 200, Err: errors.New("eof")}, gwconfig.KindTransient},
+		{st(200, 6, "badParameters"), gwconfig.KindPermanent},
+		{st(200, 5, "badJsonFormat"), gwconfig.KindPermanent},
+		{st(403, 4, "notSupport"), gwconfig.KindPermanent},
+		{&isapi.StatusError{HTTPStatus: 404}, gwconfig.KindPermanent},
+		{st(200, 4, "badAuthorization"), gwconfig.KindRejected},
+		{&isapi.BadCredentialsError{User: "admin", RetryTimes: 3}, gwconfig.KindRejected},
+		{&isapi.LockedError{TimeLeft: time.Minute}, gwconfig.KindLocked},
+		{st(200, 4, "deviceIsLocked"), gwconfig.KindLocked},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, gwconfig.KindTransient},
+		{context.DeadlineExceeded, gwconfig.KindTransient},
+	} {
+		if got := gwconfig.KindOf(classify("op", tc.err)); got != tc.want {
+			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	var oe *gwconfig.OpError
+	if errors.As(classify("op", &isapi.LockedError{TimeLeft: time.Minute}), &oe); oe.LockRemaining != time.Minute {
+		t.Fatalf("lock remaining %s", oe.LockRemaining)
+	}
+	if errors.As(classify("op", &isapi.BadCredentialsError{RetryTimes: 3}), &oe); oe.AttemptsLeft != 3 {
+		t.Fatalf("attempts left %d", oe.AttemptsLeft)
+	}
+}
