@@ -1,6 +1,7 @@
-// Command task-manager turns device events into recording tasks.
-// Not built yet beyond the service runtime: it loads its configuration and
-// serves /healthz, /readyz and /metrics.
+// Command task-manager turns device events into recording tasks: one task
+// per online camera, on ECS Fargate or as local processes, kept right by
+// device events, task state changes and periodic reconciliation.
+// See services/task-manager/README.md.
 package main
 
 import (
@@ -8,13 +9,13 @@ import (
 	"os"
 
 	"mediagw/pkg/service"
+	"mediagw/services/task-manager/internal/app"
 )
 
 func main() {
 	cfg := service.NewConfig("task-manager", "turns device events into recording tasks", ":9103")
+	settings := app.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		rt.SetReady(true)
-		<-ctx.Done()
-		return nil
+		return app.Run(ctx, rt, settings())
 	}))
 }

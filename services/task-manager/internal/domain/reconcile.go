@@ -33,16 +33,16 @@ type ReconcileInput struct {
 // through the same conditional writes as events, so a plan computed from a
 // slightly stale look cannot undo newer state.
 type ReconcilePlan struct {
-	Desires  []Desire           // table facts (ApplyDesire ignores those not newer)
-	Adopt    map[string]Task    // device → its launched but unrecorded task
-	Vanished map[string]TaskEnd // device → end of its task that the launcher no longer lists
-	Orphans  []ObservedTask     // tasks that belong to no device's current state: stop
-	Devices  []string           // every device to plan afterwards
+	Desires  []Desire                // table facts (ApplyDesire ignores those not newer)
+	Adopt    map[string]ObservedTask // device → its launched but unrecorded task
+	Vanished map[string]TaskEnd      // device → end of its task that the launcher no longer lists
+	Orphans  []ObservedTask          // tasks that belong to no device's current state: stop
+	Devices  []string                // every device to plan afterwards
 }
 
 // Reconcile compares desired (table), stored (rows) and actual (tasks).
 func Reconcile(in ReconcileInput, p Policy) ReconcilePlan {
-	out := ReconcilePlan{Adopt: map[string]Task{}, Vanished: map[string]TaskEnd{}}
+	out := ReconcilePlan{Adopt: map[string]ObservedTask{}, Vanished: map[string]TaskEnd{}}
 	rows := map[string]Device{}
 	for _, d := range in.Rows {
 		rows[d.Index] = d
@@ -68,7 +68,7 @@ func Reconcile(in ReconcileInput, p Policy) ReconcilePlan {
 		case ok && d.Task != nil && d.Task.ID == t.ID:
 			// The device's current task.
 		case ok && d.Task == nil && d.Status == StatusStarting && t.Token != "" && d.Token == t.Token:
-			out.Adopt[t.Device] = Task{ID: t.ID, Channels: t.Channels, StartedAt: t.StartedAt}
+			out.Adopt[t.Device] = t
 		default:
 			out.Orphans = append(out.Orphans, t)
 		}

@@ -24,7 +24,10 @@ type ChannelRow struct {
 	Status     string // online, offline, deleted (briefly, before the rows go)
 	FirstSeen  time.Time
 	LastChange time.Time
-	Version    int64
+	// EventAt is the occurred_at of the event the watcher announced (or is
+	// about to announce) for this row's last change.
+	EventAt time.Time
+	Version int64
 }
 
 // Status values the device-watcher writes.
@@ -96,12 +99,22 @@ func (s *DeviceMedia) DeviceRows(ctx context.Context, device string) ([]ChannelR
 	}
 }
 
-// Desires turns the table into one desire per device: record its online
+// Desires reads the table as one desire per device (see DesiresOf).
+func (s *DeviceMedia) Desires(ctx context.Context) (map[string]domain.Desire, []error, error) {
+	rows, bad, err := s.Rows(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, badURLs := DesiresOf(rows)
+	return out, append(bad, badURLs...), nil
+}
+
+// DesiresOf turns the table into one desire per device: record its online
 // channels; stop when none is online; delete when every row says deleted.
 // The desire's time is the newest last_change of the device's rows. Media
 // URLs that are not RTSP are left out and reported in bad; credentials in a
 // URL are removed.
-func Desires(rows []ChannelRow) (out map[string]domain.Desire, bad []error) {
+func DesiresOf(rows []ChannelRow) (out map[string]domain.Desire, bad []error) {
 	out = map[string]domain.Desire{}
 	deleted := map[string]bool{}
 	for _, r := range rows {
@@ -113,8 +126,10 @@ func Desires(rows []ChannelRow) (out map[string]domain.Desire, bad []error) {
 		if d.Gateway == "" {
 			d.Gateway = r.Gateway
 		}
-		if r.LastChange.After(d.At) {
-			d.At = r.LastChange
+		for _, at := range []time.Time{r.LastChange, r.EventAt} {
+			if at.After(d.At) {
+				d.At = at
+			}
 		}
 		if r.Status != StatusDeleted {
 			deleted[r.Device] = false
@@ -158,6 +173,9 @@ func decodeChannelRow(item map[string]ddbtypes.AttributeValue) (ChannelRow, erro
 	}
 	if r.LastChange, err = parseTime(item["last_change"]); err != nil {
 		errs = append(errs, fmt.Errorf("last_change: %w", err))
+	}
+	if r.EventAt, err = parseTime(item["event_at"]); err != nil {
+		errs = append(errs, fmt.Errorf("event_at: %w", err))
 	}
 	if r.Version, err = parseNum(item["version"]); err != nil {
 		errs = append(errs, fmt.Errorf("version: %w", err))

@@ -167,7 +167,7 @@ func TestDeviceMediaDesires(t *testing.T) {
 	if err != nil || len(bad) != 0 || len(rows) != 6 {
 		t.Fatalf("rows %d, bad %v, err %v", len(rows), bad, err)
 	}
-	desires, bad := Desires(rows)
+	desires, bad := DesiresOf(rows)
 	if len(bad) != 1 || !strings.Contains(bad[0].Error(), "cam-d") {
 		t.Errorf("bad %v", bad)
 	}

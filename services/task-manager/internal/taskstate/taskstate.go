@@ -160,3 +160,14 @@ func (r *Reporter) Report(ctx context.Context, d Detail) error {
 		return nil
 	}, backoff.WithContext(bo, ctx))
 }
+
+// LocalClusterArn is the clusterArn of the local launcher's tasks for a
+// deployment whose ECS cluster is named cluster.
+func LocalClusterArn(cluster string) string { return "local:" + cluster }
+
+// SameCluster reports whether a state change's clusterArn is the
+// deployment's cluster (ECS ARN, bare name, or the local launcher's);
+// an empty cluster accepts every one.
+func SameCluster(arn, cluster string) bool {
+	return cluster == "" || arn == cluster || arn == LocalClusterArn(cluster) || strings.HasSuffix(arn, ":cluster/"+cluster)
+}

@@ -30,9 +30,6 @@ import (
 // Name is the launcher's name in task records and events.
 const Name = "local"
 
-// Cluster is the clusterArn of local tasks' state changes.
-const Cluster = "local"
-
 // Reporter puts a task's state change where the task-state queue gets it.
 type Reporter interface {
 	Report(ctx context.Context, d taskstate.Detail) error
@@ -59,7 +56,10 @@ type Config struct {
 	PassEnv []string
 	// Container names the one "container" in state changes (default "recorder").
 	Container string
-	Logger    *slog.Logger
+	// Cluster names the deployment in state changes (clusterArn local:<cluster>),
+	// so that several task-managers sharing an event bus tell their tasks apart.
+	Cluster string
+	Logger  *slog.Logger
 }
 
 // Launcher runs recording tasks as child processes.
@@ -214,7 +214,7 @@ func (l *Launcher) wait(p *proc) {
 
 	code := exitCode(p.cmd.ProcessState, err)
 	d := taskstate.Detail{
-		ClusterArn: Cluster, TaskArn: p.task.ID, TaskDefinitionArn: "local:" + filepath.Base(l.cfg.Binary),
+		ClusterArn: taskstate.LocalClusterArn(l.cfg.Cluster), TaskArn: p.task.ID, TaskDefinitionArn: "local:" + filepath.Base(l.cfg.Binary),
 		Group: taskstate.Group(p.task.Device), StartedBy: taskstate.StartedBy, LaunchType: "LOCAL",
 		LastStatus: taskstate.StatusStopped, DesiredStatus: taskstate.StatusStopped,
 		Containers: []taskstate.Container{{Name: l.cfg.Container, LastStatus: taskstate.StatusStopped, ExitCode: &code}},
