@@ -1,0 +1,44 @@
+package configurator_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"mediagw/pkg/gatewaysim"
+	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/services/configurator/internal/configurator"
+	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/isapigw"
+)
+
+// BenchmarkConfiguredGatewayRun measures the steady state: a run against a
+// gateway that already has every setting (probe, login, four reads).
+func BenchmarkConfiguredGatewayRun(b *testing.B) {
+	sim := gatewaysimtest.Start(b, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) {
+		c.AdminPassword = desiredPassword
+		c.RebootDowntime = 200 * time.Millisecond
+	}))
+	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
+	conf := configurator.New(&memParams{params: gwconfig.Parameters(seedParams())},
+		func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
+		configurator.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	req := configurator.Request{GatewayID: "gw-bench", Address: sim.HTTPAddr(), ElasticIP: elasticIP}
+	if _, fail := conf.Configure(b.Context(), req); fail != nil {
+		b.Fatal(fail)
+	}
+	sim.ResetCounters()
+	b.ResetTimer()
+	for b.Loop() {
+		if res, fail := conf.Configure(b.Context(), req); fail != nil || len(res.Changed) != 0 {
+			b.Fatalf("%+v %v", res, fail)
+		}
+	}
+	b.StopTimer()
+	n := 0
+	for _, v := range sim.Counters().Requests {
+		n += v
+	}
+	b.ReportMetric(float64(n)/float64(b.N), "requests/run")
+}
