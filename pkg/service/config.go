@@ -68,12 +68,17 @@ func NewConfig(name, summary, defaultHTTPAddr string) *Config {
 func FlagName(env string) string { return strings.ToLower(strings.ReplaceAll(env, "_", "-")) }
 
 func (c *Config) add(env, def, help string, set func(string) error, opts []Option) {
+	c.addVar(env, def, help, set, opts)
+	c.fs.Func(FlagName(env), help, set)
+}
+
+// addVar records a setting without declaring its flag.
+func (c *Config) addVar(env, def, help string, set func(string) error, opts []Option) {
 	v := &variable{env: env, def: def, help: help, set: set}
 	for _, o := range opts {
 		o(v)
 	}
 	c.vars = append(c.vars, v)
-	c.fs.Func(FlagName(env), help, set)
 }
 
 // String declares a string setting.
@@ -123,14 +128,17 @@ func (c *Config) Duration(env string, def time.Duration, help string, opts ...Op
 func (c *Config) Bool(env string, def bool, help string, opts ...Option) *bool {
 	p := new(bool)
 	*p = def
-	c.add(env, strconv.FormatBool(def), help, func(s string) error {
+	set := func(s string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
 			return fmt.Errorf("not true or false: %q", s)
 		}
 		*p = b
 		return nil
-	}, opts)
+	}
+	c.addVar(env, strconv.FormatBool(def), help, set, opts)
+	// A bare --flag means true, as with the flag package's own booleans.
+	c.fs.BoolFunc(FlagName(env), help, func(s string) error { return set(s) })
 	return p
 }
 

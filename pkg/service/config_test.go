@@ -57,3 +57,15 @@ func TestConfigHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigBareBoolFlagMeansTrue(t *testing.T) {
+	c := testConfig(map[string]string{"DRY_RUN": "false"})
+	dry := c.Bool("DRY_RUN", false, "only print")
+	verbose := c.Bool("VERBOSE", true, "talk")
+	if err := c.Parse([]string{"--dry-run", "--verbose=false"}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !*dry || *verbose {
+		t.Fatalf("dry=%v verbose=%v, want true false", *dry, *verbose)
+	}
+}
