@@ -573,3 +573,26 @@ func TestInjectedFaults(t *testing.T) {
 		t.Fatalf("faults left: %+v", sim.Faults())
 	}
 }
+
+// A password refused before the change that installs it must be usable
+// afterwards: the refusal is about the old state of the gateway.
+func TestPasswordRefusedBeforeChangeWorksAfterIt(t *testing.T) {
+	sim := gatewaysimtest.Start(t)
+	ctx := ctxT(t)
+	const desired = "Desired-Pass9"
+	c := newClient(t, sim, desired)
+	if _, err := c.Status(ctx); !errors.Is(err, isapi.ErrBadCredentials) {
+		t.Fatalf("desired password before the change: %v", err)
+	}
+	c.SetCredentials(gatewaysimtest.User, gatewaysimtest.Password)
+	if _, err := c.ChangePassword(ctx, desired); err != nil {
+		t.Fatal(err)
+	}
+	c.SetCredentials(gatewaysimtest.User, desired)
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatalf("desired password after the change: %v", err)
+	}
+	if n := sim.Counters().FailedLogins[localIP]; n != 1 {
+		t.Fatalf("failed logins = %d, want 1", n)
+	}
+}

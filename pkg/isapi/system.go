@@ -101,6 +101,9 @@ func (c *Client) ChangePassword(ctx context.Context, newPassword string) (*Respo
 		c.gen++
 		c.verified = true // the gateway just accepted it
 	}
+	// The gateway now holds newPassword: a refusal remembered from before
+	// the change no longer says anything about it.
+	delete(c.rejected, c.credKey(user, newPassword))
 	c.mu.Unlock()
 	return rs, nil
 }
