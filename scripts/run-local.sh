@@ -99,6 +99,10 @@ for svc in configurator device-watcher task-manager health-sentinel; do
   wait_http "$svc" "http://127.0.0.1:${ports[$svc]}/readyz" 60
 done
 
+# Announce the simulated gateway: the configurator sets it up (password,
+# name, time, port maps, one reboot), the device-watcher then sees its cameras.
+"$ROOT/bin/configurator" provision --gateway-id gw-local --address "$SIM_HTTP" --elastic-ip 127.0.0.1 >>"$LOGS/configurator.log" 2>&1
+
 cat >&2 <<MSG
 [run] all services ready.
       AWS emulator     $AWS_ENDPOINT_URL
