@@ -1,0 +1,142 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/topology"
+	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
+	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
+)
+
+// The wired service with LAUNCHER=ecs against the emulator's ECS: a device
+// online in the table gets a Fargate task whose overrides hold no secret;
+// a task stopped behind the manager's back (no state change: the emulator
+// sends none) is replaced within one interval; a task started by hand is
+// stopped; an offline event stops the device's task.
+func TestECSLauncherService(t *testing.T) {
+	t.Parallel()
+	var taskDef string
+	e := newEnv(t, func(s *Settings) {
+		s.Launcher = LauncherECS
+		s.ReconcileInterval, s.Policy.LaunchGrace = time.Second, 500*time.Millisecond
+	})
+	taskDef = ecstest.TaskDefinition(t, e.cfg, e.res)
+	subnet, sg := ecstest.Network(t, e.cfg)
+	e.s.TaskDefinition, e.s.Subnets, e.s.SecurityGroups = taskDef, []string{subnet}, []string{sg}
+	e.start()
+	client := ecs.NewFromConfig(e.cfg)
+	ctx := context.Background()
+	cluster := e.res.Cluster
+
+	running := func(dev string) []ecstypes.Task {
+		t.Helper()
+		out, err := client.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: ecstypes.DesiredStatusRunning})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.TaskArns) == 0 {
+			return nil
+		}
+		d, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: out.TaskArns, Include: []ecstypes.TaskField{ecstypes.TaskFieldTags}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []ecstypes.Task
+		for _, task := range d.Tasks {
+			if aws.ToString(task.DesiredStatus) != "RUNNING" {
+				continue
+			}
+			for _, tag := range task.Tags {
+				if aws.ToString(tag.Key) == ecslauncher.TagDevice && aws.ToString(tag.Value) == dev {
+					mine = append(mine, task)
+				}
+			}
+			if dev == "" && len(task.Tags) == 0 {
+				mine = append(mine, task)
+			}
+		}
+		return mine
+	}
+	one := func(dev string) ecstypes.Task {
+		t.Helper()
+		var task ecstypes.Task
+		eventually(t, 10*time.Second, "one ECS task for "+dev+", recorded in its row", func() bool {
+			ts := running(dev)
+			if len(ts) != 1 {
+				return false
+			}
+			task = ts[0]
+			row, found := e.row(dev)
+			return found && row.Task != nil && row.Task.ID == aws.ToString(task.TaskArn) && row.Task.Launcher == "ecs"
+		})
+		return task
+	}
+
+	const dev = "cam-ecs"
+	e.putChannel(dev, 1, "online", t0)
+	first := one(dev)
+	if first.LaunchType != ecstypes.LaunchTypeFargate || aws.ToString(first.Group) != "recorder:"+dev {
+		t.Errorf("task launch type %s, group %s", first.LaunchType, aws.ToString(first.Group))
+	}
+	secrets := []string{}
+	for _, p := range topology.Default().Parameters {
+		if p.Type == "SecureString" {
+			secrets = append(secrets, p.LocalValue)
+		}
+	}
+	sawParam := false
+	for _, co := range first.Overrides.ContainerOverrides {
+		for _, kv := range co.Environment {
+			v := aws.ToString(kv.Value)
+			for _, s := range secrets {
+				if strings.Contains(v, s) {
+					t.Errorf("override %s carries a secret", aws.ToString(kv.Name))
+				}
+			}
+			if aws.ToString(kv.Name) == "RECORDER_RTSP_PASSWORD_PARAM" && v == e.res.ParameterRoot+"/gateways/gw-local/Password" {
+				sawParam = true
+			}
+		}
+	}
+	if !sawParam {
+		t.Errorf("overrides lack the password parameter name: %+v", first.Overrides)
+	}
+
+	// Stopped behind the manager's back, no state change: replaced.
+	if _, err := client.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: first.TaskArn, Reason: aws.String("operator")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a replacement task", func() bool {
+		ts := running(dev)
+		return len(ts) == 1 && aws.ToString(ts[0].TaskArn) != aws.ToString(first.TaskArn)
+	})
+	second := one(dev)
+
+	// Started by hand, without tags: stopped.
+	out, err := client.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String(taskDef), LaunchType: ecstypes.LaunchTypeFargate,
+		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{Subnets: []string{subnet}, SecurityGroups: []string{sg}}}})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("run task by hand: %v", err)
+	}
+	eventually(t, 10*time.Second, "the hand-started task stopped", func() bool { return len(running("")) == 0 })
+	if ts := running(dev); len(ts) != 1 || aws.ToString(ts[0].TaskArn) != aws.ToString(second.TaskArn) {
+		t.Fatalf("the device's task was touched: %d tasks", len(ts))
+	}
+
+	// Offline (newer than the table's last change): StopTask with the reason.
+	e.putChannel(dev, 1, "offline", t0.Add(time.Minute))
+	e.publish(&eventsv1.DeviceOffline{Meta: meta("off", t0.Add(time.Minute)), GatewayId: "gw-local", DeviceIndex: dev})
+	eventually(t, 10*time.Second, "the task stopped after offline", func() bool { return len(running(dev)) == 0 })
+	d, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{aws.ToString(second.TaskArn)}})
+	if err != nil || len(d.Tasks) != 1 || aws.ToString(d.Tasks[0].StoppedReason) != "device offline" {
+		t.Errorf("stopped task: %v %+v", err, d)
+	}
+}
