@@ -66,9 +66,11 @@ func TestDeviceEventsDriveExactlyOneTask(t *testing.T) {
 	}
 
 	e.publish(&eventsv1.DeviceOffline{Meta: meta("ev-offline", t0.Add(time.Minute)), GatewayId: "gw-local", DeviceIndex: dev})
-	eventually(t, 15*time.Second, "the task stopped after offline", func() bool { return len(e.tasks(dev)) == 0 })
-	row, found := e.row(dev)
-	if !found || row.Task != nil || row.Want != domain.WantStop || row.Status != domain.StatusIdle {
+	eventually(t, 15*time.Second, "the task stopped after offline, and the row says so", func() bool {
+		row, found := e.row(dev)
+		return len(e.tasks(dev)) == 0 && found && row.Task == nil && row.Status == domain.StatusIdle
+	})
+	if row, _ := e.row(dev); row.Want != domain.WantStop {
 		t.Fatalf("row after offline %+v", row)
 	}
 	// The task's own STOPPED state change is no failure.
