@@ -1,0 +1,508 @@
+// Package ctl is mediagw-ctl, the operator's view of the system: gateways,
+// devices and their status, recording tasks, the latest segment of every
+// channel, and the recordings of one channel in a time range. It only
+// reads (DynamoDB, S3, SSM parameter names and plain String values; never a
+// SecureString's value).
+package ctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/services/task-manager/internal/domain"
+	"mediagw/services/task-manager/internal/store"
+)
+
+// Env is what a run of the CLI gets from its surroundings.
+type Env struct {
+	Stdout, Stderr io.Writer
+	AWS            aws.Config
+	Getenv         func(string) string
+	Now            func() time.Time
+}
+
+const usage = `mediagw-ctl — look at mediagw: gateways, devices, recording tasks, recordings
+
+Usage:
+  mediagw-ctl gateways                     gateways with their devices and recording tasks
+  mediagw-ctl devices    [--gateway G]     every camera channel and its status (deviceMediaURL)
+  mediagw-ctl tasks      [--gateway G]     recording tasks and their state (ip-camera)
+  mediagw-ctl latest     [--gateway G] [--device D]
+                                           the newest segment in S3 of every channel
+  mediagw-ctl recordings --gateway G --device D --channel C [--last 1h | --from T [--to T]]
+                                           segments of one channel in a time range, with gaps
+
+Times are RFC 3339 (2026-03-01T12:00:00Z) or a duration ago (90m).
+Where things are comes from the same variables the services use, or flags:
+  DEVICE_MEDIA_URL_TABLE  --device-media-url-table  [deviceMediaURL]
+  IP_CAMERA_TABLE         --ip-camera-table         [ip-camera]
+  RECORDINGS_BUCKET       --bucket                  [mediagw-recordings]
+  RECORDINGS_KEY_PREFIX   --key-prefix              [recordings]
+  PARAMETER_ROOT          --parameter-root          [/mediagw]
+AWS comes from the SDK chain (AWS_REGION, AWS_ENDPOINT_URL for the emulator, credentials).
+`
+
+type options struct {
+	deviceTable, ipTable, bucket, prefix, root string
+	gateway, device, channel                   string
+	from, to, last                             string
+}
+
+// Run runs one command and returns the exit code: 0, 1 for a failure, 2
+// for bad usage.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(env.Stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd := args[0]
+	commands := map[string]func(context.Context, *client, options) error{
+		"gateways": gateways, "devices": devices, "tasks": tasks, "latest": latestCmd, "recordings": recordings,
+	}
+	run, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "mediagw-ctl: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	def := func(name, fallback string) string {
+		if v := env.Getenv(name); v != "" {
+			return v
+		}
+		return fallback
+	}
+	var o options
+	fs := flag.NewFlagSet("mediagw-ctl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.StringVar(&o.deviceTable, "device-media-url-table", def("DEVICE_MEDIA_URL_TABLE", "deviceMediaURL"), "deviceMediaURL table")
+	fs.StringVar(&o.ipTable, "ip-camera-table", def("IP_CAMERA_TABLE", "ip-camera"), "ip-camera table")
+	fs.StringVar(&o.bucket, "bucket", def("RECORDINGS_BUCKET", "mediagw-recordings"), "recordings bucket")
+	fs.StringVar(&o.prefix, "key-prefix", def("RECORDINGS_KEY_PREFIX", "recordings"), "key prefix of the segments")
+	fs.StringVar(&o.root, "parameter-root", def("PARAMETER_ROOT", "/mediagw"), "root of the SSM parameters")
+	fs.StringVar(&o.gateway, "gateway", "", "only this gateway")
+	fs.StringVar(&o.device, "device", "", "only this device")
+	fs.StringVar(&o.channel, "channel", "", "channel (recordings)")
+	fs.StringVar(&o.from, "from", "", "start of the range (recordings)")
+	fs.StringVar(&o.to, "to", "", "end of the range (recordings; default now)")
+	fs.StringVar(&o.last, "last", "", "the range is this long and ends now (recordings; default 1h)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "mediagw-ctl %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+	c := &client{env: env,
+		db:  dynamodb.NewFromConfig(env.AWS),
+		s3:  s3.NewFromConfig(env.AWS, func(o *s3.Options) { o.UsePathStyle = env.AWS.BaseEndpoint != nil }),
+		ssm: ssm.NewFromConfig(env.AWS),
+	}
+	if err := run(ctx, c, o); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(env.Stderr, "mediagw-ctl %s: %v\n", cmd, err)
+			return 2
+		}
+		fmt.Fprintf(env.Stderr, "mediagw-ctl %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+type client struct {
+	env Env
+	db  *dynamodb.Client
+	s3  *s3.Client
+	ssm *ssm.Client
+}
+
+func (c *client) table(w func(*tabwriter.Writer)) {
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
+	w(tw)
+	_ = tw.Flush()
+}
+
+func (c *client) channelRows(ctx context.Context, o options) ([]store.ChannelRow, error) {
+	rows, bad, err := store.NewDeviceMedia(c.db, o.deviceTable).Rows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bad {
+		fmt.Fprintf(c.env.Stderr, "warning: %v\n", b)
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		if (o.gateway == "" || r.Gateway == o.gateway) && (o.device == "" || r.Device == o.device) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func gateways(ctx context.Context, c *client, o options) error {
+	type gw struct {
+		name, ip                   string
+		devices, online, recording int
+		lastChange                 time.Time
+		seenDevices                map[string]bool
+		onlineDevices              map[string]bool
+	}
+	all := map[string]*gw{}
+	get := func(id string) *gw {
+		g := all[id]
+		if g == nil {
+			g = &gw{seenDevices: map[string]bool{}, onlineDevices: map[string]bool{}}
+			all[id] = g
+		}
+		return g
+	}
+	base := strings.TrimRight(o.root, "/") + "/gateways/"
+	pager := ssm.NewGetParametersByPathPaginator(c.ssm, &ssm.GetParametersByPathInput{
+		Path: aws.String(strings.TrimSuffix(base, "/")), Recursive: aws.Bool(true), WithDecryption: aws.Bool(false),
+	})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("ssm parameters under %s: %w", base, err)
+		}
+		for _, p := range page.Parameters {
+			id, key, ok := strings.Cut(strings.TrimPrefix(aws.ToString(p.Name), base), "/")
+			if !ok {
+				continue
+			}
+			g := get(id)
+			if p.Type != ssmtypes.ParameterTypeString {
+				continue // a SecureString's value is never shown
+			}
+			switch key {
+			case "GatewayName":
+				g.name = aws.ToString(p.Value)
+			case "ExternalIP":
+				g.ip = aws.ToString(p.Value)
+			}
+		}
+	}
+	rows, err := c.channelRows(ctx, options{deviceTable: o.deviceTable})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		g := get(r.Gateway)
+		g.seenDevices[r.Device] = true
+		if r.Status == store.StatusOnline {
+			g.onlineDevices[r.Device] = true
+		}
+		if r.LastChange.After(g.lastChange) {
+			g.lastChange = r.LastChange
+		}
+	}
+	devs, bad, err := store.NewIPCamera(c.db, o.ipTable).List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range bad {
+		fmt.Fprintf(c.env.Stderr, "warning: %v\n", b)
+	}
+	for _, d := range devs {
+		if d.Task != nil {
+			get(d.Gateway).recording++
+		}
+	}
+	ids := make([]string, 0, len(all))
+	for id := range all {
+		if id != "" && (o.gateway == "" || id == o.gateway) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	now := c.env.Now()
+	c.table(func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "GATEWAY\tNAME\tEXTERNAL IP\tDEVICES\tONLINE\tRECORDING\tLAST CHANGE")
+		for _, id := range ids {
+			g := all[id]
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", id, dash(g.name), dash(g.ip), len(g.seenDevices), len(g.onlineDevices), g.recording, ago(now, g.lastChange))
+		}
+	})
+	return nil
+}
+
+func devices(ctx context.Context, c *client, o options) error {
+	rows, err := c.channelRows(ctx, o)
+	if err != nil {
+		return err
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Gateway < rows[j].Gateway })
+	now := c.env.Now()
+	c.table(func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "GATEWAY\tDEVICE\tCH\tSTATUS\tMEDIA URL\tLAST CHANGE\tFIRST SEEN")
+		for _, r := range rows {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Gateway, r.Device, r.Channel, dash(r.Status), safeURL(r.MediaURL),
+				ago(now, r.LastChange), stamp(r.FirstSeen))
+		}
+	})
+	return nil
+}
+
+func tasks(ctx context.Context, c *client, o options) error {
+	devs, bad, err := store.NewIPCamera(c.db, o.ipTable).List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range bad {
+		fmt.Fprintf(c.env.Stderr, "warning: %v\n", b)
+	}
+	sort.Slice(devs, func(i, j int) bool {
+		if devs[i].Gateway != devs[j].Gateway {
+			return devs[i].Gateway < devs[j].Gateway
+		}
+		return devs[i].Index < devs[j].Index
+	})
+	now := c.env.Now()
+	c.table(func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "GATEWAY\tDEVICE\tWANT\tSTATUS\tTASK\tLAUNCHER\tCHANNELS\tSTARTED\tFAILURES\tNEXT TRY\tLAST EXIT")
+		for _, d := range devs {
+			if (o.gateway != "" && d.Gateway != o.gateway) || (o.device != "" && d.Index != o.device) {
+				continue
+			}
+			task, launcherName, chans, started := "-", "-", channelList(domain.ChannelNumbers(d.Channels)), "-"
+			if d.Task != nil {
+				task, launcherName, chans, started = shortTask(d.Task.ID), d.Task.Launcher, channelList(d.Task.Channels), ago(now, d.Task.StartedAt)
+			}
+			next := "-"
+			if !d.NextAttempt.IsZero() && d.NextAttempt.After(now) {
+				next = "in " + round(d.NextAttempt.Sub(now))
+			}
+			last := "-"
+			if d.LastReason != "" {
+				last = fmt.Sprintf("%d (%s)", d.LastExit, d.LastReason)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", dash(d.Gateway), d.Index, dash(string(d.Want)), d.Status,
+				task, dash(launcherName), chans, started, len(d.Failures), next, last)
+		}
+	})
+	return nil
+}
+
+func latestCmd(ctx context.Context, c *client, o options) error {
+	rows, err := c.channelRows(ctx, o)
+	if err != nil {
+		return err
+	}
+	type result struct {
+		seg   Segment
+		found bool
+		err   error
+	}
+	results := make([]result, len(rows))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, r := range rows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			s, ok, err := latest(ctx, c.s3, o.bucket, channelPrefix(o.prefix, r.Gateway, r.Device, strconv.Itoa(int(r.Channel))))
+			results[i] = result{s, ok, err}
+		}()
+	}
+	wg.Wait()
+	now := c.env.Now()
+	var errs []error
+	c.table(func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "GATEWAY\tDEVICE\tCH\tSTATUS\tLATEST SEGMENT\tDURATION\tENDED\tSIZE\tKEY")
+		for i, r := range rows {
+			res := results[i]
+			switch {
+			case res.err != nil:
+				errs = append(errs, res.err)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t(error)\t-\t-\t-\t-\n", r.Gateway, r.Device, r.Channel, dash(r.Status))
+			case !res.found:
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\tnone\t-\t-\t-\t-\n", r.Gateway, r.Device, r.Channel, dash(r.Status))
+			default:
+				s := res.seg
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Gateway, r.Device, r.Channel, dash(r.Status),
+					stamp(s.Start), s.Duration.Round(time.Millisecond), ago(now, s.End()), humanBytes(s.Size), s.Key)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func recordings(ctx context.Context, c *client, o options) error {
+	if o.gateway == "" || o.device == "" || o.channel == "" {
+		return usageError{errors.New("--gateway, --device and --channel are required")}
+	}
+	now := c.env.Now()
+	from, to, err := timeRange(o, now)
+	if err != nil {
+		return usageError{err}
+	}
+	segs, err := between(ctx, c.s3, o.bucket, channelPrefix(o.prefix, o.gateway, o.device, o.channel), from, to)
+	if err != nil {
+		return err
+	}
+	var total time.Duration
+	gaps := 0
+	var gapTotal time.Duration
+	c.table(func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "START\tEND\tDURATION\tGAP BEFORE\tSIZE\tKEY")
+		for i, s := range segs {
+			gap := "-"
+			if i > 0 {
+				d := s.Start.Sub(segs[i-1].End())
+				gap = d.Round(time.Millisecond).String()
+				if d > time.Second || d < -time.Second {
+					gaps++
+					gapTotal += max(d, 0)
+				}
+			}
+			total += s.Duration
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", stamp(s.Start), stamp(s.End()), s.Duration.Round(time.Millisecond), gap, humanBytes(s.Size), s.Key)
+		}
+	})
+	fmt.Fprintf(c.env.Stdout, "\n%d segments from %s to %s: %s recorded, %d gaps over 1 s (%s missing)\n",
+		len(segs), stamp(from), stamp(to), total.Round(time.Second), gaps, gapTotal.Round(time.Second))
+	return nil
+}
+
+func timeRange(o options, now time.Time) (from, to time.Time, err error) {
+	to = now
+	if o.to != "" {
+		if to, err = parseWhen(o.to, now); err != nil {
+			return from, to, fmt.Errorf("--to: %w", err)
+		}
+	}
+	switch {
+	case o.from != "" && o.last != "":
+		return from, to, errors.New("give --from or --last, not both")
+	case o.from != "":
+		if from, err = parseWhen(o.from, now); err != nil {
+			return from, to, fmt.Errorf("--from: %w", err)
+		}
+	default:
+		last := time.Hour
+		if o.last != "" {
+			if last, err = time.ParseDuration(o.last); err != nil || last <= 0 {
+				return from, to, fmt.Errorf("--last: %q is not a positive duration", o.last)
+			}
+		}
+		from = to.Add(-last)
+	}
+	if !from.Before(to) {
+		return from, to, errors.New("the range ends before it starts")
+	}
+	return from, to, nil
+}
+
+// parseWhen reads an RFC 3339 time, or a duration meaning that long ago.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration ago", s)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if d := now.Sub(t); d >= 0 {
+		return round(d) + " ago"
+	}
+	return "in " + round(t.Sub(now))
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return d.Round(time.Minute).String()
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}
+
+func channelList(chs []int32) string {
+	if len(chs) == 0 {
+		return "-"
+	}
+	s := make([]string, len(chs))
+	for i, c := range chs {
+		s[i] = strconv.Itoa(int(c))
+	}
+	return strings.Join(s, ",")
+}
+
+// shortTask is the task id without the ARN's boilerplate.
+func shortTask(id string) string {
+	if i := strings.LastIndex(id, "/"); i >= 0 && strings.HasPrefix(id, "arn:") {
+		return id[i+1:]
+	}
+	return id
+}
+
+// safeURL shows a media URL without credentials, should one carry some.
+func safeURL(u string) string {
+	clean, _, err := domain.CleanMediaURL(u)
+	if err != nil {
+		return "(unusable URL)"
+	}
+	return clean
+}
