@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +37,7 @@ var (
 )
 
 // binary builds the recorder once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "recorder-bin")
@@ -79,7 +82,7 @@ func (l *lockedBuffer) String() string {
 
 // env is a recorder's environment against the emulator and a simulator.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	aws    aws.Config
 	bucket string
 	param  string
@@ -88,7 +91,7 @@ type env struct {
 	vars   []string
 }
 
-func newEnv(t *testing.T, sim *testsim.Sim) *env {
+func newEnv(t testing.TB, sim *testsim.Sim) *env {
 	t.Helper()
 	cfg := awstest.Config(t)
 	e := &env{t: t, aws: cfg, bucket: awstest.Name("rec"), param: "/mediagw/test/" + awstest.Name("rtsp"), device: awstest.Name("dev"), spool: t.TempDir()}
@@ -356,4 +359,38 @@ func TestExitCodes(t *testing.T) {
 	if code := exitCode(p); code != 3 {
 		t.Errorf("missing password parameter: exit %d, want 3; stderr %s", code, p.stderr.String())
 	}
+}
+
+// metricValue scrapes the recorder's /metrics (its address is in the
+// "started" log line) and sums the series of one metric.
+func metricValue(tb testing.TB, p *proc, name string) float64 {
+	tb.Helper()
+	var addr string
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		var m struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"http_addr"`
+		}
+		if json.Unmarshal([]byte(l), &m) == nil && m.Msg == "started" {
+			addr = m.Addr
+		}
+	}
+	if addr == "" {
+		tb.Fatal("no http_addr in the recorder's log")
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sum := 0.0
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
 }

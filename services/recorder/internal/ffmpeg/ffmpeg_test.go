@@ -53,12 +53,17 @@ func TestArgs(t *testing.T) {
 	}
 }
 
-// clip renders a short H.264 test clip with a 1 s GOP.
-func clip(t *testing.T, seconds int) string {
+// clip renders a short H.264 test clip with a 1 s GOP (and B-frames with
+// the veryfast preset).
+func clip(t *testing.T, seconds int, preset ...string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "clip.mp4")
+	pr := "ultrafast"
+	if len(preset) > 0 {
+		pr = preset[0]
+	}
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", p).CombinedOutput()
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", pr, "-g", "25", "-pix_fmt", "yuv420p", p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("render clip: %v: %s", err, out)
 	}
@@ -109,6 +114,30 @@ func TestProcessListsSegmentsAndFinishesOnStop(t *testing.T) {
 	slices.Sort(files)
 	if !slices.Equal(files, listed) {
 		t.Errorf("files %v, listed %v", files, listed)
+	}
+}
+
+// With B-frames the first packet's pts is two frames in, but the list says
+// the first segment starts at 0; FirstPacket has the truth.
+func TestFirstPacketOfTheFirstSegment(t *testing.T) {
+	src := clip(t, 2, "veryfast")
+	p, err := Start(context.Background(), "ffmpeg", Spec{Input: src, InputOptions: []string{}, Dir: t.TempDir(), Prefix: "b_", SegmentLength: time.Second, Container: MPEGTS}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Entry
+	for e := range p.Entries() {
+		got = append(got, e)
+	}
+	<-p.Done()
+	if len(got) < 2 || got[0].Start != 0 {
+		t.Fatalf("entries %+v", got)
+	}
+	if first, ok := p.FirstPacket(got[0].Path); !ok || first != 0.08 {
+		t.Fatalf("FirstPacket = %v, %v; want 0.08 (two frames of B-frame delay)", first, ok)
+	}
+	if first, ok := p.FirstPacket(got[1].Path); !ok || first != got[1].Start {
+		t.Fatalf("FirstPacket of the second segment = %v, %v; the list says %v", first, ok, got[1].Start)
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,8 +35,9 @@ type Process struct {
 	done    chan struct{}
 	err     error // valid after done
 
-	mu    sync.Mutex
-	codec string
+	mu     sync.Mutex
+	codec  string
+	starts map[string]float64 // segment file name -> pts of its first packet
 }
 
 // Start launches bin with the spec. ffmpeg gets its own process group (a
@@ -73,7 +76,7 @@ func Start(ctx context.Context, bin string, spec Spec, log *slog.Logger) (*Proce
 	listW.Close()
 	errW.Close()
 
-	p := &Process{cmd: cmd, dir: spec.Dir, entries: make(chan Entry, 16), done: make(chan struct{})}
+	p := &Process{cmd: cmd, dir: spec.Dir, entries: make(chan Entry, 16), done: make(chan struct{}), starts: map[string]float64{}}
 	var readers sync.WaitGroup
 	readers.Add(2)
 	go func() {
@@ -110,6 +113,18 @@ func (p *Process) Codec() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.codec
+}
+
+// FirstPacket is the stream time of the first packet written to a segment
+// file, as ffmpeg logged it when it opened the segment. The segment list
+// gives the first segment of a run a start of 0 even when the stream began
+// later (ffmpeg drops the frames before the first keyframe); this is the
+// true start.
+func (p *Process) FirstPacket(file string) (float64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.starts[filepath.Base(file)]
+	return t, ok
 }
 
 // Stop asks ffmpeg to finish (SIGINT: it closes the current segment,
@@ -154,6 +169,10 @@ func (p *Process) readList(r *os.File, log *slog.Logger) {
 // "[info]   Stream #0:0: Video: h264 (High), yuv420p(progressive), ...".
 var outputStream = regexp.MustCompile(`Stream #0:0.*: Video: ([a-z0-9_]+)`)
 
+// segmentStart matches the segment muxer's verbose note on a new segment:
+// "segment:'/dir/x_000000.ts' starts with packet stream:0 pts:0 pts_time:0 frame:0".
+var segmentStart = regexp.MustCompile(`segment:'(.*)' starts with packet stream:\d+ pts:\S+ pts_time:([0-9.]+)`)
+
 // readStderr logs ffmpeg's warnings and errors (a burst of them is cut
 // short: a broken stream can print one per packet) and picks the codec
 // from the output stream description.
@@ -169,6 +188,13 @@ func (p *Process) readStderr(r *os.File, log *slog.Logger) {
 		if level == "info" || level == "verbose" || level == "debug" {
 			if strings.HasPrefix(msg, "Output #0") {
 				output = true
+			}
+			if m := segmentStart.FindStringSubmatch(msg); m != nil {
+				if t, err := strconv.ParseFloat(m[2], 64); err == nil {
+					p.mu.Lock()
+					p.starts[filepath.Base(m[1])] = t
+					p.mu.Unlock()
+				}
 			}
 			if m := outputStream.FindStringSubmatch(msg); m != nil && output {
 				p.mu.Lock()

@@ -116,9 +116,10 @@ func (s Spec) Args() ([]string, error) {
 		return nil, errors.New("resizing needs a codec to encode with")
 	}
 	seg := strconv.FormatFloat(s.SegmentLength.Seconds(), 'f', -1, 64)
-	// level+info prefixes each line with its level, so warnings can be told
-	// from the stream description that the recorder reads the codec from.
-	args := []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"}
+	// level+ prefixes each line with its level, so warnings can be told
+	// from the notes the recorder reads: the output codec (info) and each
+	// segment's first packet (verbose; a few lines per segment).
+	args := []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+verbose"}
 	in := s.InputOptions
 	if in == nil {
 		to := s.RTSPTimeout

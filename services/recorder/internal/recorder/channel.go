@@ -133,6 +133,9 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 			if st.Codec == "" {
 				st.Codec = p.Codec()
 			}
+			if first, ok := p.FirstPacket(e.Path); ok && e.Start == 0 && first > 0 && first < e.End {
+				e.Start = first // the stream began after stream time 0
+			}
 			if r.addSegment(ch, clock, e.ListEntry, e.Path, st.Codec) {
 				res.segments++
 			}
