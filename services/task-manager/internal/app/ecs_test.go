@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +13,9 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
+	"mediagw/services/task-manager/internal/domain"
 	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
 	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
 )
@@ -138,5 +142,61 @@ func TestECSLauncherService(t *testing.T) {
 	d, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{aws.ToString(second.TaskArn)}})
 	if err != nil || len(d.Tasks) != 1 || aws.ToString(d.Tasks[0].StoppedReason) != "device offline" {
 		t.Errorf("stopped task: %v %+v", err, d)
+	}
+}
+
+// Two task-managers (as two ECS service replicas would be) handle the same
+// online fact at the same moment, many times over: the conditional writes
+// let exactly one task start.
+func TestConcurrentManagersStartOneTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(s *Settings) { s.Launcher = LauncherECS })
+	e.s.TaskDefinition = ecstest.TaskDefinition(t, e.cfg, e.res)
+	subnet, sg := ecstest.Network(t, e.cfg)
+	e.s.Subnets, e.s.SecurityGroups = []string{subnet}, []string{sg}
+	var managers []*App
+	for range 2 {
+		a, err := New(service.NewRuntime("task-manager", slog.New(slog.DiscardHandler), e.cfg), e.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Manager.Close)
+		managers = append(managers, a)
+	}
+	const dev = "cam-race"
+	in := domain.Desire{Device: dev, Gateway: "gw-local", Want: domain.WantRecord, At: t0,
+		Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/101"}}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- managers[i%2].Manager.Apply(context.Background(), in)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	client := ecs.NewFromConfig(e.cfg)
+	out, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String(e.res.Cluster), DesiredStatus: ecstypes.DesiredStatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, _ := e.row(dev)
+	if len(out.TaskArns) != 1 || row.Task == nil || row.Task.ID != out.TaskArns[0] {
+		t.Fatalf("%d tasks running %v; row records %+v", len(out.TaskArns), out.TaskArns, row.Task)
+	}
+	// Not even briefly a second one: none was started and stopped again.
+	stopped, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String(e.res.Cluster), DesiredStatus: ecstypes.DesiredStatusStopped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stopped.TaskArns) != 0 {
+		t.Errorf("%d extra tasks were started and stopped", len(stopped.TaskArns))
 	}
 }
