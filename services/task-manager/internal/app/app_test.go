@@ -259,3 +259,48 @@ func TestRestartedManagerRestoresTasks(t *testing.T) {
 		t.Errorf("row after the restart %+v", after)
 	}
 }
+
+// Events that cannot be acted on go to the dead-letter queue with a reason
+// (and start nothing); a media URL with credentials is used without them.
+func TestBadDeviceEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.start()
+	bad := []proto.Message{
+		&eventsv1.DeviceOnline{Meta: meta("bad-dev", t0), GatewayId: "gw-local", DeviceIndex: "../etc", Channels: channels(1)},
+		&eventsv1.DeviceOnline{Meta: meta("bad-url", t0), GatewayId: "gw-local", DeviceIndex: "cam-badurl",
+			Channels: []*eventsv1.Channel{{Channel: 1, MediaUrl: "http://10.0.0.5/x"}}},
+	}
+	for _, ev := range bad {
+		e.publish(ev)
+	}
+	withCreds := &eventsv1.DeviceOnline{Meta: meta("creds", t0), GatewayId: "gw-local", DeviceIndex: "cam-creds",
+		Channels: []*eventsv1.Channel{{Channel: 1, MediaUrl: "rtsp://admin:Hunter2-Secret@127.0.0.1:8554/Streaming/Channels/101"}}}
+	e.publish(withCreds)
+
+	_, row := e.running("cam-creds", 15*time.Second)
+	if len(row.Channels) != 1 || row.Channels[0].MediaURL != "rtsp://127.0.0.1:8554/Streaming/Channels/101" {
+		t.Errorf("channels %+v", row.Channels)
+	}
+	envFiles, _ := filepath.Glob(filepath.Join(e.spool, "gw-local", "cam-creds", "env-*"))
+	eventually(t, 5*time.Second, "stand-in env", func() bool {
+		envFiles, _ = filepath.Glob(filepath.Join(e.spool, "gw-local", "cam-creds", "env-*"))
+		return len(envFiles) > 0
+	})
+	if b, _ := os.ReadFile(envFiles[0]); strings.Contains(string(b), "Hunter2") {
+		t.Error("credentials from the event reached the task")
+	}
+
+	dlq := e.deadLettered(e.s.DeviceEvents.DLQURL, 2, 15*time.Second)
+	if len(dlq) != 2 {
+		t.Fatalf("%d messages dead-lettered, want 2: %v", len(dlq), dlq)
+	}
+	for _, reason := range dlq {
+		if strings.Contains(reason, "Hunter2") {
+			t.Errorf("a reason repeats a secret: %s", reason)
+		}
+	}
+	if _, found := e.row("cam-badurl"); found {
+		t.Error("a row for an event without a usable channel")
+	}
+}

@@ -285,3 +285,21 @@ func (e *env) received(url string, within time.Duration, until func(map[string][
 	}
 	return got
 }
+
+// deadLettered returns the dead_letter_reason of up to n messages of a dead-letter queue.
+func (e *env) deadLettered(url string, n int, within time.Duration) []string {
+	e.t.Helper()
+	var reasons []string
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) && len(reasons) < n {
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
+			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			reasons = append(reasons, aws.ToString(m.MessageAttributes[messaging.AttrDeadLetterReason].StringValue))
+		}
+	}
+	return reasons
+}
