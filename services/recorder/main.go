@@ -20,6 +20,7 @@ import (
 	"mediagw/services/recorder/internal/recorder"
 	"mediagw/services/recorder/internal/s3store"
 	"mediagw/services/recorder/internal/secret"
+	"mediagw/services/recorder/internal/spool"
 )
 
 // Exit codes beyond the runtime's 0 (stopped, all uploaded), 1 (failure)
@@ -28,6 +29,7 @@ const (
 	exitCredentials    = 3 // the RTSP password could not be read from SSM
 	exitGaveUp         = 4 // every channel failed for RECORDER_GIVE_UP_AFTER
 	exitSpoolNotEmpty  = 5 // stopped, but segments are left in the spool
+	exitChannelTaken   = 6 // another recorder on this host records a channel into the same spool
 	credentialsTimeout = 30 * time.Second
 )
 
@@ -106,6 +108,8 @@ func main() {
 			code = exitGaveUp
 		case errors.Is(runErr, recorder.ErrSpoolNotEmpty):
 			code = exitSpoolNotEmpty
+		case errors.Is(runErr, spool.ErrLocked):
+			code = exitChannelTaken
 		}
 	}
 	os.Exit(code)

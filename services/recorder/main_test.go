@@ -349,6 +349,19 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("bad config error leaks the password: %q", logs)
 	}
 
+	// The same channel twice on one host (same spool): the second exits 6.
+	first := e.start()
+	waitFor(t, 20*time.Second, "the first recorder to lock its spool", func() bool {
+		return strings.Contains(first.stderr.String(), `"msg":"recording"`)
+	})
+	p = e.start()
+	<-p.done
+	if code := exitCode(p); code != 6 {
+		t.Errorf("second recorder for a channel: exit %d, want 6; stderr %s", code, p.stderr.String())
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	<-first.done
+
 	// A password parameter that does not exist: 3.
 	p = e.start("RECORDER_RTSP_PASSWORD_PARAM=/mediagw/test/" + awstest.Name("missing"))
 	select {

@@ -1,7 +1,6 @@
 package ffmpeg
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -74,7 +73,7 @@ func TestProcessListsSegmentsAndFinishesOnStop(t *testing.T) {
 	src := clip(t, 30)
 	dir := t.TempDir()
 	spec := Spec{Input: src, InputOptions: []string{"-re"}, Dir: dir, Prefix: "run1_", SegmentLength: 2 * time.Second, Container: MPEGTS}
-	p, err := Start(context.Background(), "ffmpeg", spec, slog.New(slog.DiscardHandler))
+	p, err := Start("ffmpeg", spec, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +120,7 @@ func TestProcessListsSegmentsAndFinishesOnStop(t *testing.T) {
 // the first segment starts at 0; FirstPacket has the truth.
 func TestFirstPacketOfTheFirstSegment(t *testing.T) {
 	src := clip(t, 2, "veryfast")
-	p, err := Start(context.Background(), "ffmpeg", Spec{Input: src, InputOptions: []string{}, Dir: t.TempDir(), Prefix: "b_", SegmentLength: time.Second, Container: MPEGTS}, slog.New(slog.DiscardHandler))
+	p, err := Start("ffmpeg", Spec{Input: src, InputOptions: []string{}, Dir: t.TempDir(), Prefix: "b_", SegmentLength: time.Second, Container: MPEGTS}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +141,7 @@ func TestFirstPacketOfTheFirstSegment(t *testing.T) {
 }
 
 func TestProcessExitClosesEntries(t *testing.T) {
-	p, err := Start(context.Background(), "ffmpeg", Spec{Input: "/nonexistent.mp4", InputOptions: []string{}, Dir: t.TempDir(), Prefix: "x", SegmentLength: time.Second}, slog.New(slog.DiscardHandler))
+	p, err := Start("ffmpeg", Spec{Input: "/nonexistent.mp4", InputOptions: []string{}, Dir: t.TempDir(), Prefix: "x", SegmentLength: time.Second}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package ffmpeg
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,7 +42,7 @@ type Process struct {
 // Start launches bin with the spec. ffmpeg gets its own process group (a
 // terminal's Ctrl-C reaches only the recorder, which stops ffmpeg in order)
 // and is killed if the recorder dies.
-func Start(ctx context.Context, bin string, spec Spec, log *slog.Logger) (*Process, error) {
+func Start(bin string, spec Spec, log *slog.Logger) (*Process, error) {
 	args, err := spec.Args()
 	if err != nil {
 		return nil, err

@@ -81,7 +81,7 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 		Input: input, RTSPTimeout: r.cfg.RTSPTimeout, Dir: work, Prefix: st.Prefix,
 		SegmentLength: r.cfg.SegmentLength, Container: r.cfg.Container, Codec: r.cfg.Codec, Size: r.cfg.Size,
 	}
-	p, err := ffmpeg.Start(ctx, r.cfg.FFmpeg, spec, log)
+	p, err := ffmpeg.Start(r.cfg.FFmpeg, spec, log)
 	if err != nil {
 		return runResult{reason: "start_failed", err: err}
 	}
