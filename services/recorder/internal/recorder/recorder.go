@@ -155,7 +155,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	r.updateSpoolGauges()
 
 	var stopAt atomic.Int64
-	context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })
+	defer context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })()
 
 	// Uploads outlive ctx: they drain the spool after the stop signal.
 	upCtx, cancelUploads := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 
 	"mediagw/pkg/awstest"
 	"mediagw/services/recorder/internal/ffmpeg"
+	"mediagw/services/recorder/internal/metrics"
 	"mediagw/services/recorder/internal/testsim"
 )
 
@@ -245,5 +247,49 @@ func TestTranscodeIntoFragmentedMP4(t *testing.T) {
 	}
 	if meta["codec"] != "h264" {
 		t.Errorf("metadata codec %q", meta["codec"])
+	}
+}
+
+// A watchdog shorter than the time to the first segment fires: ffmpeg is
+// stopped (closing what it has) and started again.
+func TestWatchdogRestartsFFmpeg(t *testing.T) {
+	t.Parallel()
+	s := testsim.Start(t)
+	h := newHarness(t, s, "cam-wd")
+	h.cfg.Watchdog = 2 * time.Second
+	stop := h.start(h.store())
+	waitFor(t, 30*time.Second, "a watchdog restart", func() bool {
+		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "stalled")) >= 1
+	})
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.logs.String(), "no segment from ffmpeg in time") {
+		t.Error("watchdog restart not logged")
+	}
+}
+
+// Every channel dead for GiveUpAfter: Run returns ErrGaveUp by itself, and
+// the failing stream was reported before.
+func TestGivesUpWhenEveryChannelIsDead(t *testing.T) {
+	t.Parallel()
+	s := testsim.Start(t)
+	s.SetAvailable(testsim.StreamPath("cam-dead"), false)
+	h := newHarness(t, s, "cam-dead")
+	h.cfg.GiveUpAfter = 4 * time.Second
+	h.cfg.FailingAfter = 2
+	h.cfg.RestartMax = 500 * time.Millisecond
+	h.m = metrics.New(h.reg, h.cfg.Gateway, h.cfg.Device)
+	r, err := New(h.cfg, h.store(), h.m, h.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Run(ctx); !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("Run = %v, want ErrGaveUp", err)
+	}
+	if testutil.ToFloat64(h.m.ChannelFailing.WithLabelValues("1")) != 1 || !strings.Contains(h.logs.String(), "stream keeps failing") {
+		t.Error("the dead stream was not reported as failing")
 	}
 }
