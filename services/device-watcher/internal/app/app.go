@@ -56,7 +56,7 @@ type Settings struct {
 func NewConfig() (*service.Config, *Settings) {
 	c := service.NewConfig(Name, "tracks every camera channel on every gateway: DynamoDB deviceMediaURL and device/gateway events", ":9102")
 	s := &Settings{}
-	positive := func(env string, d **time.Duration) service.Option {
+	positive := func(d **time.Duration) service.Option {
 		return service.Check(func() error {
 			if **d <= 0 {
 				return fmt.Errorf("must be positive, got %s", **d)
@@ -68,16 +68,16 @@ func NewConfig() (*service.Config, *Settings) {
 		service.Check(func() error { _, err := ParseGateways(*s.Gateways); return err }))
 	s.GatewayUser = c.String("GATEWAY_USER", "admin", "user the watcher logs in to the gateways as")
 	s.PollInterval = c.Duration("POLL_INTERVAL", 10*time.Second, "how often each gateway's device list is polled (safety net and reconciliation)",
-		positive("POLL_INTERVAL", &s.PollInterval))
+		positive(&s.PollInterval))
 	s.OfflineHysteresis = c.Duration("OFFLINE_HYSTERESIS", 30*time.Second, "a camera is declared offline after being seen offline continuously this long")
 	s.UnreachableAfter = c.Duration("UNREACHABLE_AFTER", 10*time.Second, "a gateway is declared unreachable after failing to answer this long")
 	s.DetailsRefresh = c.Duration("DETAILS_REFRESH", 10*time.Minute, "channels and media URLs of online cameras are read again after this long (0: only on change)")
 	s.Subscribe = c.Bool("SUBSCRIBE", true, "follow the gateway's device-management event stream for immediate detection")
 	s.HeartbeatTimeout = c.Duration("STREAM_HEARTBEAT_TIMEOUT", 30*time.Second, "event stream silence after which it is reconnected")
-	s.GatewayTimeout = c.Duration("GATEWAY_TIMEOUT", 10*time.Second, "timeout of each request to a gateway", positive("GATEWAY_TIMEOUT", &s.GatewayTimeout))
+	s.GatewayTimeout = c.Duration("GATEWAY_TIMEOUT", 10*time.Second, "timeout of each request to a gateway", positive(&s.GatewayTimeout))
 	s.PasswordReread = c.Duration("PASSWORD_REREAD_AFTER", 30*time.Second, "least time between two reads of a gateway password after authentication failures")
 	s.PasswordRetrySame = c.Duration("PASSWORD_RETRY_SAME_AFTER", 10*time.Minute, "a rejected password that is still the configured one is tried again after this long (keep above 6 min: 5 failures in 30 min lock the gateway)")
-	s.LeaseDuration = c.Duration("LEASE_DURATION", 30*time.Second, "lease on a gateway; another instance takes over this long after a crash", positive("LEASE_DURATION", &s.LeaseDuration))
+	s.LeaseDuration = c.Duration("LEASE_DURATION", 30*time.Second, "lease on a gateway; another instance takes over this long after a crash", positive(&s.LeaseDuration))
 	host, _ := os.Hostname()
 	s.InstanceID = c.String("INSTANCE_ID", fmt.Sprintf("%s-%d", host, os.Getpid()), "this instance's name in the leases")
 	s.DeviceTopicARN = c.String(topology.EnvName("mediagw-device-events", "TOPIC_ARN"), "", "SNS topic of device events", service.Required())
@@ -108,7 +108,8 @@ func ParseGateways(entries []string) ([]Gateway, error) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("gateway %s: %q is not an http(s)://host[:port] URL", id, raw)
+			// The URL is not repeated: it might carry a password.
+			return nil, fmt.Errorf("gateway %s: not an http(s)://host[:port] URL", id)
 		}
 		if u.User != nil {
 			return nil, fmt.Errorf("gateway %s: the URL must not carry credentials (the password comes from SSM)", id)
