@@ -84,7 +84,7 @@ func New(rt *service.Runtime, s Settings) (*App, error) {
 		Source: "task-manager", Routes: routes, Logger: rt.Logger, Metrics: msgMetrics,
 	})
 	a.Manager = manager.New(store.NewIPCamera(db, s.IPCameraTable), store.NewDeviceMedia(db, s.DeviceMediaURLTable), l, pub, manager.Config{
-		Policy: s.Policy, ReconcileInterval: s.ReconcileInterval, AbsentGrace: s.AbsentGrace,
+		Policy: s.Policy, ReconcileInterval: s.ReconcileInterval, AbsentGrace: s.AbsentGrace, ExactList: a.Local != nil,
 		Cluster: s.Cluster, Container: s.Container, Logger: rt.Logger, Metrics: manager.NewMetrics(rt.Metrics),
 	})
 

@@ -289,7 +289,7 @@ func TestReconcile(t *testing.T) {
 			{ID: "told", Device: "current", Token: "tok-old"},
 			{ID: "tforeign"},
 		},
-		ListedAt: now, AbsentGrace: time.Minute,
+		ListedAt: now, AbsentGrace: time.Minute, VanishGrace: p.LaunchGrace,
 	}, p)
 
 	if a, ok := plan.Adopt["pending"]; !ok || a.ID != "tp" || len(plan.Adopt) != 1 {
@@ -317,6 +317,18 @@ func TestReconcile(t *testing.T) {
 	}
 	if !slices.Contains(plan.Devices, "new") || !slices.Contains(plan.Devices, "absent") {
 		t.Errorf("devices %v", plan.Devices)
+	}
+
+	// With an exact list (local launcher), a task started before the
+	// listing and missing from it has vanished, however young.
+	plan = Reconcile(ReconcileInput{Table: table, Rows: []Device{young}, ListedAt: now}, p)
+	if _, ok := plan.Vanished["young"]; !ok {
+		t.Errorf("exact list: young task not vanished: %+v", plan.Vanished)
+	}
+	// ... but not one started after the listing (launched meanwhile).
+	plan = Reconcile(ReconcileInput{Table: table, Rows: []Device{young}, ListedAt: now.Add(-2 * time.Second)}, p)
+	if len(plan.Vanished) != 0 {
+		t.Errorf("a task launched after the listing counted as vanished")
 	}
 
 	// An empty table is more likely a broken watcher than no devices at all.

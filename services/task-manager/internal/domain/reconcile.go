@@ -27,6 +27,10 @@ type ReconcileInput struct {
 	// AbsentGrace: a row whose device has been missing from a non-empty
 	// table for this long (by the row's last update) is deleted.
 	AbsentGrace time.Duration
+	// VanishGrace: a task started this long before the listing and not in
+	// it has vanished. ECS lists new tasks late (use the launch grace); the
+	// local launcher's list is exact (0).
+	VanishGrace time.Duration
 }
 
 // ReconcilePlan is what reconciliation found. The manager applies each item
@@ -74,7 +78,7 @@ func Reconcile(in ReconcileInput, p Policy) ReconcilePlan {
 		}
 	}
 	for dev, d := range rows {
-		if d.Task != nil && !listed[d.Task.ID] && d.Task.StartedAt.Before(in.ListedAt.Add(-p.LaunchGrace)) {
+		if d.Task != nil && !listed[d.Task.ID] && d.Task.StartedAt.Before(in.ListedAt.Add(-in.VanishGrace)) {
 			// No state change reached us (lost, or the manager was down):
 			// restart at once, without counting a failure we cannot see.
 			out.Vanished[dev] = TaskEnd{TaskID: d.Task.ID, ExitCode: -1, Reason: "task no longer listed by the launcher", Expected: true}

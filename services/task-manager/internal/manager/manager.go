@@ -61,6 +61,10 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// AbsentGrace: see domain.ReconcileInput.
 	AbsentGrace time.Duration
+	// ExactList says the launcher lists every task it started at once (the
+	// local launcher); otherwise a task is given the policy's launch grace
+	// to appear before reconciliation calls it vanished (ECS).
+	ExactList bool
 	// Cluster identifies this deployment's tasks in state changes.
 	Cluster string
 	// Container is the recorder's container name, whose exit code counts.

@@ -40,8 +40,12 @@ func (m *Manager) Reconcile(ctx context.Context) (err error) {
 	}
 	m.m.census(rows)
 
+	vanishGrace := m.cfg.Policy.LaunchGrace
+	if m.cfg.ExactList {
+		vanishGrace = 0
+	}
 	plan := domain.Reconcile(domain.ReconcileInput{
-		Table: table, Rows: rows, Tasks: tasks, ListedAt: listedAt, AbsentGrace: m.cfg.AbsentGrace,
+		Table: table, Rows: rows, Tasks: tasks, ListedAt: listedAt, AbsentGrace: m.cfg.AbsentGrace, VanishGrace: vanishGrace,
 	}, m.cfg.Policy)
 
 	var errs []error

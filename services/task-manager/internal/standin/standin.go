@@ -9,8 +9,8 @@
 //	"grandchild" starts `sleep 300` in its process group first
 //	otherwise    runs until SIGTERM, then exits 0
 //
-// It writes its environment to $RECORDER_SPOOL_DIR/env-<pid> so tests can
-// check what a task is given.
+// It writes its environment to $RECORDER_SPOOL_DIR/<gateway>/<device>/env-<pid>
+// so tests can check what a task is given.
 package standin
 
 import (
@@ -40,6 +40,11 @@ func run() int {
 	dev := os.Getenv("RECORDER_DEVICE_INDEX")
 	spool := os.Getenv("RECORDER_SPOOL_DIR")
 	if spool != "" {
+		// Where the recorder keeps a device's spool.
+		spool = filepath.Join(spool, os.Getenv("RECORDER_GATEWAY_ID"), dev)
+		if err := os.MkdirAll(spool, 0o750); err != nil {
+			return 1
+		}
 		env := os.Environ()
 		sort.Strings(env)
 		_ = os.WriteFile(filepath.Join(spool, fmt.Sprintf("env-%d", os.Getpid())), []byte(strings.Join(env, "\n")+"\n"), 0o600)

@@ -42,8 +42,9 @@ type Config struct {
 	Args   []string
 	// Recorder are the settings every task gets.
 	Recorder launcher.Recorder
-	// SpoolRoot holds one spool directory per device (<root>/<gateway>/<device>),
-	// so a restarted task uploads what its predecessor left.
+	// SpoolRoot is every task's RECORDER_SPOOL_DIR: the recorder keeps its
+	// segments under <root>/<gateway>/<device>/<channel>, so a restarted
+	// task uploads what its predecessor left.
 	SpoolRoot string
 	// LogDir receives one log file per device; "" sends the tasks' output
 	// to Output (default os.Stderr).
@@ -136,9 +137,8 @@ func (l *Launcher) Start(ctx context.Context, spec launcher.Spec) (domain.Observ
 	if err := spec.Validate(); err != nil {
 		return domain.ObservedTask{}, fmt.Errorf("local launcher: %w", err)
 	}
-	spool := ""
-	if l.cfg.SpoolRoot != "" {
-		spool = filepath.Join(l.cfg.SpoolRoot, spec.Gateway, spec.Device)
+	spool := l.cfg.SpoolRoot
+	if spool != "" {
 		if err := os.MkdirAll(spool, 0o750); err != nil {
 			return domain.ObservedTask{}, fmt.Errorf("local launcher: spool: %w", err)
 		}

@@ -102,7 +102,7 @@ func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
 		"RECORDER_CHANNELS=1=rtsp://127.0.0.1:8554/Streaming/Channels/101,2=rtsp://127.0.0.1:8554/Streaming/Channels/201",
 		"RECORDER_RTSP_USER=admin", "RECORDER_RTSP_PASSWORD_PARAM=/mediagw/gateways/gw1/Password",
 		"RECORDER_SEGMENT_LENGTH=30s", "RECORDER_BUCKET=b", "RECORDER_KEY_PREFIX=recordings",
-		"RECORDER_SPOOL_DIR=" + filepath.Join(root, "gw1", "cam1"), "HTTP_ADDR=127.0.0.1:0", "SHUTDOWN_GRACE=1s",
+		"RECORDER_SPOOL_DIR=" + root, "HTTP_ADDR=127.0.0.1:0", "SHUTDOWN_GRACE=1s",
 		"MEDIAGW_LAUNCH_TOKEN=tok-cam1",
 	} {
 		if !strings.Contains(env, want+"\n") {
