@@ -43,9 +43,13 @@ func (m *Manager) OnDeviceOnline(ctx context.Context, ev *eventsv1.DeviceOnline,
 		in.Channels = append(in.Channels, domain.Channel{Number: c.GetChannel(), MediaURL: clean})
 	}
 	in.Channels = domain.SortChannels(in.Channels)
-	spec := launcher.Spec{Device: in.Device, Gateway: in.Gateway, Channels: in.Channels}
-	if err := spec.Validate(); err != nil {
-		return messaging.Permanent(fmt.Errorf("DeviceOnline %s: %w", in.Device, err))
+	// A camera without channels is online with nothing to record; one whose
+	// every channel is unusable needs a human.
+	if len(ev.GetChannels()) > 0 {
+		spec := launcher.Spec{Device: in.Device, Gateway: in.Gateway, Channels: in.Channels}
+		if err := spec.Validate(); err != nil {
+			return messaging.Permanent(fmt.Errorf("DeviceOnline %s: %w", in.Device, err))
+		}
 	}
 	return m.Apply(ctx, in)
 }
