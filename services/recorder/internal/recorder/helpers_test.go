@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -29,7 +30,17 @@ import (
 	"mediagw/services/recorder/internal/testsim"
 )
 
-func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// These tests mostly wait for real-time video, not for the CPU: run them
+	// side by side unless -parallel was given.
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "8")
+	}
+	os.Exit(awstest.Main(m))
+}
 
 const (
 	testSegment = 4 * time.Second
