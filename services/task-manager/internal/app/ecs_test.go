@@ -12,7 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"google.golang.org/protobuf/proto"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
@@ -198,5 +200,40 @@ func TestConcurrentManagersStartOneTask(t *testing.T) {
 	}
 	if len(stopped.TaskArns) != 0 {
 		t.Errorf("%d extra tasks were started and stopped", len(stopped.TaskArns))
+	}
+}
+
+// RunTask refused (here: a task definition that does not exist) counts as
+// a failure: backoff, failure events, and an alert when it keeps failing.
+func TestECSLaunchFailuresBackOffThenAlert(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(s *Settings) {
+		s.Launcher, s.TaskDefinition = LauncherECS, "mediagw-recorder-missing:1"
+	})
+	subnet, sg := ecstest.Network(t, e.cfg)
+	e.s.Subnets, e.s.SecurityGroups = []string{subnet}, []string{sg}
+	e.start()
+	const dev = "cam-unlaunchable"
+	e.publish(e.online(dev, "on", t0))
+	got := e.received(e.res.Queues["mediagw-health-sentinel-events"].URL, 30*time.Second, func(got map[string][]proto.Message) bool {
+		return len(got["mediagw.events.v1.Alert"]) > 0
+	})
+	if len(got["mediagw.events.v1.Alert"]) != 1 || len(got["mediagw.events.v1.RecordingTaskFailed"]) != e.s.Policy.MaxFailures {
+		t.Fatalf("alerts %d, failures %d", len(got["mediagw.events.v1.Alert"]), len(got["mediagw.events.v1.RecordingTaskFailed"]))
+	}
+	for _, m := range got["mediagw.events.v1.RecordingTaskFailed"] {
+		f := m.(*eventsv1.RecordingTaskFailed)
+		if f.GetExitCode() != -1 || !strings.Contains(f.GetReason(), "launch failed") || f.GetTask().GetLauncher() != "ecs" {
+			t.Errorf("failure event %v", f)
+		}
+	}
+	row, _ := e.row(dev)
+	if row.Status != domain.StatusGaveUp || row.Task != nil {
+		t.Errorf("row %+v", row)
+	}
+	for i := 1; i < len(row.Failures); i++ {
+		if gap, want := row.Failures[i].Sub(row.Failures[i-1]), e.s.Policy.Delay(i); gap < want {
+			t.Errorf("attempt %d came %s after the previous one, backoff is %s", i+1, gap, want)
+		}
 	}
 }
