@@ -11,10 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-
 	"google.golang.org/protobuf/proto"
-	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 
+	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
