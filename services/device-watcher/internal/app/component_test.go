@@ -150,8 +150,14 @@ func TestOfflineHysteresis(t *testing.T) {
 	if err := s.Flap(b, 0); err != nil {
 		t.Fatal(err)
 	}
+	// Flap(…, 0) does not wait for the flapping goroutine to end: a toggle
+	// in flight could land after SetStatus.
+	time.Sleep(200 * time.Millisecond)
 	if err := s.SetStatus(b, gatewaysim.StatusOnline); err != nil {
 		t.Fatal(err)
+	}
+	if d, _ := s.Device(b); d.Status != gatewaysim.StatusOnline {
+		t.Fatalf("camera %s left %s after flapping", b, d.Status)
 	}
 	time.Sleep(settle)
 	none(t, h.device, "DeviceOffline", "")
