@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -61,6 +62,9 @@ func New(rt *service.Runtime, s Settings) (*App, error) {
 		}
 		l = el
 	case LauncherLocal:
+		if _, err := exec.LookPath(s.RecorderBinary); err != nil {
+			rt.Logger.Error("RECORDER_BINARY: the recorder cannot be run; every launch fails until it can", "recorder_binary", s.RecorderBinary, "err", err)
+		}
 		if rec.HTTPAddr == "" {
 			rec.HTTPAddr = "127.0.0.1:0" // several recorders on one host
 		}

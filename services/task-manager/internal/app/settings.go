@@ -157,11 +157,12 @@ func Declare(c *service.Config) func() Settings {
 	var bin *string
 	bin = c.String("RECORDER_BINARY", "", "recorder executable (local; default: 'recorder' beside this binary, else on PATH)",
 		service.Check(func() error {
-			if *launcherName != LauncherLocal || *bin != "" {
-				return nil
-			}
-			if *bin = findRecorder(); *bin == "" {
-				return errors.New("required with LAUNCHER=local: no 'recorder' beside this binary or on PATH")
+			if *launcherName == LauncherLocal && *bin == "" {
+				// Not found is no start-up failure: the manager stays up, says
+				// so, and reports every launch that fails (see New).
+				if *bin = findRecorder(); *bin == "" {
+					*bin = "recorder"
+				}
 			}
 			return nil
 		}))
