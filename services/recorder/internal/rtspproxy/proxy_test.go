@@ -40,6 +40,8 @@ type fakeGateway struct {
 	authOK   map[string]int // method -> authorised requests
 	fromCli  [][]byte
 	nonce    int
+	current  string // the nonce the gateway accepts now
+	stale    bool   // the last refusal was for an outdated nonce only
 }
 
 func newFakeGateway(t *testing.T) *fakeGateway {
@@ -67,14 +69,18 @@ func (g *fakeGateway) base() string { return "rtsp://" + g.ln.Addr().String() }
 
 func (g *fakeGateway) challenges() []string {
 	g.mu.Lock()
-	g.nonce++
-	n := g.nonce
+	stale := g.stale
+	if g.current == "" || stale {
+		g.nonce++
+		g.current = fmt.Sprintf("nonce%d", g.nonce)
+	}
+	n := g.current
 	g.mu.Unlock()
 	if g.basicOnly {
 		return []string{fmt.Sprintf(`Basic realm="%s"`, realm)}
 	}
 	return []string{
-		fmt.Sprintf(`Digest realm="%s", nonce="nonce%d", qop="auth", algorithm=MD5`, realm, n),
+		fmt.Sprintf(`Digest realm="%s", nonce="%s", qop="auth", algorithm=MD5, stale=%v`, realm, n, stale),
 		fmt.Sprintf(`Basic realm="%s"`, realm),
 	}
 }
@@ -95,7 +101,18 @@ func (g *fakeGateway) authorised(method, uri, h string) bool {
 	}
 	ha1 := md5hex(testUser + ":" + realm + ":" + g.password)
 	ha2 := md5hex(method + ":" + uri)
-	return c.Response == md5hex(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, c.Nonce, c.Nc, c.Cnonce, ha2))
+	ok := c.Response == md5hex(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, c.Nonce, c.Nc, c.Cnonce, ha2))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stale = ok && c.Nonce != g.current
+	return ok && !g.stale
+}
+
+// expireNonce makes the gateway refuse the current nonce as stale.
+func (g *fakeGateway) expireNonce() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.current = "expired"
 }
 
 func (g *fakeGateway) serve(c net.Conn) {
@@ -282,6 +299,26 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 		if strings.Contains(r.get("Authorization"), testPass) {
 			t.Errorf("password sent in clear with Digest on offer: %q", r.line)
 		}
+	}
+}
+
+func TestStaleNonceIsAnsweredAgain(t *testing.T) {
+	g := newFakeGateway(t)
+	var rejected atomic.Int32
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Credentials: creds, AuthRejected: func() { rejected.Add(1) }})
+	c := dial(t, p)
+	if r := c.do("DESCRIBE", p.URL()); r.status() != 200 {
+		t.Fatalf("DESCRIBE = %q", r.line)
+	}
+	g.expireNonce()
+	if r := c.do("GET_PARAMETER", p.URL()); r.status() != 200 {
+		t.Fatalf("GET_PARAMETER after the nonce expired = %q", r.line)
+	}
+	if r := c.do("GET_PARAMETER", p.URL()); r.status() != 200 || g.authorisedCount("GET_PARAMETER") != 2 {
+		t.Fatalf("second GET_PARAMETER = %q", r.line)
+	}
+	if rejected.Load() != 0 {
+		t.Fatal("a stale nonce was reported as a refused password")
 	}
 }
 
