@@ -59,6 +59,8 @@ type Config struct {
 	DetailsRefresh time.Duration
 	Subscribe      bool
 	Stream         isapi.SubscribeOptions
+	// PollTimeout bounds one poll (default: 3 poll intervals, at least 30 s).
+	PollTimeout time.Duration
 }
 
 // Watcher watches one gateway while it holds the gateway's lease.
@@ -231,9 +233,16 @@ func (s *Session) PollOnce(ctx context.Context) error {
 	return s.flush(ctx)
 }
 
-// poll runs one poll; it does not touch the tracker (known is a copy).
+// poll runs one poll; it does not touch the tracker (known is a copy). A
+// gateway that stalls cannot hold a poll for longer than PollTimeout.
 func (s *Session) poll(ctx context.Context, known map[string]devicestate.Known) gateway.Snapshot {
-	snap := s.w.obs.Poll(ctx, known)
+	timeout := s.w.cfg.PollTimeout
+	if timeout <= 0 {
+		timeout = max(3*s.w.cfg.PollInterval, 30*time.Second)
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	snap := s.w.obs.Poll(pctx, known)
 	s.w.metrics.pollDuration.WithLabelValues(s.w.cfg.GatewayID).Observe(snap.Finished.Sub(snap.Started).Seconds())
 	return snap
 }
