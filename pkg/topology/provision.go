@@ -389,10 +389,20 @@ func applyECS(ctx context.Context, ec *ecs.Client, e ECS) (string, error) {
 			Name:      aws.String(e.RecorderContainer),
 			Image:     aws.String(e.RecorderImage),
 			Essential: aws.Bool(true),
+			// Fargate needs only the task's memory; moto's RunTask also wants the container's.
+			Memory: aws.Int32(int32(mustAtoi(e.RecorderMemory))),
 		}},
 	})
 	if err != nil {
 		return "", fmt.Errorf("ecs task definition %s: %w", e.RecorderTaskFamily, err)
 	}
 	return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(fmt.Sprintf("topology.json: ecs memory %q is not a number", s)) // caught by TestDefaultIsValid
+	}
+	return n
 }

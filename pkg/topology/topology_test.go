@@ -23,6 +23,9 @@ func TestDefaultIsValid(t *testing.T) {
 	if len(d.Topics) == 0 || len(d.Queues) == 0 {
 		t.Fatal("empty topology")
 	}
+	if mustAtoi(d.ECS.RecorderMemory) <= 0 || mustAtoi(d.ECS.RecorderCPU) <= 0 {
+		t.Error("recorder cpu and memory must be positive numbers")
+	}
 	names := map[string]bool{}
 	for _, tb := range d.Tables {
 		names[tb.Name] = true

@@ -918,7 +918,7 @@ func (x *GatewayReachable) GetUnreachableFor() *durationpb.Duration {
 // RecordingTask identifies one recording task and what it records.
 type RecordingTask struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// ECS task ARN, or "local:<pid>" for the local launcher.
+	// ECS task ARN, or "local:<id>" for the local launcher.
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
 	// "ecs" or "local".
 	Launcher      string  `protobuf:"bytes,2,opt,name=launcher,proto3" json:"launcher,omitempty"`
