@@ -169,6 +169,7 @@ func Run(ctx context.Context, rt *service.Runtime, s *Settings) error {
 	log.Info("watching", "gateways", len(gws), "instance_id", *s.InstanceID, "subscribe", *s.Subscribe,
 		"poll_interval", s.PollInterval.String(), "offline_hysteresis", s.OfflineHysteresis.String())
 	rt.SetReady(true)
+	<-ctx.Done() // also with no gateway: the process stays up, ready
 	wg.Wait()
 	return nil
 }
