@@ -21,7 +21,7 @@ import (
 // bare `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment` per stream.
 // It prints a table and reports CPU seconds per stream-minute. Run:
 //
-//	go test -run '^$' -bench CPUPerStreamMinute -benchtime 1x .
+//	go test -run '^$' -bench CPUPerStreamMinute -benchtime 1x ./cmd/recorder
 //
 // BENCH_STREAMS (default 4) and BENCH_SECONDS (default 60) adjust it.
 func BenchmarkCPUPerStreamMinute(b *testing.B) {
