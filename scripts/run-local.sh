@@ -90,6 +90,7 @@ wait_http gateway-sim "http://$SIM_ADMIN/admin/healthz" 120
 # Every service reads the same resource variables (.run/env); these are the
 # local-only settings.
 export GATEWAYS="gw-local=http://$SIM_HTTP"
+export LAUNCHER=local LOCAL_LOG_DIR="$LOGS" LOCAL_SPOOL_DIR="$RUN/spool" RECORDER_BINARY="$ROOT/bin/recorder"
 
 declare -A ports=([configurator]=9101 [device-watcher]=9102 [task-manager]=9103 [health-sentinel]=9104)
 for svc in configurator device-watcher task-manager health-sentinel; do
