@@ -110,6 +110,7 @@ cat >&2 <<MSG
       gateway (ISAPI)  http://$SIM_HTTP     admin: http://$SIM_ADMIN   RTSP: rtsp://$SIM_RTSP
       services         configurator :9101, device-watcher :9102, task-manager :9103, health-sentinel :9104 (/readyz, /metrics)
       logs             .run/logs/
+      operator CLI     set -a; . .run/env; set +a; bin/mediagw-ctl latest
       Ctrl-C stops everything.
 MSG
 if [ "${MEDIAGW_EXIT_WHEN_READY:-}" = 1 ]; then
