@@ -15,8 +15,11 @@ log "gofmt"
 unformatted=$(gofmt -l pkg deploy services tools 2>/dev/null | grep -v '^pkg/gen/' || true)
 if [ -n "$unformatted" ]; then echo "gofmt needed:" >&2; echo "$unformatted" >&2; exit 1; fi
 
+# Every module of go.work, as import-path patterns (mediagw/pkg/... and so on).
+mapfile -t PACKAGES < <(go list -m -f '{{.Path}}/...')
+
 log "go vet"
-go vet ./pkg/... ./deploy/... ./services/...
+go vet "${PACKAGES[@]}"
 
 log "proto"
 scripts/proto.sh --check
@@ -32,7 +35,7 @@ for _ in $(seq 1 100); do curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2
 
 log "go test (emulator at $AWS_ENDPOINT_URL)"
 status=0
-go test -count=1 -timeout 30m ./pkg/... ./deploy/... ./services/... || status=$?
+go test -count=1 -timeout 30m "${PACKAGES[@]}" || status=$?
 
 log "smoke test of make run"
 if MEDIAGW_EXIT_WHEN_READY=1 MEDIAGW_MOTO_PORT=$(free_port) scripts/run-local.sh >"${TMPDIR:-/tmp}/mediagw-smoke.log" 2>&1; then
