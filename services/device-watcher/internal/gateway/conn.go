@@ -50,7 +50,7 @@ type Conn struct {
 
 	mu         sync.Mutex
 	client     *isapi.Client
-	gen        uint64 // bumps when the client is replaced
+	replaced   chan struct{} // closed (and renewed) when the client is replaced
 	password   string
 	rejectedAt time.Time // first rejection of the current password
 	rereadAt   time.Time
@@ -70,37 +70,39 @@ func NewConn(id, baseURL, user string, passwords PasswordSource, opt Options) *C
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Conn{id: id, baseURL: baseURL, user: user, passwords: passwords, opt: opt, now: time.Now}
+	return &Conn{id: id, baseURL: baseURL, user: user, passwords: passwords, opt: opt, now: time.Now,
+		replaced: make(chan struct{})}
 }
 
 // ID is the gateway id.
 func (c *Conn) ID() string { return c.id }
 
-// current returns the client, creating it on first use.
-func (c *Conn) current(ctx context.Context) (*isapi.Client, uint64, error) {
+// current returns the client, creating it on first use, and a channel
+// closed when it is replaced.
+func (c *Conn) current(ctx context.Context) (*isapi.Client, <-chan struct{}, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client != nil {
-		return c.client, c.gen, nil
+		return c.client, c.replaced, nil
 	}
 	pw, err := c.passwords.Password(ctx, c.id, false)
 	if err != nil {
-		return nil, c.gen, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+		return nil, nil, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
 	}
 	cl, err := isapi.New(c.baseURL, c.user, pw, isapi.WithTimeout(c.opt.Timeout))
 	if err != nil {
-		return nil, c.gen, fmt.Errorf("gateway %s: %w", c.id, err)
+		return nil, nil, fmt.Errorf("gateway %s: %w", c.id, err)
 	}
-	c.client, c.password = cl, pw
-	c.gen++
-	return cl, c.gen, nil
+	c.replaceLocked(cl, pw)
+	return cl, c.replaced, nil
 }
 
-// generation reports which client is current (see Stream).
-func (c *Conn) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
+// replaceLocked makes cl (with password pw) the client and tells whoever
+// holds the old one (the event stream). c.mu must be held.
+func (c *Conn) replaceLocked(cl *isapi.Client, pw string) {
+	c.client, c.password = cl, pw
+	close(c.replaced)
+	c.replaced = make(chan struct{})
 }
 
 // report counts and handles an error of op: authentication failures lead
@@ -145,9 +147,55 @@ func (c *Conn) authFailed(ctx context.Context) {
 			return
 		}
 		c.opt.Logger.Info("trying the rejected gateway password once more", "gateway_id", c.id, "rejected_for", now.Sub(c.rejectedAt).Round(time.Second).String())
-		c.client, c.password, c.rejectedAt = cl, pw, time.Time{}
-		c.gen++
+		c.replaceLocked(cl, pw)
+		c.rejectedAt = time.Time{}
 	}
+}
+
+// Reconfigured is told that the gateway was configured at configuredAt
+// with the password in the parameter store (the configurator proved it by
+// logging in). The password is read again; if it is new, it is used at
+// once; if the gateway rejected it before configuredAt, that rejection is
+// forgotten and the password is tried again at once rather than after
+// RetrySameAfter. A rejection after configuredAt is kept: the
+// configuration cannot explain it, and each configuration buys at most one
+// extra login attempt, so repeated or duplicate events cannot lock the
+// gateway out. A zero configuredAt means now.
+func (c *Conn) Reconfigured(ctx context.Context, configuredAt time.Time) error {
+	pw, err := c.passwords.Password(ctx, c.id, true)
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if configuredAt.IsZero() || configuredAt.After(now) {
+		configuredAt = now
+	}
+	c.rereadAt = now
+	switch {
+	case c.client == nil:
+		return nil // the first request uses the password just read
+	case pw != c.password:
+		c.opt.Logger.Info("gateway reconfigured with a new password; using it", "gateway_id", c.id)
+	case c.rejectedAt.IsZero():
+		return nil // accepted so far: nothing to forget
+	case !c.rejectedAt.Before(configuredAt):
+		c.opt.Logger.Warn("gateway rejected its password after it was configured; not trying it again before the retry delay",
+			"gateway_id", c.id, "retry_in", (c.opt.RetrySameAfter - now.Sub(c.rejectedAt)).Round(time.Second).String())
+		return nil
+	default:
+		c.opt.Logger.Info("gateway reconfigured: trying its password again", "gateway_id", c.id,
+			"rejected_for", now.Sub(c.rejectedAt).Round(time.Second).String())
+	}
+	// A new client: the old one refuses the password for good.
+	cl, err := isapi.New(c.baseURL, c.user, pw, isapi.WithTimeout(c.opt.Timeout))
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w", c.id, err)
+	}
+	c.replaceLocked(cl, pw)
+	c.rejectedAt = time.Time{}
+	return nil
 }
 
 // Error kinds, as counted in metrics.

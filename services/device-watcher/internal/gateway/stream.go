@@ -60,7 +60,7 @@ func (c *Conn) Stream(ctx context.Context, opts isapi.SubscribeOptions, out chan
 		}
 	}
 	for ctx.Err() == nil {
-		cl, gen, err := c.current(ctx)
+		cl, replaced, err := c.current(ctx)
 		if err != nil {
 			c.report(ctx, "password", err)
 			if !send(StreamUpdate{Kind: UpdateDown, At: time.Now(), Err: err}) {
@@ -74,15 +74,22 @@ func (c *Conn) Stream(ctx context.Context, opts isapi.SubscribeOptions, out chan
 			continue
 		}
 		sctx, cancel := context.WithCancel(ctx)
+		// A replaced client (new or forgiven password) ends this
+		// subscription even while it waits to reconnect, so that the new
+		// one subscribes at once.
+		go func() {
+			select {
+			case <-replaced:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
 		for m := range cl.SubscribeDeviceMgmt(sctx, opts) {
 			if sctx.Err() != nil {
 				continue // draining after a client change
 			}
 			if u, ok := c.update(ctx, m); ok && !send(u) {
 				break
-			}
-			if c.generation() != gen {
-				cancel() // the credentials changed: subscribe with the new client
 			}
 		}
 		cancel()
