@@ -12,6 +12,7 @@ import (
 
 	"mediagw/pkg/gatewaysim"
 	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/pkg/hiktz"
 	"mediagw/pkg/isapi"
 )
 
@@ -422,7 +423,7 @@ func TestTime(t *testing.T) {
 		t.Fatalf("local time %v: %v", lt, err)
 	}
 
-	ts.Mode, ts.TimeZone, ts.LocalTime = isapi.TimeModeNTP, isapi.FormatTimeZone(-5*time.Hour), ""
+	ts.Mode, ts.TimeZone, ts.LocalTime = isapi.TimeModeNTP, hiktz.Format(-5*time.Hour), ""
 	if rs, err := c.SetTime(ctx, ts); err != nil || !rs.OK() {
 		t.Fatalf("SetTime: %v", err)
 	}

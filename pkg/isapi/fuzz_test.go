@@ -75,21 +75,6 @@ func FuzzPartReader(f *testing.F) {
 	})
 }
 
-func FuzzTimeZone(f *testing.F) {
-	f.Add("CST-8:00:00")
-	f.Add("CST+5:30:00DST01:00:00,M3.2.0/02:00:00,M11.1.0/02:00:00")
-	f.Fuzz(func(t *testing.T, s string) {
-		off, err := ParseTimeZone(s)
-		if err != nil {
-			return
-		}
-		back, err := ParseTimeZone(FormatTimeZone(off))
-		if err != nil || back != off {
-			t.Fatalf("%q -> %v -> %q -> %v, %v", s, off, FormatTimeZone(off), back, err)
-		}
-	})
-}
-
 func FuzzPortMapsRoundTrip(f *testing.F) {
 	f.Add([]byte(`{"enabled":true,"PortList":[{"internalPort":80,"externalPort":"80","x":1}],"AddrList":[{"externalIPAddress":"1.2.3.4"}]}`), []byte(`{"PortList":[{"Single":{"internalPort":7660}},{"Range":{"minInternalPort":1}}]}`))
 	f.Fuzz(func(t *testing.T, mgmt, dev []byte) {

@@ -108,37 +108,6 @@ func TestPutKeepsUnknownMembers(t *testing.T) {
 	}
 }
 
-func TestTimeZoneStrings(t *testing.T) {
-	cases := map[string]time.Duration{
-		"CST-8:00:00": 8 * time.Hour,
-		"CST+5:00:00": -5 * time.Hour,
-		"CST-5:30:00": 5*time.Hour + 30*time.Minute,
-		"CST+0:00:00": 0,
-		"CST-9":       9 * time.Hour,
-		"EST5":        -5 * time.Hour,
-		"CST-1:00:00DST01:00:00,M3.5.0/02:00:00,M10.5.0/03:00:00": time.Hour,
-	}
-	for s, want := range cases {
-		got, err := ParseTimeZone(s)
-		if err != nil || got != want {
-			t.Errorf("ParseTimeZone(%q) = %v, %v; want %v", s, got, err, want)
-		}
-	}
-	for _, s := range []string{"", "CST", "8:00", "CST-8:99:00", "CST-99:00:00", "CST-8:00:00:00", "C-8"} {
-		if _, err := ParseTimeZone(s); err == nil {
-			t.Errorf("ParseTimeZone(%q) accepted", s)
-		}
-	}
-	for _, off := range []time.Duration{8 * time.Hour, -5 * time.Hour, 0, 5*time.Hour + 45*time.Minute, -9*time.Hour - 30*time.Minute} {
-		if got, err := ParseTimeZone(FormatTimeZone(off)); err != nil || got != off {
-			t.Errorf("round trip %v via %q = %v, %v", off, FormatTimeZone(off), got, err)
-		}
-	}
-	if FormatTimeZone(8*time.Hour) != "CST-8:00:00" {
-		t.Errorf("FormatTimeZone(+8h) = %q", FormatTimeZone(8*time.Hour))
-	}
-}
-
 func readParts(t testing.TB, stream, boundary string) ([]string, error) {
 	pr := newPartReader(strings.NewReader(stream), boundary)
 	var parts []string

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"mediagw/pkg/hiktz"
 )
 
 // ISAPI paths of the gateway's own settings.
@@ -328,7 +330,7 @@ func (t *TimeSettings) Local() (time.Time, error) {
 
 // UTCOffset is the standard-time offset east of UTC that TimeZone means.
 func (t *TimeSettings) UTCOffset() (time.Duration, error) {
-	return ParseTimeZone(t.TimeZone)
+	return hiktz.Parse(t.TimeZone)
 }
 
 // Time reads the gateway's clock settings.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mediagw/pkg/hiktz"
 )
 
 // Offsets real time zones use: UTC-12 to UTC+14, in quarter hours
@@ -60,30 +62,13 @@ func ParseTimezoneHours(s string) (time.Duration, error) {
 	return off, nil
 }
 
-// FormatTimezone writes an offset east of UTC the way the gateway wants it:
-// POSIX style with the sign inverted and the name always CST.
-// +8h → "CST-8:00:00", -5h → "CST+5:00:00", +5h30m → "CST-5:30:00", 0 → "CST+0:00:00".
-func FormatTimezone(eastOfUTC time.Duration) string {
-	sign := "+"
-	if eastOfUTC > 0 {
-		sign = "-"
-	} else {
-		eastOfUTC = -eastOfUTC
-	}
-	eastOfUTC = eastOfUTC.Round(time.Second)
-	h := int(eastOfUTC / time.Hour)
-	m := int(eastOfUTC % time.Hour / time.Minute)
-	sec := int(eastOfUTC % time.Minute / time.Second)
-	return fmt.Sprintf("CST%s%d:%02d:%02d", sign, h, m, sec)
-}
-
 // TimezoneFromHours converts the seed's Timezone parameter to the gateway's form.
 func TimezoneFromHours(s string) (string, error) {
 	off, err := ParseTimezoneHours(s)
 	if err != nil {
 		return "", err
 	}
-	return FormatTimezone(off), nil
+	return hiktz.Format(off), nil
 }
 
 // parsedZone is a gateway zone string split into its standard offset and
