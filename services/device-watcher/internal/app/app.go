@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"mediagw/pkg/isapi"
@@ -50,7 +51,14 @@ type Settings struct {
 	DeviceTable       *string
 	LeaseTable        *string
 	ParameterRoot     *string
+	// The queue of GatewayConfigured events (optional).
+	EventsQueueURL        *string
+	EventsDLQURL          *string
+	EventsMaxReceiveCount *int
 }
+
+// eventsQueue is the topology's queue of the watcher's gateway events.
+const eventsQueue = "mediagw-device-watcher-gateway-events"
 
 // NewConfig declares the settings.
 func NewConfig() (*service.Config, *Settings) {
@@ -85,6 +93,10 @@ func NewConfig() (*service.Config, *Settings) {
 	s.DeviceTable = c.String(topology.EnvName("deviceMediaURL", "TABLE"), "", "DynamoDB table of camera channels", service.Required())
 	s.LeaseTable = c.String(topology.EnvName("mediagw-leases", "TABLE"), "", "DynamoDB table of leases (and each gateway's state item)", service.Required())
 	s.ParameterRoot = c.String("PARAMETER_ROOT", "", "SSM path under which <root>/gateways/<id>/Password is read", service.Required())
+	s.EventsQueueURL = c.String(topology.EnvName(eventsQueue, "QUEUE_URL"), "",
+		"SQS queue of GatewayConfigured events: a reconfigured gateway's password is tried at once (empty: a rejected password waits for PASSWORD_RETRY_SAME_AFTER)")
+	s.EventsDLQURL = c.String(topology.EnvName(eventsQueue, "DLQ_URL"), "", "its dead-letter queue")
+	s.EventsMaxReceiveCount = c.Int(topology.EnvName(eventsQueue, "MAX_RECEIVE_COUNT"), 5, "deliveries before a failing message is dead-lettered")
 	return c, s
 }
 
@@ -131,13 +143,14 @@ func Run(ctx context.Context, rt *service.Runtime, s *Settings) error {
 	}
 	log := rt.Logger
 	ddb := dynamodb.NewFromConfig(rt.AWS)
+	mm := messaging.NewMetrics(rt.Metrics)
 	pub := messaging.NewPublisher(sns.NewFromConfig(rt.AWS), messaging.PublisherConfig{
 		Source: Name,
 		Routes: topology.Default().Routes(map[string]string{
 			"mediagw-device-events": *s.DeviceTopicARN, "mediagw-gateway-events": *s.GatewayTopicARN,
 		}),
 		Logger:  log,
-		Metrics: messaging.NewMetrics(rt.Metrics),
+		Metrics: mm,
 	})
 	st := store.New(ddb, store.Config{DeviceTable: *s.DeviceTable, LeaseTable: *s.LeaseTable}, rt.Metrics)
 	leases := lease.NewManager(ddb, *s.LeaseTable, *s.InstanceID, *s.LeaseDuration)
@@ -148,6 +161,7 @@ func Run(ctx context.Context, rt *service.Runtime, s *Settings) error {
 		log.Warn("no gateways configured (GATEWAYS): nothing to watch")
 	}
 	var wg sync.WaitGroup
+	watchers := map[string]reconfigurable{}
 	for _, g := range gws {
 		conn := gateway.NewConn(g.ID, g.URL, *s.GatewayUser, passwords, gateway.Options{
 			Timeout: *s.GatewayTimeout, RereadAfter: *s.PasswordReread, RetrySameAfter: *s.PasswordRetrySame,
@@ -158,6 +172,7 @@ func Run(ctx context.Context, rt *service.Runtime, s *Settings) error {
 			UnreachableAfter: *s.UnreachableAfter, DetailsRefresh: *s.DetailsRefresh, Subscribe: *s.Subscribe,
 			Stream: isapi.SubscribeOptions{HeartbeatTimeout: *s.HeartbeatTimeout},
 		}, conn, st, leases, pub, metrics, log)
+		watchers[g.ID] = w
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -166,8 +181,28 @@ func Run(ctx context.Context, rt *service.Runtime, s *Settings) error {
 			}
 		}()
 	}
+	if *s.EventsQueueURL == "" {
+		log.Warn("no queue of gateway events (" + topology.EnvName(eventsQueue, "QUEUE_URL") + "): reconfigured gateways are not heard of; " +
+			"a password a gateway rejected before its configuration is tried again only after PASSWORD_RETRY_SAME_AFTER")
+	} else {
+		router := messaging.NewRouter()
+		newReconfigurations(watchers, log).register(router)
+		consumer := messaging.NewConsumer(sqs.NewFromConfig(rt.AWS), messaging.ConsumerConfig{
+			Queue: strings.TrimPrefix(eventsQueue, "mediagw-"), QueueURL: *s.EventsQueueURL,
+			DeadLetterQueueURL: *s.EventsDLQURL, MaxReceiveCount: *s.EventsMaxReceiveCount,
+			Logger: log, Metrics: mm,
+		}, router.Handle)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := consumer.Run(ctx); err != nil {
+				log.Error("gateway events consumer stopped", "err", err)
+			}
+		}()
+	}
 	log.Info("watching", "gateways", len(gws), "instance_id", *s.InstanceID, "subscribe", *s.Subscribe,
-		"poll_interval", s.PollInterval.String(), "offline_hysteresis", s.OfflineHysteresis.String())
+		"poll_interval", s.PollInterval.String(), "offline_hysteresis", s.OfflineHysteresis.String(),
+		"hears_reconfigurations", *s.EventsQueueURL != "")
 	rt.SetReady(true)
 	<-ctx.Done() // also with no gateway: the process stays up, ready
 	wg.Wait()

@@ -33,6 +33,9 @@ const (
 	AttrToken     = "token"
 	AttrExpiresAt = "expires_at"
 	AttrExpiresMS = "expires_ms"
+	// AttrConfiguredMS: when the gateway was last configured (epoch ms), as
+	// heard by any instance; the holder reads it with each renewal.
+	AttrConfiguredMS = "configured_ms"
 )
 
 // ErrLost: the lease is held by someone else now (or expired and taken).
@@ -45,6 +48,10 @@ type Lease struct {
 	Token  int64
 	// Expires is the expiry written with the last acquisition or renewal.
 	Expires time.Time
+	// Configured is the last configuration of the gateway noted on the
+	// lease (NoteConfigured), as of the last acquisition or renewal; zero
+	// if none.
+	Configured time.Time
 }
 
 // Manager takes, renews and releases leases in one table for one holder.
@@ -105,7 +112,7 @@ func (m *Manager) Acquire(ctx context.Context, id string) (l Lease, ok bool, err
 	if err != nil {
 		return Lease{}, false, fmt.Errorf("acquire lease %s: %w", id, err)
 	}
-	return Lease{ID: id, Holder: m.holder, Token: tok, Expires: exp}, true, nil
+	return Lease{ID: id, Holder: m.holder, Token: tok, Expires: exp, Configured: timeAttr(out.Attributes, AttrConfiguredMS)}, true, nil
 }
 
 // Renew extends a held lease; ErrLost when it is no longer ours.
@@ -114,13 +121,14 @@ func (m *Manager) Renew(ctx context.Context, l Lease) (Lease, error) {
 	exp, vals := m.expiryValues(now)
 	delete(vals, ":now")
 	vals[":tok"] = num(l.Token)
-	_, err := m.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := m.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(m.table),
 		Key:                       key(l.ID),
 		UpdateExpression:          aws.String("SET #ems = :ems, #eat = :eat"),
 		ConditionExpression:       aws.String("#h = :me AND #t = :tok"),
 		ExpressionAttributeNames:  names(false),
 		ExpressionAttributeValues: vals,
+		ReturnValues:              ddbtypes.ReturnValueAllNew,
 	})
 	var ccf *ddbtypes.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -130,7 +138,32 @@ func (m *Manager) Renew(ctx context.Context, l Lease) (Lease, error) {
 		return l, fmt.Errorf("renew lease %s: %w", l.ID, err)
 	}
 	l.Expires = exp
+	if out != nil {
+		if at := timeAttr(out.Attributes, AttrConfiguredMS); at.After(l.Configured) {
+			l.Configured = at
+		}
+	}
 	return l, nil
+}
+
+// NoteConfigured records on the lease id that the gateway was configured
+// at at, for whichever instance holds it: an event reaches one instance,
+// not necessarily the holder. An earlier time than the one recorded, or a
+// lease nobody ever took, is left alone (the first holder starts afresh).
+func (m *Manager) NoteConfigured(ctx context.Context, id string, at time.Time) error {
+	_, err := m.ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(m.table),
+		Key:                       key(id),
+		UpdateExpression:          aws.String("SET #cms = :at"),
+		ConditionExpression:       aws.String("attribute_exists(#id) AND (attribute_not_exists(#cms) OR #cms < :at)"),
+		ExpressionAttributeNames:  map[string]string{"#id": AttrID, "#cms": AttrConfiguredMS},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":at": num(at.UnixMilli())},
+	})
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("note configuration on lease %s: %w", id, err)
+	}
+	return nil
 }
 
 // Release ends a held lease at once so another instance can take over
@@ -173,6 +206,15 @@ func names(withID bool) map[string]string {
 
 func num(n int64) *ddbtypes.AttributeValueMemberN {
 	return &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// timeAttr reads an optional epoch-milliseconds attribute; zero if absent.
+func timeAttr(item map[string]ddbtypes.AttributeValue, name string) time.Time {
+	ms, err := numAttr(item, name)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 func numAttr(item map[string]ddbtypes.AttributeValue, name string) (int64, error) {

@@ -238,3 +238,39 @@ func TestGatewayStateRoundTrip(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// A configuration noted by another instance reaches the holder with its
+// next renewal; an older note does not overwrite a newer one; a note on a
+// lease nobody took does not create an item that would block acquisition.
+func TestLeaseCarriesTheGatewaysLastConfiguration(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	holder := lease.NewManager(e.ddb, e.cfg.LeaseTable, "holder", time.Minute)
+	other := lease.NewManager(e.ddb, e.cfg.LeaseTable, "other", time.Minute)
+	configured := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+
+	if err := other.NoteConfigured(ctx, "device-watcher/never-taken", configured); err != nil {
+		t.Fatal(err)
+	}
+	if l := take(t, holder, "device-watcher/never-taken"); !l.Configured.IsZero() {
+		t.Fatalf("a lease nobody held carries configuration %v", l.Configured)
+	}
+
+	l := take(t, holder, "device-watcher/gw")
+	if err := other.NoteConfigured(ctx, l.ID, configured); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.NoteConfigured(ctx, l.ID, configured.Add(-time.Minute)); err != nil {
+		t.Fatalf("an older note is not an error: %v", err)
+	}
+	l, err := holder.Renew(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Configured.Equal(configured) {
+		t.Fatalf("renewal carries configuration %v, want %v", l.Configured, configured)
+	}
+	if _, ok, err := other.Acquire(ctx, l.ID); ok || err != nil {
+		t.Fatalf("the note broke the lease: other took it: ok=%v err=%v", ok, err)
+	}
+}

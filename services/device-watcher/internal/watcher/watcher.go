@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,9 @@ import (
 type Observer interface {
 	Poll(ctx context.Context, known map[string]devicestate.Known) gateway.Snapshot
 	Stream(ctx context.Context, opts isapi.SubscribeOptions, out chan<- gateway.StreamUpdate)
+	// Reconfigured: the gateway was configured at the given time; a
+	// password it rejected before may be tried again.
+	Reconfigured(ctx context.Context, configuredAt time.Time) error
 }
 
 // Store keeps the state (store.Store).
@@ -40,6 +44,7 @@ type Leases interface {
 	Acquire(ctx context.Context, id string) (lease.Lease, bool, error)
 	Renew(ctx context.Context, l lease.Lease) (lease.Lease, error)
 	Release(ctx context.Context, l lease.Lease) error
+	NoteConfigured(ctx context.Context, id string, at time.Time) error
 	Duration() time.Duration
 }
 
@@ -72,12 +77,41 @@ type Watcher struct {
 	pub     Publisher
 	metrics *Metrics
 	log     *slog.Logger
+
+	holding atomic.Bool
+	// pollNow asks the session for a poll at once (buffered: one pending
+	// request is enough).
+	pollNow chan struct{}
 }
 
 // New returns a Watcher.
 func New(cfg Config, obs Observer, st Store, leases Leases, pub Publisher, m *Metrics, log *slog.Logger) *Watcher {
 	return &Watcher{cfg: cfg, obs: obs, store: st, leases: leases, pub: pub, metrics: m,
-		log: log.With("gateway_id", cfg.GatewayID)}
+		log: log.With("gateway_id", cfg.GatewayID), pollNow: make(chan struct{}, 1)}
+}
+
+// Reconfigured tells the watcher that the gateway was configured at
+// configuredAt (the configurator's GatewayConfigured): a password the
+// gateway rejected before is tried again, and the gateway is polled at
+// once. When another instance holds the lease, the news is noted on the
+// lease for it to hear at its next renewal; this instance's connection is
+// reset as well, for when it takes the lease.
+func (w *Watcher) Reconfigured(ctx context.Context, configuredAt time.Time) error {
+	if err := w.obs.Reconfigured(ctx, configuredAt); err != nil {
+		return err
+	}
+	if w.holding.Load() {
+		w.requestPoll()
+		return nil
+	}
+	return w.leases.NoteConfigured(ctx, LeaseID(w.cfg.GatewayID), configuredAt)
+}
+
+func (w *Watcher) requestPoll() {
+	select {
+	case w.pollNow <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // LeaseID is the lease of a gateway.
@@ -111,7 +145,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 func (w *Watcher) hold(ctx context.Context, l lease.Lease) {
 	w.log.Info("lease taken: watching the gateway", "token", l.Token)
 	w.metrics.leaseHeld.WithLabelValues(w.cfg.GatewayID).Set(1)
+	w.holding.Store(true)
 	defer func() {
+		w.holding.Store(false)
 		w.metrics.leaseHeld.WithLabelValues(w.cfg.GatewayID).Set(0)
 		w.metrics.forget(w.cfg.GatewayID)
 	}()
@@ -156,6 +192,9 @@ func (w *Watcher) renew(ctx context.Context, l lease.Lease) {
 		nl, err := w.leases.Renew(ctx, l)
 		switch {
 		case err == nil:
+			if nl.Configured.After(l.Configured) {
+				w.heardConfigured(ctx, nl.Configured)
+			}
 			l = nl
 		case errors.Is(err, lease.ErrLost):
 			w.log.Warn("lease lost")
@@ -173,6 +212,18 @@ func (w *Watcher) renew(ctx context.Context, l lease.Lease) {
 			w.log.Warn("lease renewal failed; retrying", "err", err)
 		}
 	}
+}
+
+// heardConfigured acts on a configuration another instance heard of and
+// noted on the lease. It is bounded so that it cannot hold up renewals.
+func (w *Watcher) heardConfigured(ctx context.Context, at time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, w.leases.Duration()/6)
+	defer cancel()
+	w.log.Info("gateway reconfigured (noted on the lease)", "configured_at", at)
+	if err := w.obs.Reconfigured(ctx, at); err != nil {
+		w.log.Warn("acting on the gateway's reconfiguration failed", "err", err)
+	}
+	w.requestPoll()
 }
 
 // Session is one holding of the lease: the state is loaded and the
@@ -340,12 +391,19 @@ func (s *Session) run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(cfg.PollInterval)
 	defer tick.Stop()
+	// The first poll starts now: a request left from before is served by it.
+	select {
+	case <-s.w.pollNow:
+	default:
+	}
 	startPoll()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+			startPoll()
+		case <-s.w.pollNow:
 			startPoll()
 		case snap := <-results:
 			polling = false
