@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestFanOutDeliversEachQueueExactlyItsEvents(t *testing.T) {
@@ -55,7 +57,7 @@ func TestFanOutDeliversEachQueueExactlyItsEvents(t *testing.T) {
 	mustPublish(t, pub, ctx, &eventsv1.GatewayUnreachable{GatewayId: "gw1"})
 	mustPublish(t, pub, ctx, &eventsv1.DeviceOffline{GatewayId: "gw1", DeviceIndex: "d2"})
 
-	eventually(t, 15*time.Second, "both queues handled their events", func() bool {
+	testkit.Eventually(t, 15*time.Second, 50*time.Millisecond, "both queues handled their events", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got["devices"]) == 2 && len(got["gateways"]) == 1
@@ -82,7 +84,7 @@ func TestAlwaysFailingHandlerDeadLettersAfterMaxReceiveCountWithReason(t *testin
 	mustPublish(t, e.publisher(), context.Background(), &eventsv1.DeviceOnline{GatewayId: "gw1", DeviceIndex: "d1"})
 
 	dlq := e.drain(t, e.res.Queues["devices"].DLQURL, 0)
-	eventually(t, 30*time.Second, "message in DLQ", func() bool {
+	testkit.Eventually(t, 30*time.Second, 50*time.Millisecond, "message in DLQ", func() bool {
 		dlq = append(dlq, e.drain(t, e.res.Queues["devices"].DLQURL, time.Millisecond)...)
 		return len(dlq) > 0
 	})
@@ -139,11 +141,11 @@ func TestUndecodableBodyIsDeadLetteredAndConsumerGoesOn(t *testing.T) {
 	mustPublish(t, e.publisher(), ctx, &eventsv1.DeviceOnline{GatewayId: "gw1", DeviceIndex: "good"})
 
 	var dlq []sqstypes.Message
-	eventually(t, 20*time.Second, "three poison messages in the DLQ", func() bool {
+	testkit.Eventually(t, 20*time.Second, 50*time.Millisecond, "three poison messages in the DLQ", func() bool {
 		dlq = append(dlq, e.drain(t, q.DLQURL, time.Millisecond)...)
 		return len(dlq) >= 3
 	})
-	eventually(t, 10*time.Second, "good message handled", func() bool { return handled.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "good message handled", func() bool { return handled.Load() == 1 })
 	var reasons []string
 	for _, m := range dlq {
 		reasons = append(reasons, aws.ToString(m.MessageAttributes[AttrDeadLetterReason].StringValue))
@@ -215,7 +217,7 @@ func TestDuplicateDeliveryCarriesTheSameEventID(t *testing.T) {
 	mustPublish(t, e.publisher(), ctx, &eventsv1.DeviceOnline{GatewayId: "gw1", DeviceIndex: "dup"})
 	q := e.res.Queues["devices"]
 	var first []sqstypes.Message
-	eventually(t, 10*time.Second, "published message arrives", func() bool {
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "published message arrives", func() bool {
 		first = append(first, e.drain(t, q.URL, time.Millisecond)...)
 		return len(first) == 1
 	})
@@ -225,7 +227,7 @@ func TestDuplicateDeliveryCarriesTheSameEventID(t *testing.T) {
 		}
 	}
 	run(t, e.consumer("devices", r.Handle))
-	eventually(t, 10*time.Second, "both deliveries handled", func() bool {
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "both deliveries handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(ids) == 2

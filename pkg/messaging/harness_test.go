@@ -1,7 +1,6 @@
 package messaging
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -17,6 +16,8 @@ import (
 
 	"mediagw/pkg/awstest"
 	"mediagw/pkg/topology"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +33,7 @@ type env struct {
 	sns  *sns.Client
 	sqs  *sqs.Client
 	res  topology.Resources
-	logs *syncBuffer
+	logs *testkit.Buffer
 	log  *slog.Logger
 }
 
@@ -57,7 +58,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	return &env{sns: sns.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), res: res, logs: logs,
 		log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 }
@@ -123,33 +124,4 @@ func (e *env) drain(t testing.TB, url string, wait time.Duration) []sqstypes.Mes
 		out = append(out, r.Messages...)
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -2,7 +2,6 @@ package rtsp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"mediagw/pkg/testkit"
 )
 
 // mediaDir is shared by the package's tests so the media is rendered once
@@ -350,8 +351,8 @@ func playSession(t *testing.T, env *testEnv, path string) (*rtspClient, *rtspRes
 // proc is a process the test started; cleanup kills and reaps it.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testkit.Buffer
+	stderr testkit.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, valid after done
 }
@@ -386,23 +387,6 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) error {
 		t.Fatalf("%s did not exit within %v; stderr: %s", p.cmd.Path, timeout, p.stderr.String())
 		return nil
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func isExit(err error) bool {

@@ -8,19 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"mediagw/pkg/testkit"
+)
 
 // expectEOF reads (and discards) until the server closes the connection.
 func expectEOF(t *testing.T, c *rtspClient, timeout time.Duration) {
@@ -40,7 +30,7 @@ func TestDropDisconnectsClientsAndOfflineFailsFast(t *testing.T) {
 	subClient, _ := playSession(t, env, camSub) // same camera, other stream: not dropped
 	readFrame(t, goClient)
 	readFrame(t, subClient)
-	waitFor(t, 15*time.Second, "ffmpeg to decode frames", func() bool { return progressFrames(decoder.stdout.String()) > 0 })
+	testkit.Eventually(t, 15*time.Second, 20*time.Millisecond, "ffmpeg to decode frames", func() bool { return progressFrames(decoder.stdout.String()) > 0 })
 
 	env.setOffline(camMain, true)
 	env.srv.Drop(camMain)

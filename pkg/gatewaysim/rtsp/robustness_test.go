@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mediagw/pkg/testkit"
 )
 
 // rawExchange sends raw bytes on a new connection and returns the status
@@ -112,12 +114,12 @@ func TestVanishingClientsFreeEverything(t *testing.T) {
 	readFrame(t, c)
 
 	_ = a.nc.Close() // vanishes mid-stream, no TEARDOWN
-	waitFor(t, 5*time.Second, "the vanished client to be unsubscribed", func() bool { return subscribers(env.srv, camMain) == 1 })
+	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, "the vanished client to be unsubscribed", func() bool { return subscribers(env.srv, camMain) == 1 })
 	for range 10 {
 		readFrame(t, b) // the other client of the source is unaffected
 	}
 	_ = b.nc.Close()
-	waitFor(t, 5*time.Second, "the idle source's sender to stop", func() bool {
+	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, "the idle source's sender to stop", func() bool {
 		src := env.srv.sources[camMain]
 		src.mu.Lock()
 		defer src.mu.Unlock()
@@ -129,5 +131,5 @@ func TestVanishingClientsFreeEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectEOF(t, c, 5*time.Second)
-	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= baseline })
+	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, "goroutines to end", func() bool { return runtime.NumGoroutine() <= baseline })
 }

@@ -30,6 +30,8 @@ import (
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/configurator/internal/app"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -48,23 +50,6 @@ const (
 	localIP           = "127.0.0.1"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is the real topology on the emulator with unique names, a queue that
 // sees every gateway event, and a simulated gateway.
 type env struct {
@@ -73,7 +58,7 @@ type env struct {
 	sqs     *sqs.Client
 	sim     *gatewaysim.Server
 	allURL  string // every event of the gateway events topic
-	logs    *syncBuffer
+	logs    *testkit.Buffer
 	mu      sync.Mutex
 	bodies  []string // every event body read, for the secrets check
 	runtime *service.Runtime
@@ -89,7 +74,7 @@ func newEnv(t *testing.T, gatewayPassword string, simOpts ...gatewaysimtest.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{aws: cfg, res: res, sqs: sqs.NewFromConfig(cfg), logs: &syncBuffer{}}
+	e := &env{aws: cfg, res: res, sqs: sqs.NewFromConfig(cfg), logs: &testkit.Buffer{}}
 	e.putParameter(t, "Timezone", "5.5", ssmtypes.ParameterTypeString)
 	e.allURL = e.subscribeAll(t)
 	simOpts = append([]gatewaysimtest.Option{gatewaysimtest.WithConfig(func(c *gatewaysim.Config) {

@@ -1,7 +1,6 @@
 package configurator_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"mediagw/services/configurator/internal/configurator"
 	"mediagw/services/configurator/internal/gwconfig"
 	"mediagw/services/configurator/internal/isapigw"
+
+	"mediagw/pkg/testkit"
 )
 
 const (
@@ -80,30 +81,13 @@ func seedParams() staticParams {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a simulated gateway and a configurator aimed at it, whose
 // log is kept to check that no password shows.
 type harness struct {
 	params *memParams
 	sim    *gatewaysim.Server
 	conf   *configurator.Configurator
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	req    configurator.Request
 }
 
@@ -114,7 +98,7 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 		c.RebootDowntime = time.Second
 	})}, simOpts...)
 	sim := gatewaysimtest.Start(t, simOpts...)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	opt := configurator.Options{
 		RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: time.Second, RebootTimeout: 15 * time.Second, LockWaitMax: -1,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -26,6 +26,8 @@ import (
 	"mediagw/pkg/awstest"
 	"mediagw/services/recorder/internal/segment"
 	"mediagw/services/recorder/internal/testsim"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -172,17 +174,6 @@ func (e *env) segments() []segment.Segment {
 	return segs
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // children returns the pids of parent's ffmpeg children.
 func ffmpegChildren(parent int) []int {
 	des, _ := os.ReadDir("/proc")
@@ -230,7 +221,7 @@ func TestSIGTERMUploadsTheLastSegmentAndExits(t *testing.T) {
 	sim := testsim.Start(t)
 	e := newEnv(t, sim)
 	p := e.start()
-	waitFor(t, 40*time.Second, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
 
 	kids := ffmpegChildren(p.cmd.Process.Pid)
 	if len(kids) != 1 {
@@ -293,12 +284,12 @@ func TestKilledRecorderIsPickedUpByTheNext(t *testing.T) {
 	sim := testsim.Start(t)
 	e := newEnv(t, sim)
 	p := e.start()
-	waitFor(t, 40*time.Second, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
 	time.Sleep(2 * time.Second) // into the next segment
 	kids := ffmpegChildren(p.cmd.Process.Pid)
 	p.cmd.Process.Kill()
 	<-p.done
-	waitFor(t, 5*time.Second, "ffmpeg to die with the recorder", func() bool {
+	testkit.Eventually(t, 5*time.Second, 100*time.Millisecond, "ffmpeg to die with the recorder", func() bool {
 		for _, k := range kids {
 			if alive(k) {
 				return false
@@ -310,7 +301,7 @@ func TestKilledRecorderIsPickedUpByTheNext(t *testing.T) {
 	lastEnd := before[len(before)-1].End()
 
 	p2 := e.start()
-	waitFor(t, 30*time.Second, "the half-written segment in S3", func() bool {
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, "the half-written segment in S3", func() bool {
 		for _, s := range e.segments() {
 			if s.Start.Equal(lastEnd) {
 				return true
@@ -351,7 +342,7 @@ func TestExitCodes(t *testing.T) {
 
 	// The same channel twice on one host (same spool): the second exits 6.
 	first := e.start()
-	waitFor(t, 20*time.Second, "the first recorder to lock its spool", func() bool {
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, "the first recorder to lock its spool", func() bool {
 		return strings.Contains(first.stderr.String(), `"msg":"recording"`)
 	})
 	p = e.start()

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +27,8 @@ import (
 	"mediagw/services/recorder/internal/s3store"
 	"mediagw/services/recorder/internal/segment"
 	"mediagw/services/recorder/internal/testsim"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -48,28 +49,10 @@ const (
 	frame       = 40 * time.Millisecond
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testLogger logs JSON into a buffer (checked for secrets) and, on
 // failure, into the test log.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLogger(t *testing.T) (*slog.Logger, *testkit.Buffer) {
+	buf := &testkit.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("recorder log:\n%s", buf.String())
@@ -100,7 +83,7 @@ type harness struct {
 	cfg    Config
 	reg    *prometheus.Registry
 	m      *metrics.Metrics
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	log    *slog.Logger
 }
 
@@ -245,17 +228,6 @@ func probe(t *testing.T, path string) (codec string, dur time.Duration) {
 		}
 	}
 	return codec, dur
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // checkContinuous asserts that consecutive segments leave no gap and no

@@ -16,6 +16,8 @@ import (
 	"mediagw/services/recorder/internal/ffmpeg"
 	"mediagw/services/recorder/internal/metrics"
 	"mediagw/services/recorder/internal/testsim"
+
+	"mediagw/pkg/testkit"
 )
 
 // Two channels of a simulated gateway into S3: valid H.264 segments of the
@@ -27,7 +29,7 @@ func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 	h := newHarness(t, s, "cam-a", "cam-b")
 	stop := h.start(h.store())
 
-	waitFor(t, 60*time.Second, "5 segments per channel in S3", func() bool {
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, "5 segments per channel in S3", func() bool {
 		return len(h.segments("1")) >= 5 && len(h.segments("2")) >= 5
 	})
 	pids := ffmpegChildren(t, os.Getpid())
@@ -104,16 +106,16 @@ func TestRestartsWhenTheStreamComesBack(t *testing.T) {
 	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-drop")
 	stop := h.start(h.store())
-	waitFor(t, 40*time.Second, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
 
 	s.SetAvailable(testsim.StreamPath("cam-drop"), false)
 	downAt := time.Now()
-	waitFor(t, 20*time.Second, "ffmpeg to be restarted", func() bool {
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, "ffmpeg to be restarted", func() bool {
 		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "exited")) >= 2
 	})
 	s.SetAvailable(testsim.StreamPath("cam-drop"), true)
 	upAt := time.Now()
-	waitFor(t, 40*time.Second, "2 segments recorded after the stream came back", func() bool {
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments recorded after the stream came back", func() bool {
 		n := 0
 		for _, o := range h.segments("1") {
 			if o.seg.Start.After(upAt) {
@@ -143,16 +145,16 @@ func TestS3OutageLosesNothing(t *testing.T) {
 	sw := newTCPSwitch(t, strings.TrimPrefix(awstest.Endpoint(t), "http://"))
 	stop := h.start(storeAt(h.aws, h.bucket, "http://"+sw.addr))
 
-	waitFor(t, 40*time.Second, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
 	sw.off()
-	waitFor(t, 40*time.Second, "3 segments spooled while S3 is down", func() bool {
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "3 segments spooled while S3 is down", func() bool {
 		return testutil.ToFloat64(h.m.SpoolSegments) >= 3
 	})
 	if testutil.ToFloat64(h.m.UploadFailures.WithLabelValues("1")) == 0 {
 		t.Error("no failed upload counted")
 	}
 	sw.on(t)
-	waitFor(t, 60*time.Second, "the spool to drain", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) == 0 })
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, "the spool to drain", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) == 0 })
 	if err, _ := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func TestSpoolSurvivesARestart(t *testing.T) {
 	h := newHarness(t, s, "cam-spool")
 	h.cfg.StopTimeout = 3 * time.Second
 	stop := h.start(storeAt(h.aws, h.bucket, "http://127.0.0.1:1")) // nothing listens there
-	waitFor(t, 40*time.Second, "2 spooled segments", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) >= 2 })
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 spooled segments", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) >= 2 })
 	err, took := stop()
 	if !errors.Is(err, ErrSpoolNotEmpty) {
 		t.Fatalf("stop with S3 down = %v, want ErrSpoolNotEmpty", err)
@@ -192,7 +194,7 @@ func TestSpoolSurvivesARestart(t *testing.T) {
 	h2.reg = newRegistry()
 	h2.cfg.StopTimeout = 10 * time.Second
 	stop2 := h2.start(h.store())
-	waitFor(t, 30*time.Second, "leftovers in S3", func() bool { return len(h.segments("1")) >= spooled })
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, "leftovers in S3", func() bool { return len(h.segments("1")) >= spooled })
 	if err, _ := stop2(); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func TestTranscodeIntoFragmentedMP4(t *testing.T) {
 	h := newHarness(t, s, "cam-fmp4")
 	h.cfg.Container, h.cfg.Codec, h.cfg.Size = ffmpeg.FragmentedMP4, "h264", "320x-2"
 	stop := h.start(h.store())
-	waitFor(t, 40*time.Second, "3 segments", func() bool { return len(h.segments("1")) >= 3 })
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "3 segments", func() bool { return len(h.segments("1")) >= 3 })
 	if err, _ := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestWatchdogRestartsFFmpeg(t *testing.T) {
 	h := newHarness(t, s, "cam-wd")
 	h.cfg.Watchdog = 2 * time.Second
 	stop := h.start(h.store())
-	waitFor(t, 30*time.Second, "a watchdog restart", func() bool {
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, "a watchdog restart", func() bool {
 		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "stalled")) >= 1
 	})
 	if err, _ := stop(); err != nil {

@@ -17,6 +17,8 @@ import (
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/launcher"
+
+	"mediagw/pkg/testkit"
 )
 
 // Online → one task and a row; the same event again, and an older offline
@@ -38,7 +40,7 @@ func TestDeviceEventsDriveExactlyOneTask(t *testing.T) {
 
 	// The recorder is told where the password is, never what it is.
 	envFiles, _ := filepath.Glob(filepath.Join(e.spool, "gw-local", dev, "env-*"))
-	eventually(t, 5*time.Second, "the stand-in wrote its environment", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "the stand-in wrote its environment", func() bool {
 		envFiles, _ = filepath.Glob(filepath.Join(e.spool, "gw-local", dev, "env-*"))
 		return len(envFiles) == 1
 	})
@@ -68,7 +70,7 @@ func TestDeviceEventsDriveExactlyOneTask(t *testing.T) {
 	}
 
 	e.publish(&eventsv1.DeviceOffline{Meta: meta("ev-offline", t0.Add(time.Minute)), GatewayId: "gw-local", DeviceIndex: dev})
-	eventually(t, 15*time.Second, "the task stopped after offline, and the row says so", func() bool {
+	testkit.Eventually(t, 15*time.Second, 50*time.Millisecond, "the task stopped after offline, and the row says so", func() bool {
 		row, found := e.row(dev)
 		return len(e.tasks(dev)) == 0 && found && row.Task == nil && row.Status == domain.StatusIdle
 	})
@@ -82,7 +84,7 @@ func TestDeviceEventsDriveExactlyOneTask(t *testing.T) {
 	}
 
 	e.publish(&eventsv1.DeviceDeleted{Meta: meta("ev-deleted", t0.Add(2*time.Minute)), GatewayId: "gw-local", DeviceIndex: dev})
-	eventually(t, 15*time.Second, "the row removed after deleted", func() bool { _, found := e.row(dev); return !found })
+	testkit.Eventually(t, 15*time.Second, 50*time.Millisecond, "the row removed after deleted", func() bool { _, found := e.row(dev); return !found })
 }
 
 // Deleted while recording: the task stops and the row goes.
@@ -94,7 +96,7 @@ func TestDeletedWhileRecording(t *testing.T) {
 	e.publish(e.online(dev, "on", t0))
 	e.running(dev, 15*time.Second)
 	e.publish(&eventsv1.DeviceDeleted{Meta: meta("del", t0.Add(time.Second)), GatewayId: "gw-local", DeviceIndex: dev})
-	eventually(t, 15*time.Second, "task stopped and row gone", func() bool {
+	testkit.Eventually(t, 15*time.Second, 50*time.Millisecond, "task stopped and row gone", func() bool {
 		_, found := e.row(dev)
 		return !found && len(e.tasks(dev)) == 0
 	})
@@ -119,7 +121,7 @@ func TestDyingTasksAreRestartedWithBackoffThenAlerted(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "a new task after the kill", func() bool {
+	testkit.Eventually(t, 20*time.Second, 50*time.Millisecond, "a new task after the kill", func() bool {
 		ts := e.tasks(killed)
 		return len(ts) == 1 && ts[0].ID != first.ID
 	})
@@ -209,7 +211,7 @@ func TestReconciliationFixesDriftWithinOneInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "tasks started behind the manager's back stopped", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "tasks started behind the manager's back stopped", func() bool {
 		_, r := e.app.Local.Pid(rogue.ID)
 		_, s := e.app.Local.Pid(stray.ID)
 		return !r && !s
@@ -226,7 +228,7 @@ func TestReconciliationFixesDriftWithinOneInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.putChannel("cam-other", 1, "offline", t0) // the table is not empty
-	eventually(t, 10*time.Second, "task stopped and row removed for a device gone from the table", func() bool {
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "task stopped and row removed for a device gone from the table", func() bool {
 		_, found := e.row(dev)
 		return !found && len(e.tasks(dev)) == 0
 	})
@@ -283,7 +285,7 @@ func TestBadDeviceEvents(t *testing.T) {
 		t.Errorf("channels %+v", row.Channels)
 	}
 	envFiles, _ := filepath.Glob(filepath.Join(e.spool, "gw-local", "cam-creds", "env-*"))
-	eventually(t, 5*time.Second, "stand-in env", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "stand-in env", func() bool {
 		envFiles, _ = filepath.Glob(filepath.Join(e.spool, "gw-local", "cam-creds", "env-*"))
 		return len(envFiles) > 0
 	})

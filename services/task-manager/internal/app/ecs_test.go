@@ -19,6 +19,8 @@ import (
 	"mediagw/services/task-manager/internal/domain"
 	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
 	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
+
+	"mediagw/pkg/testkit"
 )
 
 // The wired service with LAUNCHER=ecs against the emulator's ECS: a device
@@ -73,7 +75,7 @@ func TestECSLauncherService(t *testing.T) {
 	one := func(dev string) ecstypes.Task {
 		t.Helper()
 		var task ecstypes.Task
-		eventually(t, 10*time.Second, "one ECS task for "+dev+", recorded in its row", func() bool {
+		testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "one ECS task for "+dev+", recorded in its row", func() bool {
 			ts := running(dev)
 			if len(ts) != 1 {
 				return false
@@ -119,7 +121,7 @@ func TestECSLauncherService(t *testing.T) {
 	if _, err := client.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: first.TaskArn, Reason: aws.String("operator")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a replacement task", func() bool {
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "a replacement task", func() bool {
 		ts := running(dev)
 		return len(ts) == 1 && aws.ToString(ts[0].TaskArn) != aws.ToString(first.TaskArn)
 	})
@@ -131,7 +133,7 @@ func TestECSLauncherService(t *testing.T) {
 	if err != nil || len(out.Tasks) != 1 {
 		t.Fatalf("run task by hand: %v", err)
 	}
-	eventually(t, 10*time.Second, "the hand-started task stopped", func() bool { return len(running("")) == 0 })
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "the hand-started task stopped", func() bool { return len(running("")) == 0 })
 	if ts := running(dev); len(ts) != 1 || aws.ToString(ts[0].TaskArn) != aws.ToString(second.TaskArn) {
 		t.Fatalf("the device's task was touched: %d tasks", len(ts))
 	}
@@ -139,7 +141,7 @@ func TestECSLauncherService(t *testing.T) {
 	// Offline (newer than the table's last change): StopTask with the reason.
 	e.putChannel(dev, 1, "offline", t0.Add(time.Minute))
 	e.publish(&eventsv1.DeviceOffline{Meta: meta("off", t0.Add(time.Minute)), GatewayId: "gw-local", DeviceIndex: dev})
-	eventually(t, 10*time.Second, "the task stopped after offline", func() bool { return len(running(dev)) == 0 })
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "the task stopped after offline", func() bool { return len(running(dev)) == 0 })
 	d, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{aws.ToString(second.TaskArn)}})
 	if err != nil || len(d.Tasks) != 1 || aws.ToString(d.Tasks[0].StoppedReason) != "device offline" {
 		t.Errorf("stopped task: %v %+v", err, d)

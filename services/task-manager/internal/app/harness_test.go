@@ -24,6 +24,7 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
+	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/standin"
@@ -190,7 +191,7 @@ func (e *env) running(dev string, within time.Duration) (domain.ObservedTask, do
 	e.t.Helper()
 	var task domain.ObservedTask
 	var row domain.Device
-	eventually(e.t, within, "one task for "+dev+", recorded in its row", func() bool {
+	testkit.Eventually(e.t, within, 50*time.Millisecond, "one task for "+dev+", recorded in its row", func() bool {
 		ts := e.tasks(dev)
 		if len(ts) != 1 {
 			return false
@@ -228,22 +229,10 @@ func (e *env) row(dev string) (domain.Device, bool) {
 	return d, found
 }
 
-// eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // drained waits until every message of the queue has been handled.
 func (e *env) drained(url string) {
 	e.t.Helper()
-	eventually(e.t, 20*time.Second, "queue drained", func() bool {
+	testkit.Eventually(e.t, 20*time.Second, 50*time.Millisecond, "queue drained", func() bool {
 		out, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
 			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 		if err != nil {
