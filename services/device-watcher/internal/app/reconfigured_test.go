@@ -85,9 +85,11 @@ func TestReconfiguredGatewayIsWatchedAtOnce(t *testing.T) {
 	if err := s.SetPassword(desiredPassword); err != nil { // the configurator's work
 		t.Fatal(err)
 	}
+	published := time.Now()
 	h.configured("gw-c", "password", "name")
 	dev := s.Devices()[0].DevIndex
-	h.device.wait(t, "DeviceOnline", dev, 1, 5*time.Second)
+	online := h.device.wait(t, "DeviceOnline", dev, 1, 5*time.Second)[0]
+	t.Logf("DeviceOnline arrived %s after GatewayConfigured was published", online.Arrived.Sub(published).Round(time.Millisecond))
 	h.waitRows(dev, 1, "online", 2*time.Second)
 	eventually(t, 3*time.Second, "event stream subscribed again", func() bool { return s.Counters().Subscribers == 1 })
 	if n := failedLogins(s); n != 1 {
