@@ -8,6 +8,8 @@ import (
 	"mediagw/pkg/gatewaysim"
 	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+
+	"mediagw/pkg/testkit"
 )
 
 // sim starts a simulated gateway with devices×channels cameras and stores
@@ -54,7 +56,7 @@ func TestCameraAddedIsAnnouncedWithin2sOverTheEventStream(t *testing.T) {
 	// Polls are far apart: only the event stream can be this quick.
 	w := h.start("dw-1", []string{"gw-a=" + s.URL()}, "--poll-interval=30s")
 	waitInitial(t, h, s)
-	eventually(t, 5*time.Second, "stream connected", func() bool { return s.Counters().Subscribers == 1 })
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "stream connected", func() bool { return s.Counters().Subscribers == 1 })
 
 	added := time.Now()
 	d, err := s.AddDevice(gatewaysim.DeviceSpec{Name: "Lobby", Channels: 2})
@@ -204,7 +206,7 @@ func TestDeletedCameraIsAnnouncedAndItsRowsGo(t *testing.T) {
 	if del := ev.Event.(*eventsv1.DeviceDeleted); del.GatewayId != "gw-d" || len(del.Channels) != 3 {
 		t.Fatalf("deleted event %+v", del)
 	}
-	eventually(t, 2*time.Second, "rows of the deleted camera gone", func() bool { return len(h.rows(victim.DevIndex)) == 0 })
+	testkit.Eventually(t, 2*time.Second, 50*time.Millisecond, "rows of the deleted camera gone", func() bool { return len(h.rows(victim.DevIndex)) == 0 })
 	time.Sleep(settle)
 	onlyOne(t, h.device, "DeviceDeleted", victim.DevIndex)
 	none(t, h.device, "DeviceOffline", "")
@@ -226,7 +228,7 @@ func TestGatewayRebootIsUnreachableThenReachableWithoutDeviceEvents(t *testing.T
 	if un.GatewayId != "gw-e" || un.Reason == "" || un.Since == nil {
 		t.Fatalf("unreachable %+v", un)
 	}
-	eventually(t, time.Second, "reachable gauge 0 while rebooting", func() bool {
+	testkit.Eventually(t, time.Second, 50*time.Millisecond, "reachable gauge 0 while rebooting", func() bool {
 		return w.metric("mediagw_device_watcher_gateway_reachable", map[string]string{"gateway": "gw-e"}) == 0
 	})
 	re := h.gw.wait(t, "GatewayReachable", "", 1, 6*time.Second)[0].Event.(*eventsv1.GatewayReachable)

@@ -29,6 +29,8 @@ import (
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/app"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -75,7 +77,7 @@ func (h *harness) setPassword(gatewayID, password string) {
 // watcherProc is a running device-watcher (the real wiring, in process).
 type watcherProc struct {
 	rt   *service.Runtime
-	logs *syncBuffer
+	logs *testkit.Buffer
 	stop func()
 }
 
@@ -98,7 +100,7 @@ func (h *harness) start(instance string, gateways []string, flags ...string) *wa
 	if err := cfg.Parse(append(args, flags...), io.Discard); err != nil {
 		h.t.Fatalf("config: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	rt := service.NewRuntime(app.Name, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), h.aws)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -365,33 +367,4 @@ func (h *harness) waitRows(device string, n int, status string, within time.Dura
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -13,6 +13,8 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/topology"
+
+	"mediagw/pkg/testkit"
 )
 
 const (
@@ -60,7 +62,7 @@ func failedLogins(s *gatewaysim.Server) int { return s.Counters().FailedLogins["
 // checks it spent one login attempt and announced nothing.
 func rejectedOnce(t *testing.T, h *harness, w *watcherProc, s *gatewaysim.Server, gatewayID string) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the desired password refused more than once (the watcher is blind)", func() bool {
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "the desired password refused more than once (the watcher is blind)", func() bool {
 		return w.metric("mediagw_device_watcher_gateway_errors_total", map[string]string{"gateway": gatewayID, "kind": "bad_credentials"}) >= 2
 	})
 	if n := failedLogins(s); n != 1 {
@@ -91,7 +93,7 @@ func TestReconfiguredGatewayIsWatchedAtOnce(t *testing.T) {
 	online := h.device.wait(t, "DeviceOnline", dev, 1, 5*time.Second)[0]
 	t.Logf("DeviceOnline arrived %s after GatewayConfigured was published", online.Arrived.Sub(published).Round(time.Millisecond))
 	h.waitRows(dev, 1, "online", 2*time.Second)
-	eventually(t, 3*time.Second, "event stream subscribed again", func() bool { return s.Counters().Subscribers == 1 })
+	testkit.Eventually(t, 3*time.Second, 50*time.Millisecond, "event stream subscribed again", func() bool { return s.Counters().Subscribers == 1 })
 	if n := failedLogins(s); n != 1 {
 		t.Fatalf("%d failed logins at the gateway, want 1", n)
 	}
@@ -121,7 +123,7 @@ func TestReconfigurationHeardByAnotherInstanceReachesTheHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.configured("gw-d", "password")
-	eventually(t, 5*time.Second, "GatewayConfigured handled by the instance without the lease", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "GatewayConfigured handled by the instance without the lease", func() bool {
 		return listener.metric("mediagw_messages_handled_total", map[string]string{"event_type": gatewayConfigured}) == 1
 	})
 	// Renewals come every second (3 s leases).
@@ -143,7 +145,7 @@ func TestGatewayConfiguredForAnUnwatchedGatewayIsAcknowledged(t *testing.T) {
 	s := h.sim("gw-e", 1, 1)
 	w := h.start("dw-1", []string{"gw-e=" + s.URL()}, h.queueFlags()...)
 	h.configured("gw-elsewhere", "password")
-	eventually(t, 5*time.Second, "GatewayConfigured handled", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "GatewayConfigured handled", func() bool {
 		return w.metric("mediagw_messages_handled_total", map[string]string{"event_type": gatewayConfigured}) == 1
 	})
 	if f, d := w.metric("mediagw_messages_failed_total", nil), w.metric("mediagw_messages_dead_lettered_total", nil); f != 0 || d != 0 {

@@ -24,6 +24,8 @@ import (
 	"mediagw/services/device-watcher/internal/lease"
 	"mediagw/services/device-watcher/internal/store"
 	"mediagw/services/device-watcher/internal/watcher"
+
+	"mediagw/pkg/testkit"
 )
 
 const writesMetric = "mediagw_device_watcher_store_writes_total"
@@ -64,7 +66,7 @@ func TestRestartMidRunAnnouncesNothingTwice(t *testing.T) {
 	// A restart with nothing changed: no event, and no state written.
 	w2.stop()
 	w3 := h.start("dw-3", []string{"gw-r=" + s.URL()})
-	eventually(t, 5*time.Second, "dw-3 holds the lease", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "dw-3 holds the lease", func() bool {
 		return w3.metric("mediagw_device_watcher_lease_held", map[string]string{"gateway": "gw-r"}) == 1
 	})
 	time.Sleep(3 * time.Second) // polls, stream, longer than the hysteresis
@@ -181,7 +183,7 @@ func TestWrongPasswordIsTriedOnceAndAFixedOneIsPickedUp(t *testing.T) {
 	s := h.sim("gw-p", 1, 1)
 	h.setPassword("gw-p", "Wrong-Passw0rd")
 	w := h.start("dw-1", []string{"gw-p=" + s.URL()}, "--password-reread-after=500ms", "--poll-interval=300ms")
-	eventually(t, 5*time.Second, "bad credentials counted", func() bool {
+	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "bad credentials counted", func() bool {
 		return w.metric("mediagw_device_watcher_gateway_errors_total", map[string]string{"gateway": "gw-p", "kind": "bad_credentials"}) >= 3
 	})
 	failed := func() int {
@@ -298,7 +300,7 @@ func TestNonsenseFromTheGatewayIsCountedAndErasesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "every kind of nonsense counted", func() bool {
+	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "every kind of nonsense counted", func() bool {
 		return errs("deviceList", "unknown_status") >= 1 && errs("streamMedia", "malformed") >= 1 && errs("deviceList", "malformed") >= 2 && len(s.Faults()) == 0
 	})
 	time.Sleep(3 * time.Second) // longer than the hysteresis
