@@ -84,7 +84,7 @@ SIM_HTTP=127.0.0.1:18080 SIM_RTSP=127.0.0.1:8554 SIM_ADMIN=127.0.0.1:18081
 bootstrap_password=$(param "$PARAMETER_ROOT/gateways/gw-local/BootstrapPassword")
 GATEWAY_SIM_ADMIN_PASSWORD=$bootstrap_password \
 start gateway-sim "$ROOT/bin/gateway-sim" --http-addr "$SIM_HTTP" --rtsp-addr "$SIM_RTSP" --admin-addr "$SIM_ADMIN" \
-  --devices "${MEDIAGW_SIM_DEVICES:-3}" --channels 1 --media-dir "$RUN/media"
+  --devices "${MEDIAGW_SIM_DEVICES:-3}" --channels 1 --reboot-downtime 5s --media-dir "$RUN/media"
 wait_http gateway-sim "http://$SIM_ADMIN/admin/healthz" 120
 
 # Every service reads the same resource variables (.run/env); these are the
