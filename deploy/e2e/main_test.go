@@ -1,0 +1,10 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+
+	"mediagw/pkg/awstest"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }

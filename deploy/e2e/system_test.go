@@ -1,0 +1,387 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"mediagw/pkg/awstest"
+	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/topology"
+)
+
+// Timings of the system under test: short, so that the whole story fits in
+// a couple of minutes.
+const (
+	gatewayID      = "gw-local" // the gateway topology.json has parameters for
+	cameras        = 3
+	segmentLength  = 4 * time.Second
+	gop            = 2 * time.Second // the simulator's keyframe interval
+	hysteresis     = 3 * time.Second
+	keyPrefix      = "recordings"
+	deviceOnlineEv = "mediagw.events.v1.DeviceOnline"
+)
+
+// system is the whole recording path running as processes against private
+// emulator resources.
+type system struct {
+	work, logDir string
+	bins         map[string]string
+	res          topology.Resources
+	bucket       string
+
+	sim      *process
+	simAdmin string // http://host:port of the simulator's admin API
+	watcher  *process
+	tm       *process
+	tmHTTP   string // http://host:port of the task-manager's /metrics
+
+	// s3Switch stands between the recorders and the emulator's S3.
+	s3Switch *tcpSwitch
+
+	ddb        *dynamodb.Client
+	sqs        *sqs.Client
+	rec        recordings
+	tapURL     string // a queue of our own on the device events topic
+	tmQueueURL string // the task-manager's device events queue
+}
+
+// startSystem builds the binaries, provisions a private topology and starts
+// the gateway simulator, the device-watcher and the task-manager (local
+// launcher), each on free loopback ports. No configurator: the simulator
+// starts with the gateway's desired password (the SSM Password parameter),
+// which is what the configurator would have set.
+func startSystem(t *testing.T) *system {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := &system{work: t.TempDir()}
+	s.logDir = filepath.Join(s.work, "logs")
+	if err := os.MkdirAll(s.logDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	printLogsOnFailure(t, s.logDir)
+
+	begin := time.Now()
+	s.bins = buildBinaries(t, filepath.Join(s.work, "bin"),
+		"services/gateway-sim/cmd/gateway-sim", "services/device-watcher/cmd/device-watcher",
+		"services/task-manager/cmd/task-manager", "services/recorder/cmd/recorder")
+	t.Logf("binaries built in %s", time.Since(begin).Round(100*time.Millisecond))
+
+	endpoint := awstest.Endpoint(t)
+	cfg := awstest.Config(t)
+	res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{Prefix: awstest.Name("e2e") + "-", LocalParameters: true})
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	s.res = res
+	s.bucket = res.Buckets["mediagw-recordings"]
+	s.ddb, s.sqs = dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	s.rec = recordings{s3: s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.DisableLogOutputChecksumValidationSkipped = true // the emulator sends no checksums
+	}),
+		bucket: s.bucket, prefix: keyPrefix + "/" + gatewayID}
+	s.tmQueueURL = res.Queues["mediagw-task-manager-device-events"].URL
+	s.tapURL = tapDeviceOnline(ctx, t, cfg, res.Topics["mediagw-device-events"])
+
+	// The gateway's password: what the configurator would have set, read
+	// where every service reads it. The simulator takes it from a file
+	// (0600), never from its command line.
+	pw, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{
+		Name: aws.String(res.Parameters["/mediagw/gateways/"+gatewayID+"/Password"]), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		t.Fatalf("gateway password parameter: %v", err)
+	}
+	pwFile := filepath.Join(s.work, "gateway-password")
+	if err := os.WriteFile(pwFile, []byte(aws.ToString(pw.Parameter.Value)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Only the recorders' S3 goes through the switch (AWS_ENDPOINT_URL_S3
+	// wins over AWS_ENDPOINT_URL for S3 in the SDK; the task-manager passes
+	// AWS_* to its tasks). Registered before the processes, so it closes
+	// after they stopped.
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.s3Switch = newTCPSwitch(t, u.Host)
+
+	// Recorders still running once the task-manager has stopped would be
+	// leaked processes: fail and end them (by pid; they are this test's).
+	t.Cleanup(func() {
+		for _, p := range recorderProcs(s.bins["recorder"], s.bucket) {
+			t.Errorf("recorder pid %d (device %s) still running after the task-manager stopped; killing it", p.pid, p.env["RECORDER_DEVICE_INDEX"])
+			_ = syscallKill(p.pid)
+		}
+	})
+
+	home, _ := os.UserHomeDir()
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir(),
+		"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"LOG_LEVEL=info"}
+	for k, v := range res.Env() {
+		base = append(base, k+"="+v)
+	}
+	sort.Strings(base)
+	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
+
+	simHTTP, simRTSP, simAdmin := freeAddr(t), freeAddr(t), freeAddr(t)
+	mediaDir := filepath.Join(os.TempDir(), "mediagw-gatewaysim-media")
+	if c, err := os.UserCacheDir(); err == nil {
+		mediaDir = filepath.Join(c, "mediagw", "gatewaysim-media") // the simulator's default: rendered once per machine
+	}
+	s.simAdmin = "http://" + simAdmin
+	s.sim = startProcess(t, "gateway-sim", s.bins["gateway-sim"], []string{
+		"--http-addr", simHTTP, "--rtsp-addr", simRTSP, "--admin-addr", simAdmin,
+		"--devices", fmt.Sprint(cameras), "--channels", "1", "--device-seed", awstest.Name("e2e"),
+		"--admin-password-file", pwFile, "--media-dir", mediaDir,
+	}, with(), s.logDir, 15*time.Second)
+	waitHTTP(t, s.sim, s.simAdmin+"/admin/healthz", 2*time.Minute)
+
+	watcherHTTP := freeAddr(t)
+	s.watcher = startProcess(t, "device-watcher", s.bins["device-watcher"], nil, with(
+		"HTTP_ADDR="+watcherHTTP, "GATEWAYS="+gatewayID+"=http://"+simHTTP,
+		"POLL_INTERVAL=1s", "OFFLINE_HYSTERESIS="+hysteresis.String(), "SHUTDOWN_GRACE=5s",
+	), s.logDir, 20*time.Second)
+
+	tmHTTP := freeAddr(t)
+	s.tmHTTP = "http://" + tmHTTP
+	s.tm = startProcess(t, "task-manager", s.bins["task-manager"], nil, with(
+		"HTTP_ADDR="+tmHTTP, "LAUNCHER=local", "RECORDER_BINARY="+s.bins["recorder"],
+		"LOCAL_SPOOL_DIR="+filepath.Join(s.work, "spool"), "LOCAL_LOG_DIR="+s.logDir,
+		"SEGMENT_LENGTH="+segmentLength.String(), "RECORDINGS_KEY_PREFIX="+keyPrefix,
+		"RECONCILE_INTERVAL=5s", "RESTART_INITIAL=1s", "RECORDER_STOP_TIMEOUT=10s", "SHUTDOWN_GRACE=15s",
+		"AWS_ENDPOINT_URL_S3=http://"+s.s3Switch.Addr(),
+	), s.logDir, 30*time.Second)
+
+	waitHTTP(t, s.watcher, "http://"+watcherHTTP+"/readyz", time.Minute)
+	waitHTTP(t, s.tm, s.tmHTTP+"/readyz", time.Minute)
+	t.Logf("system up in %s (simulator ISAPI %s, RTSP %s)", time.Since(begin).Round(100*time.Millisecond), simHTTP, simRTSP)
+	return s
+}
+
+// tapDeviceOnline subscribes a queue of the test's own to the device events
+// topic, for DeviceOnline only, and returns its URL.
+func tapDeviceOnline(ctx context.Context, t *testing.T, cfg aws.Config, topicARN string) string {
+	t.Helper()
+	q := sqs.NewFromConfig(cfg)
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name("e2e-tap"))})
+	if err != nil {
+		t.Fatalf("tap queue: %v", err)
+	}
+	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatalf("tap queue: %v", err)
+	}
+	filter, _ := json.Marshal(map[string][]string{"event_type": {deviceOnlineEv}})
+	_, err = sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topicARN), Protocol: aws.String("sqs"),
+		Endpoint:   aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]),
+		Attributes: map[string]string{"RawMessageDelivery": "true", "FilterPolicy": string(filter)}})
+	if err != nil {
+		t.Fatalf("tap subscription: %v", err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// tappedEvent is a message as the device events topic delivered it.
+type tappedEvent struct {
+	device string
+	body   string
+	attrs  map[string]sqstypes.MessageAttributeValue
+}
+
+// redeliverDeviceOnline reads DeviceOnline events off the tap until every
+// device in want has been seen, and sends each one, same body and
+// attributes, to the task-manager's queue a second time as soon as it is
+// read: every event is delivered twice. It returns the events by device.
+func (s *system) redeliverDeviceOnline(t *testing.T, want []string, within time.Duration) map[string]tappedEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	seen := map[string]tappedEvent{}
+	for len(seen) < len(want) {
+		out, err := s.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.tapURL),
+			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatalf("DeviceOnline for each of %d cameras within %s: saw %d: %v", len(want), within, len(seen), err)
+		}
+		for _, m := range out.Messages {
+			var ev eventsv1.DeviceOnline
+			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
+				t.Fatalf("tapped DeviceOnline does not decode: %v", err)
+			}
+			te := tappedEvent{device: ev.GetDeviceIndex(), body: aws.ToString(m.Body), attrs: m.MessageAttributes}
+			s.redeliver(ctx, t, te)
+			if _, dup := seen[te.device]; !dup {
+				seen[te.device] = te
+			}
+			if _, err := s.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.tapURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, d := range want {
+		if _, ok := seen[d]; !ok {
+			t.Fatalf("DeviceOnline of %s never published; saw %v", d, keys(seen))
+		}
+	}
+	return seen
+}
+
+// redeliver sends a tapped event to the task-manager's device events queue.
+func (s *system) redeliver(ctx context.Context, t *testing.T, te tappedEvent) {
+	t.Helper()
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	for k, v := range te.attrs {
+		attrs[k] = sqstypes.MessageAttributeValue{DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+	}
+	if _, err := s.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.tmQueueURL),
+		MessageBody: aws.String(te.body), MessageAttributes: attrs}); err != nil {
+		t.Fatalf("redeliver DeviceOnline of %s: %v", te.device, err)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// simDevice is a camera as the simulator's admin API shows it.
+type simDevice struct {
+	DevIndex string `json:"devIndex"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+}
+
+// devices lists the simulator's cameras by name.
+func (s *system) devices(t *testing.T) []simDevice {
+	t.Helper()
+	var ds []simDevice
+	s.admin(t, http.MethodGet, "/admin/devices", "", http.StatusOK, &ds)
+	sort.Slice(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
+	return ds
+}
+
+func (s *system) setStatus(t *testing.T, dev, status string) {
+	t.Helper()
+	s.admin(t, http.MethodPut, "/admin/devices/"+dev+"/status", `{"status":"`+status+`"}`, http.StatusOK, nil)
+}
+
+func (s *system) deleteDevice(t *testing.T, dev string) {
+	t.Helper()
+	s.admin(t, http.MethodDelete, "/admin/devices/"+dev, "", http.StatusNoContent, nil)
+}
+
+func (s *system) admin(t *testing.T, method, path, body string, wantStatus int, out any) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.simAdmin+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("simulator admin %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("simulator admin %s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("simulator admin %s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// ipCamera is the part of an ip-camera row the test looks at.
+type ipCamera struct {
+	Want, Status, TaskID, LaunchToken string
+}
+
+// ipCameraRow reads a device's row (consistently); ok is false when there is none.
+func (s *system) ipCameraRow(t *testing.T, dev string) (row ipCamera, ok bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := s.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.res.Tables["ip-camera"]), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"device_index": &ddbtypes.AttributeValueMemberS{Value: dev}}})
+	if err != nil {
+		t.Fatalf("ip-camera row %s: %v", dev, err)
+	}
+	if out.Item == nil {
+		return ipCamera{}, false
+	}
+	str := func(k string) string {
+		if v, ok := out.Item[k].(*ddbtypes.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	return ipCamera{Want: str("want"), Status: str("status"), TaskID: str("task_id"), LaunchToken: str("launch_token")}, true
+}
+
+// ipCameraRows counts the rows of the ip-camera table.
+func (s *system) ipCameraRows(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := dynamodb.NewScanPaginator(s.ddb, &dynamodb.ScanInput{TableName: aws.String(s.res.Tables["ip-camera"]), ConsistentRead: aws.Bool(true)})
+	n := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("scan ip-camera: %v", err)
+		}
+		n += len(page.Items)
+	}
+	return n
+}
+
+// tmMetric reads one of the task-manager's metrics.
+func (s *system) tmMetric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	return metric(t, s.tmHTTP+"/metrics", name, labels...)
+}
+
+// recorders lists this system's recorder processes by device.
+func (s *system) recorders() map[string][]osProc {
+	return recordersByDevice(s.bins["recorder"], s.bucket)
+}
+
+// segments lists a camera's segments in S3 (channel 1).
+func (s *system) segments(t *testing.T, dev string) []segment {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	segs, err := s.rec.list(ctx, dev, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs
+}
