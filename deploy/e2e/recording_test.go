@@ -74,6 +74,7 @@ func TestRecordingPath(t *testing.T) {
 		t.Errorf("%v tasks started for %d cameras whose DeviceOnline came twice, want %d", n, cameras, cameras)
 	}
 	s.checkOneRecorderEach(t, all)
+	s.checkNoSecretInProcesses(t)
 	if t.Failed() {
 		t.FailNow()
 	}

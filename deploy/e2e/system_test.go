@@ -48,6 +48,7 @@ type system struct {
 	bins         map[string]string
 	res          topology.Resources
 	bucket       string
+	password     string // the gateway's; must show nowhere
 
 	sim      *process
 	simAdmin string // http://host:port of the simulator's admin API
@@ -111,10 +112,20 @@ func startSystem(t *testing.T) *system {
 	if err != nil {
 		t.Fatalf("gateway password parameter: %v", err)
 	}
+	s.password = aws.ToString(pw.Parameter.Value)
 	pwFile := filepath.Join(s.work, "gateway-password")
-	if err := os.WriteFile(pwFile, []byte(aws.ToString(pw.Parameter.Value)), 0o600); err != nil {
+	if err := os.WriteFile(pwFile, []byte(s.password), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Secrets never appear in logs (checked once every process has stopped).
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(s.logDir)
+		for _, e := range entries {
+			if b, err := os.ReadFile(filepath.Join(s.logDir, e.Name())); err == nil && strings.Contains(string(b), s.password) {
+				t.Errorf("log %s contains the gateway password", e.Name())
+			}
+		}
+	})
 
 	// Only the recorders' S3 goes through the switch (AWS_ENDPOINT_URL_S3
 	// wins over AWS_ENDPOINT_URL for S3 in the SDK; the task-manager passes
@@ -384,4 +395,32 @@ func (s *system) segments(t *testing.T, dev string) []segment {
 		t.Fatal(err)
 	}
 	return segs
+}
+
+// checkNoSecretInProcesses checks that the gateway password is in the
+// command line and environment of no process of the system (services,
+// recorders, their ffmpeg).
+func (s *system) checkNoSecretInProcesses(t *testing.T) {
+	t.Helper()
+	children := map[int][]int{}
+	for _, p := range allProcs() {
+		children[p.ppid] = append(children[p.ppid], p.pid)
+	}
+	todo := []int{s.sim.cmd.Process.Pid, s.watcher.cmd.Process.Pid, s.tm.cmd.Process.Pid}
+	seen := 0
+	for len(todo) > 0 {
+		pid := todo[0]
+		todo = append(todo[1:], children[pid]...)
+		seen++
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+			if err == nil && strings.Contains(string(b), s.password) {
+				t.Errorf("the gateway password is in /proc/%d/%s", pid, f)
+			}
+		}
+	}
+	// The services, 3 recorders and their ffmpeg at least.
+	if seen < 3+2*cameras {
+		t.Errorf("only %d processes of the system found", seen)
+	}
 }
