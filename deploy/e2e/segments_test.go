@@ -124,7 +124,8 @@ func describe(segs []segment) string {
 }
 
 // checkObject downloads a segment, checks its metadata against the key and
-// probes it with ffprobe; it returns the media duration.
+// probes it with ffprobe (H.264, as long as the key says); it returns the
+// media duration.
 func (r recordings) checkObject(ctx context.Context, dir string, s segment) (time.Duration, error) {
 	out, err := r.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(s.Key)})
 	if err != nil {
@@ -156,7 +157,15 @@ func (r recordings) checkObject(ctx context.Context, dir string, s segment) (tim
 	if err := f.Close(); err != nil {
 		return 0, err
 	}
-	return probeH264(ctx, f.Name())
+	d, err := probeH264(ctx, f.Name())
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", s.Key, err)
+	}
+	// The key's times are what continuity is judged by: they must be the media's.
+	if absDur(d-s.Duration) > 2*frame {
+		return d, fmt.Errorf("%s: ffprobe reads %s of media, the key says %s", s.Key, d, s.Duration)
+	}
+	return d, nil
 }
 
 // probeH264 checks with ffprobe that file holds exactly one stream, H.264
