@@ -16,7 +16,7 @@ const outage = 10 * time.Second
 // task-manager with local recorders, all as processes, against the
 // emulator. Camera A goes offline and is then deleted; camera B's recorder
 // is killed, and B is deleted while recording; camera C records throughout,
-// across an S3 outage. Every DeviceOnline is delivered twice.
+// across an S3 outage. Every device event is delivered twice.
 func TestRecordingPath(t *testing.T) {
 	begin := time.Now()
 	s := startSystem(t)
@@ -29,9 +29,8 @@ func TestRecordingPath(t *testing.T) {
 	camA, camB, camC := all[0], all[1], all[2]
 	t.Logf("camera A %s (offline, deleted), B %s (recorder killed, deleted while recording), C %s (S3 outage)", camA, camB, camC)
 
-	// Each DeviceOnline delivered twice: re-sent to the task-manager's
-	// queue the moment our own subscription sees it.
-	online := s.redeliverDeviceOnline(t, all, time.Minute)
+	// Every device event reaches the task-manager twice (see redeliverer).
+	online := s.redeliver.online(t, all, time.Minute)
 
 	phase := time.Now()
 	eventually(t, "3 segments in S3 for every camera", 2*time.Minute, func() error {
@@ -65,7 +64,7 @@ func TestRecordingPath(t *testing.T) {
 
 	// Both deliveries of every DeviceOnline handled → still one task per camera.
 	eventually(t, "both deliveries of every DeviceOnline handled", time.Minute, func() error {
-		if n := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnlineEv+`"`); n < 2*cameras {
+		if n := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnline+`"`); n < 2*cameras {
 			return fmt.Errorf("%v DeviceOnline messages handled, want %d", n, 2*cameras)
 		}
 		return nil
@@ -117,10 +116,12 @@ func TestRecordingPath(t *testing.T) {
 
 	// A late third delivery of A's DeviceOnline, older than its offline,
 	// must not bring the task back.
-	handled := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnlineEv+`"`)
-	s.redeliver(context.Background(), t, online[camA])
+	handled := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnline+`"`)
+	if err := s.redeliver.send(context.Background(), online[camA]); err != nil {
+		t.Fatalf("redeliver camera A's DeviceOnline: %v", err)
+	}
 	eventually(t, "a late, third delivery of camera A's DeviceOnline handled", time.Minute, func() error {
-		if n := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnlineEv+`"`); n <= handled {
+		if n := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnline+`"`); n <= handled {
 			return errors.New("not handled yet")
 		}
 		return nil
@@ -242,7 +243,21 @@ func TestRecordingPath(t *testing.T) {
 		}
 		return nil
 	})
+	eventually(t, "both deliveries of every DeviceOffline and DeviceDeleted handled", time.Minute, func() error {
+		for typ, want := range map[string]int{deviceOffline: 1, deviceDeleted: 2} {
+			if n := s.redeliver.redelivered(typ); n < want {
+				return fmt.Errorf("%d %s redelivered, want %d", n, typ, want)
+			}
+			if n := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+typ+`"`); n < float64(2*want) {
+				return fmt.Errorf("%v %s handled, want %d", n, typ, 2*want)
+			}
+		}
+		return nil
+	})
 	s.checkOneRecorderEach(t, []string{camC})
+	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != cameras+1 {
+		t.Errorf("%v tasks started in all, want %d", n, cameras+1)
+	}
 	t.Logf("phase 4 (deletion) took %s; the test so far %s", time.Since(phase).Round(100*time.Millisecond), time.Since(begin).Round(100*time.Millisecond))
 }
 

@@ -18,27 +18,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"mediagw/pkg/awstest"
-	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/topology"
 )
 
 // Timings of the system under test: short, so that the whole story fits in
 // a couple of minutes.
 const (
-	gatewayID      = "gw-local" // the gateway topology.json has parameters for
-	cameras        = 3
-	segmentLength  = 4 * time.Second
-	gop            = 2 * time.Second // the simulator's keyframe interval
-	hysteresis     = 3 * time.Second
-	keyPrefix      = "recordings"
-	deviceOnlineEv = "mediagw.events.v1.DeviceOnline"
+	gatewayID     = "gw-local" // the gateway topology.json has parameters for
+	cameras       = 3
+	segmentLength = 4 * time.Second
+	gop           = 2 * time.Second // the simulator's keyframe interval
+	hysteresis    = 3 * time.Second
+	keyPrefix     = "recordings"
 )
 
 // system is the whole recording path running as processes against private
@@ -59,11 +53,10 @@ type system struct {
 	// s3Switch stands between the recorders and the emulator's S3.
 	s3Switch *tcpSwitch
 
-	ddb        *dynamodb.Client
-	sqs        *sqs.Client
-	rec        recordings
-	tapURL     string // a queue of our own on the device events topic
-	tmQueueURL string // the task-manager's device events queue
+	ddb *dynamodb.Client
+	rec recordings
+	// redeliver delivers every device event to the task-manager a second time.
+	redeliver *redeliverer
 }
 
 // startSystem builds the binaries, provisions a private topology and starts
@@ -95,14 +88,13 @@ func startSystem(t *testing.T) *system {
 	}
 	s.res = res
 	s.bucket = res.Buckets["mediagw-recordings"]
-	s.ddb, s.sqs = dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	s.ddb = dynamodb.NewFromConfig(cfg)
 	s.rec = recordings{s3: s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = true
 		o.DisableLogOutputChecksumValidationSkipped = true // the emulator sends no checksums
 	}),
 		bucket: s.bucket, prefix: keyPrefix + "/" + gatewayID}
-	s.tmQueueURL = res.Queues["mediagw-task-manager-device-events"].URL
-	s.tapURL = tapDeviceOnline(ctx, t, cfg, res.Topics["mediagw-device-events"])
+	s.redeliver = startRedeliverer(ctx, t, cfg, res.Topics["mediagw-device-events"], res.Queues["mediagw-task-manager-device-events"].URL)
 
 	// The gateway's password: what the configurator would have set, read
 	// where every service reads it. The simulator takes it from a file
@@ -189,88 +181,6 @@ func startSystem(t *testing.T) *system {
 	waitHTTP(t, s.tm, s.tmHTTP+"/readyz", time.Minute)
 	t.Logf("system up in %s (simulator ISAPI %s, RTSP %s)", time.Since(begin).Round(100*time.Millisecond), simHTTP, simRTSP)
 	return s
-}
-
-// tapDeviceOnline subscribes a queue of the test's own to the device events
-// topic, for DeviceOnline only, and returns its URL.
-func tapDeviceOnline(ctx context.Context, t *testing.T, cfg aws.Config, topicARN string) string {
-	t.Helper()
-	q := sqs.NewFromConfig(cfg)
-	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name("e2e-tap"))})
-	if err != nil {
-		t.Fatalf("tap queue: %v", err)
-	}
-	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatalf("tap queue: %v", err)
-	}
-	filter, _ := json.Marshal(map[string][]string{"event_type": {deviceOnlineEv}})
-	_, err = sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topicARN), Protocol: aws.String("sqs"),
-		Endpoint:   aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]),
-		Attributes: map[string]string{"RawMessageDelivery": "true", "FilterPolicy": string(filter)}})
-	if err != nil {
-		t.Fatalf("tap subscription: %v", err)
-	}
-	return aws.ToString(out.QueueUrl)
-}
-
-// tappedEvent is a message as the device events topic delivered it.
-type tappedEvent struct {
-	device string
-	body   string
-	attrs  map[string]sqstypes.MessageAttributeValue
-}
-
-// redeliverDeviceOnline reads DeviceOnline events off the tap until every
-// device in want has been seen, and sends each one, same body and
-// attributes, to the task-manager's queue a second time as soon as it is
-// read: every event is delivered twice. It returns the events by device.
-func (s *system) redeliverDeviceOnline(t *testing.T, want []string, within time.Duration) map[string]tappedEvent {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	seen := map[string]tappedEvent{}
-	for len(seen) < len(want) {
-		out, err := s.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.tapURL),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
-		if err != nil {
-			t.Fatalf("DeviceOnline for each of %d cameras within %s: saw %d: %v", len(want), within, len(seen), err)
-		}
-		for _, m := range out.Messages {
-			var ev eventsv1.DeviceOnline
-			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				t.Fatalf("tapped DeviceOnline does not decode: %v", err)
-			}
-			te := tappedEvent{device: ev.GetDeviceIndex(), body: aws.ToString(m.Body), attrs: m.MessageAttributes}
-			s.redeliver(ctx, t, te)
-			if _, dup := seen[te.device]; !dup {
-				seen[te.device] = te
-			}
-			if _, err := s.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.tapURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, d := range want {
-		if _, ok := seen[d]; !ok {
-			t.Fatalf("DeviceOnline of %s never published; saw %v", d, keys(seen))
-		}
-	}
-	return seen
-}
-
-// redeliver sends a tapped event to the task-manager's device events queue.
-func (s *system) redeliver(ctx context.Context, t *testing.T, te tappedEvent) {
-	t.Helper()
-	attrs := map[string]sqstypes.MessageAttributeValue{}
-	for k, v := range te.attrs {
-		attrs[k] = sqstypes.MessageAttributeValue{DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue}
-	}
-	if _, err := s.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.tmQueueURL),
-		MessageBody: aws.String(te.body), MessageAttributes: attrs}); err != nil {
-		t.Fatalf("redeliver DeviceOnline of %s: %v", te.device, err)
-	}
 }
 
 func keys[V any](m map[string]V) []string {
