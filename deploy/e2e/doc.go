@@ -1,6 +1,35 @@
 // Package e2e holds the end-to-end tests of mediagw: the real binaries
-// (gateway simulator, device-watcher, task-manager with local recorders)
 // started as processes against a private set of emulator resources, driven
-// through the simulator's admin API and checked in S3, DynamoDB and the
-// process table. It has no code outside its tests.
+// through the gateway simulator's admin API and checked in S3, DynamoDB,
+// the services' metrics and the process table. It has no code outside its
+// tests.
+//
+// TestRecordingPath (issue 5) builds gateway-sim, device-watcher,
+// task-manager and recorder with `go build`, applies topology.json under a
+// unique prefix, and starts the simulator (three cameras, started with the
+// gateway's desired password from SSM, so no configurator is needed), the
+// device-watcher and the task-manager with the local launcher, on free
+// loopback ports, with short timings (4 s segments, 3 s offline
+// hysteresis, 1 s poll). The recorders' S3 (AWS_ENDPOINT_URL_S3, passed on
+// by the launcher) goes through a TCP switch in front of the emulator.
+// Every device event is delivered to the task-manager twice. It checks:
+//
+//   - every camera's segments in S3: H.264 by ffprobe, as long as their
+//     keys and metadata say, within one GOP of the target, consecutive ones
+//     at most one frame apart;
+//   - one recorder process per camera despite the duplicates, the one its
+//     ip-camera row names; the gateway password in no process's command
+//     line or environment, nor in any log;
+//   - a camera offline past the hysteresis: its recorder exits, its row
+//     says stop/idle; a late, older DeviceOnline does not bring it back;
+//   - a recorder killed (SIGKILL): its ffmpeg dies too, the task-manager
+//     starts a new one, new segments arrive;
+//   - S3 unreachable for 10 s: nothing reaches S3 meanwhile, and afterwards
+//     the camera's segments still form one gapless run;
+//   - cameras deleted (one offline, one recording): rows gone, recorder
+//     stopped.
+//
+// Run it with `go test ./e2e/` in deploy (about 50 s; a private emulator
+// is started unless AWS_ENDPOINT_URL is set). Service logs go to files in
+// the test's temporary directory and are printed when it fails.
 package e2e
