@@ -89,11 +89,11 @@ func startSystem(t *testing.T) *system {
 	s.res = res
 	s.bucket = res.Buckets["mediagw-recordings"]
 	s.ddb = dynamodb.NewFromConfig(cfg)
-	s.rec = recordings{s3: s3.NewFromConfig(cfg, func(o *s3.Options) {
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = true
 		o.DisableLogOutputChecksumValidationSkipped = true // the emulator sends no checksums
-	}),
-		bucket: s.bucket, prefix: keyPrefix + "/" + gatewayID}
+	})
+	s.rec = recordings{s3: s3c, bucket: s.bucket, prefix: keyPrefix + "/" + gatewayID}
 	s.redeliver = startRedeliverer(ctx, t, cfg, res.Topics["mediagw-device-events"], res.Queues["mediagw-task-manager-device-events"].URL)
 
 	// The gateway's password: what the configurator would have set, read
@@ -181,15 +181,6 @@ func startSystem(t *testing.T) *system {
 	waitHTTP(t, s.tm, s.tmHTTP+"/readyz", time.Minute)
 	t.Logf("system up in %s (simulator ISAPI %s, RTSP %s)", time.Since(begin).Round(100*time.Millisecond), simHTTP, simRTSP)
 	return s
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // simDevice is a camera as the simulator's admin API shows it.
