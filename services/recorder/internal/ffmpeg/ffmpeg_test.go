@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mediagw/pkg/testkit"
 )
 
 func TestArgs(t *testing.T) {
@@ -175,10 +178,33 @@ func TestSplitLevel(t *testing.T) {
 	for line, want := range map[string][2]string{
 		"[segment @ 0x55] [info] Opening 'x' for writing": {"info", "[segment @ 0x55] Opening 'x' for writing"},
 		"[error] Connection refused":                      {"error", "Connection refused"},
-		"garbage":                                         {"warning", "garbage"},
+		"    Metadata:":                                   {"", "    Metadata:"},
 	} {
 		if l, m := splitLevel(line); l != want[0] || m != want[1] {
 			t.Errorf("splitLevel(%q) = %q, %q", line, l, m)
 		}
+	}
+}
+
+// The lines that continue a multi-line message (ffmpeg's stream description)
+// carry no level of their own: they are logged at the level of the line
+// they continue, so an ordinary start logs no warning.
+func TestContinuationLinesKeepTheirMessagesLevel(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(w, "[info] Input #0, rtsp, from 'rtsp://127.0.0.1:1/x':\n  Metadata:\n    title           : Media Presentation\n"+
+		"[error] Connection timed out\n  while reading\n")
+	w.Close()
+	var logs testkit.Buffer
+	p := &Process{starts: map[string]float64{}}
+	p.readStderr(r, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	out := logs.String()
+	if strings.Count(out, `"level":"WARN"`) != 2 || !strings.Contains(out, `"line":"  while reading","ffmpeg_level":"error"`) {
+		t.Fatalf("want exactly the error and its continuation as warnings:\n%s", out)
+	}
+	if strings.Contains(out, `"level":"WARN","msg":"ffmpeg","line":"  Metadata:"`) {
+		t.Fatalf("stream description logged as a warning:\n%s", out)
 	}
 }

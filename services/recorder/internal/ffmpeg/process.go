@@ -181,9 +181,16 @@ func (p *Process) readStderr(r *os.File, log *slog.Logger) {
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	output := false
 	limit := newLineLimiter(20, time.Minute)
+	prev := "warning"
 	for sc.Scan() {
 		line := sc.Text()
 		level, msg := splitLevel(line)
+		if level == "" {
+			// A continuation of a multi-line message (the stream
+			// description): it has the level of the line it continues.
+			level = prev
+		}
+		prev = level
 		if level == "info" || level == "verbose" || level == "debug" {
 			if strings.HasPrefix(msg, "Output #0") {
 				output = true
@@ -205,9 +212,9 @@ func (p *Process) readStderr(r *os.File, log *slog.Logger) {
 		}
 		if ok, suppressed := limit.allow(time.Now()); ok {
 			if suppressed > 0 {
-				log.Warn("ffmpeg", "line", msg, "level", level, "suppressed_lines", suppressed)
+				log.Warn("ffmpeg", "line", msg, "ffmpeg_level", level, "suppressed_lines", suppressed)
 			} else {
-				log.Warn("ffmpeg", "line", msg, "level", level)
+				log.Warn("ffmpeg", "line", msg, "ffmpeg_level", level)
 			}
 		}
 	}
@@ -217,6 +224,7 @@ func (p *Process) readStderr(r *os.File, log *slog.Logger) {
 }
 
 // splitLevel separates ffmpeg's "[level]" prefix (after any "[component @ 0x…]").
+// A line without one gets level "".
 func splitLevel(line string) (level, msg string) {
 	for _, l := range []string{"fatal", "error", "warning", "info", "verbose", "debug", "panic"} {
 		tag := "[" + l + "] "
@@ -224,7 +232,7 @@ func splitLevel(line string) (level, msg string) {
 			return l, strings.TrimSpace(line[:i] + line[i+len(tag):])
 		}
 	}
-	return "warning", line
+	return "", line
 }
 
 // lineLimiter lets n lines through per period and counts the rest.
