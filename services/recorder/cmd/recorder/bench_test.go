@@ -64,7 +64,7 @@ func runCPUBench(b *testing.B, streams int, measure time.Duration) {
 
 	// Past start-up (probing costs about half a CPU-second per start).
 	time.Sleep(10 * time.Second)
-	kids := ffmpegChildren(rec.cmd.Process.Pid)
+	kids := testsim.FFmpegChildren(rec.cmd.Process.Pid)
 	if len(kids) != streams {
 		b.Fatalf("recorder runs %d ffmpeg, want %d", len(kids), streams)
 	}
@@ -77,7 +77,7 @@ func runCPUBench(b *testing.B, streams int, measure time.Duration) {
 	b.ResetTimer()
 	time.Sleep(measure)
 	b.StopTimer()
-	if k := ffmpegChildren(rec.cmd.Process.Pid); len(k) != streams || k[0] != kids[0] {
+	if k := testsim.FFmpegChildren(rec.cmd.Process.Pid); len(k) != streams || k[0] != kids[0] {
 		b.Fatalf("the recorder's ffmpeg restarted during the measurement")
 	}
 	recSelf := cpu(b, rec.cmd.Process.Pid, true) - recSelf0

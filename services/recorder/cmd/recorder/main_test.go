@@ -174,31 +174,6 @@ func (e *env) segments() []segment.Segment {
 	return segs
 }
 
-// children returns the pids of parent's ffmpeg children.
-func ffmpegChildren(parent int) []int {
-	des, _ := os.ReadDir("/proc")
-	var out []int
-	for _, de := range des {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || !strings.Contains(s[:i], "(ffmpeg") {
-			continue
-		}
-		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(parent) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 func alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -223,7 +198,7 @@ func TestSIGTERMUploadsTheLastSegmentAndExits(t *testing.T) {
 	p := e.start()
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
 
-	kids := ffmpegChildren(p.cmd.Process.Pid)
+	kids := testsim.FFmpegChildren(p.cmd.Process.Pid)
 	if len(kids) != 1 {
 		t.Fatalf("recorder has %d ffmpeg children, want 1", len(kids))
 	}
@@ -286,7 +261,7 @@ func TestKilledRecorderIsPickedUpByTheNext(t *testing.T) {
 	p := e.start()
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
 	time.Sleep(2 * time.Second) // into the next segment
-	kids := ffmpegChildren(p.cmd.Process.Pid)
+	kids := testsim.FFmpegChildren(p.cmd.Process.Pid)
 	p.cmd.Process.Kill()
 	<-p.done
 	testkit.Eventually(t, 5*time.Second, 100*time.Millisecond, "ffmpeg to die with the recorder", func() bool {

@@ -242,34 +242,6 @@ func checkContinuous(t *testing.T, objs []object) {
 	}
 }
 
-// children returns the pids of this process's ffmpeg children.
-func ffmpegChildren(t *testing.T, parent int) []int {
-	t.Helper()
-	des, _ := os.ReadDir("/proc")
-	var out []int
-	for _, de := range des {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || !strings.Contains(s[:i], "(ffmpeg") {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // tcpSwitch forwards a loopback port to a target and can be switched off
 // (connections refused, open ones cut) and on again.
 type tcpSwitch struct {

@@ -32,7 +32,7 @@ func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, "5 segments per channel in S3", func() bool {
 		return len(h.segments("1")) >= 5 && len(h.segments("2")) >= 5
 	})
-	pids := ffmpegChildren(t, os.Getpid())
+	pids := testsim.FFmpegChildren(os.Getpid())
 	if len(pids) < 2 {
 		t.Fatalf("found %d ffmpeg children, want one per channel", len(pids))
 	}

@@ -7,6 +7,9 @@ import (
 	"net"
 	"os"
 	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -72,4 +75,32 @@ func (s *Sim) SetAvailable(p string, up bool) {
 	if !up {
 		s.srv.Drop(p)
 	}
+}
+
+// FFmpegChildren returns the pids of parent's ffmpeg child processes, read
+// from /proc (the tests check that ffmpeg starts, restarts and dies with
+// its recorder).
+func FFmpegChildren(parent int) []int {
+	des, _ := os.ReadDir("/proc")
+	var out []int
+	for _, de := range des {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(ffmpeg") {
+			continue
+		}
+		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
