@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"mediagw/pkg/gatewaysim/rtsp"
 )
 
 // Config describes one simulated gateway. The zero value of every field but
@@ -53,6 +55,9 @@ type Config struct {
 
 	// MediaDir caches the H.264 media generated for RTSP (default: user cache dir).
 	MediaDir string
+	// Media, if set, is streamed instead of loading MediaDir; give several
+	// simulators in one process the same rtsp.LoadMedia result to share it.
+	Media *rtsp.Media
 	// Scenario, if set, starts running when the server starts.
 	Scenario *Scenario
 	Logger   *slog.Logger

@@ -111,6 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			Credentials: s.st.credentials,
 			Available:   s.streamAvailable,
 			MediaDir:    cfg.MediaDir,
+			Media:       cfg.Media,
 			Logger:      cfg.Logger.With("component", "rtsp"),
 		})
 		if err != nil {

@@ -59,8 +59,14 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, tune ...func(*Server)) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, nil, tune...)
+}
+
+// newTestEnvWith is newTestEnv with a chance to change the Config first.
+func newTestEnvWith(t *testing.T, configure func(*Config), tune ...func(*Server)) *testEnv {
+	t.Helper()
 	env := &testEnv{password: testPassword, offline: make(map[string]bool)}
-	srv, err := NewServer(Config{
+	cfg := Config{
 		Credentials: func() (string, string) {
 			env.mu.Lock()
 			defer env.mu.Unlock()
@@ -73,7 +79,11 @@ func newTestEnv(t *testing.T, tune ...func(*Server)) *testEnv {
 		},
 		MediaDir: mediaDir,
 		Logger:   slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

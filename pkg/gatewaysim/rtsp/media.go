@@ -380,6 +380,22 @@ func (r *bitReader) se() int {
 	return -k / 2
 }
 
+// Media is the H.264 a server streams: the main and the sub stream's clips.
+// It is read-only once loaded, so one Media may serve any number of servers.
+type Media struct {
+	clips [2]*clip // indexed by mainStream, subStream
+}
+
+// LoadMedia loads the clips cached in dir, rendering them with ffmpeg
+// first if dir does not have them yet.
+func LoadMedia(dir string) (*Media, error) {
+	clips, err := loadMedia(dir, mainRecipe(), subRecipe())
+	if err != nil {
+		return nil, fmt.Errorf("rtsp: media: %w", err)
+	}
+	return &Media{clips: [2]*clip{clips[0], clips[1]}}, nil
+}
+
 // loadMedia makes sure both clips exist in dir and loads them.
 func loadMedia(dir string, recipes ...mediaRecipe) ([]*clip, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

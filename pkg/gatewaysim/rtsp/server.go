@@ -40,7 +40,11 @@ type Config struct {
 	// MediaDir caches the generated H.264 media; created if missing. Use a
 	// persistent directory: rendering takes a few seconds of CPU.
 	MediaDir string
-	Logger   *slog.Logger
+	// Media, if set, is streamed instead of loading MediaDir: many servers
+	// in one process (simulated gateways in a benchmark) then share one copy
+	// of the clips (about 13 MB) instead of holding one each.
+	Media  *Media
+	Logger *slog.Logger
 }
 
 // Server serves RTSP. Create it with NewServer.
@@ -73,16 +77,19 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Credentials == nil || cfg.Available == nil {
 		return nil, errors.New("rtsp: Config.Credentials and Config.Available are required")
 	}
-	if cfg.MediaDir == "" {
-		return nil, errors.New("rtsp: Config.MediaDir is required")
-	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	clips, err := loadMedia(cfg.MediaDir, mainRecipe(), subRecipe())
-	if err != nil {
-		return nil, fmt.Errorf("rtsp: media: %w", err)
+	media := cfg.Media
+	if media == nil {
+		if cfg.MediaDir == "" {
+			return nil, errors.New("rtsp: Config.MediaDir or Config.Media is required")
+		}
+		var err error
+		if media, err = LoadMedia(cfg.MediaDir); err != nil {
+			return nil, err
+		}
 	}
 	auth, err := newAuthenticator(cfg.Credentials)
 	if err != nil {
@@ -92,7 +99,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:            cfg,
 		log:            logger,
 		auth:           auth,
-		clips:          [2]*clip{clips[0], clips[1]},
+		clips:          media.clips,
 		clock:          newLiveClock(time.Now()),
 		cameraOffset:   cameraOffset,
 		sessionTimeout: 60 * time.Second,
