@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
-
 	"mediagw/pkg/testkit"
 )
 

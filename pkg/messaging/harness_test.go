@@ -15,9 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mediagw/pkg/awstest"
-	"mediagw/pkg/topology"
-
 	"mediagw/pkg/testkit"
+	"mediagw/pkg/topology"
 )
 
 func TestMain(m *testing.M) {

@@ -28,10 +28,9 @@ import (
 	"mediagw/pkg/isapi"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
+	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/configurator/internal/app"
-
-	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) {

@@ -13,11 +13,10 @@ import (
 	"mediagw/pkg/gatewaysim"
 	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/isapi"
+	"mediagw/pkg/testkit"
 	"mediagw/services/configurator/internal/configurator"
 	"mediagw/services/configurator/internal/gwconfig"
 	"mediagw/services/configurator/internal/isapigw"
-
-	"mediagw/pkg/testkit"
 )
 
 const (

@@ -8,7 +8,6 @@ import (
 	"mediagw/pkg/gatewaysim"
 	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
-
 	"mediagw/pkg/testkit"
 )
 

@@ -27,10 +27,9 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
+	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/app"
-
-	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }

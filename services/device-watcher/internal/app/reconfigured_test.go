@@ -12,9 +12,8 @@ import (
 	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
-	"mediagw/pkg/topology"
-
 	"mediagw/pkg/testkit"
+	"mediagw/pkg/topology"
 )
 
 const (

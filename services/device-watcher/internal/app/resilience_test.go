@@ -20,12 +20,11 @@ import (
 
 	"mediagw/pkg/gatewaysim"
 	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/pkg/testkit"
 	"mediagw/services/device-watcher/internal/devicestate"
 	"mediagw/services/device-watcher/internal/lease"
 	"mediagw/services/device-watcher/internal/store"
 	"mediagw/services/device-watcher/internal/watcher"
-
-	"mediagw/pkg/testkit"
 )
 
 const writesMetric = "mediagw_device_watcher_store_writes_total"

@@ -24,10 +24,9 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"mediagw/pkg/awstest"
+	"mediagw/pkg/testkit"
 	"mediagw/services/recorder/internal/segment"
 	"mediagw/services/recorder/internal/testsim"
-
-	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }

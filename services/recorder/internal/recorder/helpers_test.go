@@ -22,13 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mediagw/pkg/awstest"
+	"mediagw/pkg/testkit"
 	"mediagw/services/recorder/internal/ffmpeg"
 	"mediagw/services/recorder/internal/metrics"
 	"mediagw/services/recorder/internal/s3store"
 	"mediagw/services/recorder/internal/segment"
 	"mediagw/services/recorder/internal/testsim"
-
-	"mediagw/pkg/testkit"
 )
 
 func TestMain(m *testing.M) {
