@@ -201,7 +201,7 @@ func (c *Consumer) process(ctx context.Context, raw sqstypes.Message) {
 		}
 	}
 	if decodeErr != nil {
-		c.deadLetter(ctx, raw, m, "malformed message: "+decodeErr.Error())
+		c.deadLetter(ctx, raw, m, "malformed", "malformed message: "+decodeErr.Error())
 		return
 	}
 
@@ -213,9 +213,9 @@ func (c *Consumer) process(ctx context.Context, raw sqstypes.Message) {
 	case err == nil:
 		c.deleter.delete(raw.ReceiptHandle, m)
 	case IsPermanent(err):
-		c.deadLetter(ctx, raw, m, err.Error())
+		c.deadLetter(ctx, raw, m, "permanent", err.Error())
 	case m.ReceiveCount >= c.cfg.MaxReceiveCount:
-		c.deadLetter(ctx, raw, m, fmt.Sprintf("still failing after %d deliveries: %v", m.ReceiveCount, err))
+		c.deadLetter(ctx, raw, m, "retries_exhausted", fmt.Sprintf("still failing after %d deliveries: %v", m.ReceiveCount, err))
 	default:
 		delay := c.retryDelay(m.ReceiveCount)
 		c.cfg.Logger.Warn("handler failed; will retry", "queue", c.cfg.Queue, "event_type", m.EventType,
@@ -281,9 +281,9 @@ func (c *Consumer) delete(ctx context.Context, receipt *string, m *Message) {
 
 // deadLetter copies the message to the dead-letter queue with the reason,
 // then deletes the original. Without a dead-letter queue URL the message is
-// left for the queue's redrive policy.
-func (c *Consumer) deadLetter(ctx context.Context, raw sqstypes.Message, m *Message, reason string) {
-	short := reasonKind(reason)
+// left for the queue's redrive policy. kind labels the metric: malformed,
+// permanent or retries_exhausted.
+func (c *Consumer) deadLetter(ctx context.Context, raw sqstypes.Message, m *Message, kind, reason string) {
 	c.cfg.Logger.Error("dead-lettering message", "queue", c.cfg.Queue, "event_type", m.EventType,
 		"event_id", m.EventID, "message_id", m.MessageID, "receive_count", m.ReceiveCount, "reason", reason)
 	if c.cfg.DeadLetterQueueURL == "" {
@@ -311,19 +311,8 @@ func (c *Consumer) deadLetter(ctx context.Context, raw sqstypes.Message, m *Mess
 		c.cfg.Logger.Error("dead-letter send failed; message stays on its queue", "queue", c.cfg.Queue, "err", err)
 		return
 	}
-	c.cfg.Metrics.deadLetter(c.cfg.Queue, m.EventType, short)
+	c.cfg.Metrics.deadLetter(c.cfg.Queue, m.EventType, kind)
 	c.delete(ctx, raw.ReceiptHandle, m)
-}
-
-func reasonKind(reason string) string {
-	switch {
-	case len(reason) >= 17 && reason[:17] == "malformed message":
-		return "malformed"
-	case len(reason) >= 13 && reason[:13] == "still failing":
-		return "retries_exhausted"
-	default:
-		return "permanent"
-	}
 }
 
 // toMessage turns an SQS message into a Message. SNS raw delivery is the

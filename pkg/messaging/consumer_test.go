@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
@@ -122,7 +124,8 @@ func TestUndecodableBodyIsDeadLetteredAndConsumerGoesOn(t *testing.T) {
 		handled.Add(1)
 		return nil
 	})
-	run(t, e.consumer("devices", r.Handle))
+	metrics := NewMetrics(prometheus.NewRegistry())
+	run(t, e.consumer("devices", r.Handle, func(c *ConsumerConfig) { c.Metrics = metrics }))
 
 	q := e.res.Queues["devices"]
 	send := func(body string, attrs map[string]string) {
@@ -145,6 +148,13 @@ func TestUndecodableBodyIsDeadLetteredAndConsumerGoesOn(t *testing.T) {
 		return len(dlq) >= 3
 	})
 	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "good message handled", func() bool { return handled.Load() == 1 })
+	for _, want := range []struct {
+		eventType, kind string
+	}{{"", "malformed"}, {"mediagw.events.v1.DeviceOnline", "permanent"}, {"mediagw.events.v1.SomethingNew", "permanent"}} {
+		if n := testutil.ToFloat64(metrics.deadLettered.WithLabelValues("devices", want.eventType, want.kind)); n != 1 {
+			t.Errorf("dead-lettered{event_type=%q, reason=%q} = %v, want 1", want.eventType, want.kind, n)
+		}
+	}
 	var reasons []string
 	for _, m := range dlq {
 		reasons = append(reasons, aws.ToString(m.MessageAttributes[AttrDeadLetterReason].StringValue))
