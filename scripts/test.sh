@@ -12,7 +12,7 @@ log() { printf '[test] %s\n' "$*" >&2; }
 scripts/bootstrap.sh
 
 log "gofmt"
-unformatted=$(gofmt -l pkg deploy services tools 2>/dev/null | grep -v '^pkg/gen/' || true)
+unformatted=$(gofmt -l pkg deploy services testsupport tools 2>/dev/null | grep -v '^pkg/gen/' || true)
 if [ -n "$unformatted" ]; then echo "gofmt needed:" >&2; echo "$unformatted" >&2; exit 1; fi
 
 # Every module of go.work, as import-path patterns (mediagw/pkg/... and so on).

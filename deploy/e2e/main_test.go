@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"mediagw/pkg/awstest"
+	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"mediagw/pkg/awstest"
+	"mediagw/testsupport/awstest"
 )
 
 // The events of the device events topic.

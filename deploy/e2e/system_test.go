@@ -20,8 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
+	"mediagw/testsupport/awstest"
 )
 
 // Timings of the system under test: short, so that the whole story fits in
@@ -40,7 +41,7 @@ const (
 type system struct {
 	work, logDir string
 	bins         map[string]string
-	res          topology.Resources
+	res          provision.Resources
 	bucket       string
 	password     string // the gateway's; must show nowhere
 
@@ -82,7 +83,7 @@ func startSystem(t *testing.T) *system {
 
 	endpoint := awstest.Endpoint(t)
 	cfg := awstest.Config(t)
-	res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{Prefix: awstest.Name("e2e") + "-", LocalParameters: true})
+	res, err := provision.Apply(ctx, cfg, topology.Default(), provision.Options{Prefix: awstest.Name("e2e") + "-", LocalParameters: true})
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/hiktz"
 	"mediagw/pkg/isapi"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 const localIP = "127.0.0.1"

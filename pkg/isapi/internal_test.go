@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 func TestUnknownPathAndMethodNotSupported(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/isapi"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 // streamT reads a subscription and skips heartbeats unless asked for.

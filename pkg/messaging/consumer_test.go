@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
-	"mediagw/pkg/testkit"
+	"mediagw/testsupport/testkit"
 )
 
 func TestFanOutDeliversEachQueueExactlyItsEvents(t *testing.T) {

@@ -14,9 +14,10 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mediagw/pkg/awstest"
-	"mediagw/pkg/testkit"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	sns  *sns.Client
 	sqs  *sqs.Client
-	res  topology.Resources
+	res  provision.Resources
 	logs *testkit.Buffer
 	log  *slog.Logger
 }
@@ -53,7 +54,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := topology.Apply(context.Background(), cfg, def, topology.Options{Prefix: awstest.Name("msg") + "-", Only: []string{"topics", "queues"}})
+	res, err := provision.Apply(context.Background(), cfg, def, provision.Options{Prefix: awstest.Name("msg") + "-", Only: []string{"topics", "queues"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"mediagw/pkg/awstest"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/service"
+	"mediagw/testsupport/awstest"
 )
 
 // TestSIGTERMFinishesInFlightHandler runs a real service process (this test

@@ -1,7 +1,7 @@
 // Package topology is the one definition of every AWS resource mediagw
-// uses (topology.json) and the code that creates them idempotently.
-// The local provisioner and every component test apply it; the CDK stack
-// reads the same JSON, so names cannot drift between them.
+// uses (topology.json): names, and the environment variables that carry
+// them to the services. It creates nothing: the provisioner in
+// deploy/provision applies it to AWS or an emulator.
 package topology
 
 import (
@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -126,6 +127,11 @@ func (d Definition) Validate() error {
 			owner[e] = t.Name
 		}
 	}
+	for field, v := range map[string]string{"recorderCpu": d.ECS.RecorderCPU, "recorderMemory": d.ECS.RecorderMemory} {
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+			return fmt.Errorf("topology: ecs %s %q is not a positive number", field, v)
+		}
+	}
 	rules := map[string]bool{}
 	for _, r := range d.Rules {
 		rules[r.Name] = true
@@ -206,8 +212,8 @@ func (d Definition) WithPrefix(prefix string) Definition {
 	return out
 }
 
-// parameterRoot is the physical name of "/mediagw".
-func (d Definition) parameterRoot() string {
+// ParameterRoot is the physical name of "/mediagw".
+func (d Definition) ParameterRoot() string {
 	for _, p := range d.Parameters {
 		if i := strings.Index(p.Name, "/mediagw/"); i >= 0 {
 			return p.Name[:i] + "/mediagw"

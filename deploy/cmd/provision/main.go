@@ -14,6 +14,7 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 )
 
@@ -36,7 +37,7 @@ func main() {
 	if *local && os.Getenv("AWS_ENDPOINT_URL") == "" {
 		fail(fmt.Errorf("--local-parameters writes development passwords and is only for the emulator: set AWS_ENDPOINT_URL"))
 	}
-	res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{Prefix: *prefix, LocalParameters: *local})
+	res, err := provision.Apply(ctx, cfg, topology.Default(), provision.Options{Prefix: *prefix, LocalParameters: *local})
 	if err != nil {
 		fail(err)
 	}

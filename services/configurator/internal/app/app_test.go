@@ -21,16 +21,17 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"google.golang.org/protobuf/proto"
 
-	"mediagw/pkg/awstest"
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/deploy/provision"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/isapi"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
-	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/configurator/internal/app"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -53,7 +54,7 @@ const (
 // sees every gateway event, and a simulated gateway.
 type env struct {
 	aws     aws.Config
-	res     topology.Resources
+	res     provision.Resources
 	sqs     *sqs.Client
 	sim     *gatewaysim.Server
 	allURL  string // every event of the gateway events topic
@@ -67,7 +68,7 @@ func newEnv(t *testing.T, gatewayPassword string, simOpts ...gatewaysimtest.Opti
 	t.Helper()
 	cfg := awstest.Config(t)
 	ctx := context.Background()
-	res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{
+	res, err := provision.Apply(ctx, cfg, topology.Default(), provision.Options{
 		Prefix: awstest.Name("cfg") + "-", LocalParameters: true, Only: []string{"topics", "queues", "parameters"},
 	})
 	if err != nil {

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/services/configurator/internal/configurator"
 	"mediagw/services/configurator/internal/gwconfig"
 	"mediagw/services/configurator/internal/isapigw"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 // BenchmarkConfiguredGatewayRun measures the steady state: a run against a

@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/isapi"
-	"mediagw/pkg/testkit"
 	"mediagw/services/configurator/internal/configurator"
 	"mediagw/services/configurator/internal/gwconfig"
 	"mediagw/services/configurator/internal/isapigw"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 const (

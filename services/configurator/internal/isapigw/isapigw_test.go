@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/isapi"
 	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 func dial(t *testing.T, sim *gatewaysim.Server) *Gateway {

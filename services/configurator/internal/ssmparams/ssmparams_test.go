@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"mediagw/pkg/awstest"
 	"mediagw/services/configurator/internal/gwconfig"
 	"mediagw/services/configurator/internal/ssmparams"
+	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
-	"mediagw/pkg/testkit"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 // sim starts a simulated gateway with devices×channels cameras and stores

@@ -23,13 +23,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
-	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/app"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -49,7 +50,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	cfg := awstest.Config(t)
-	res, err := topology.Apply(context.Background(), cfg, topology.Default(), topology.Options{
+	res, err := provision.Apply(context.Background(), cfg, topology.Default(), provision.Options{
 		Prefix: awstest.Name("dw") + "-", Only: []string{"topics", "queues", "rules", "tables", "parameters"},
 	})
 	if err != nil {

@@ -18,13 +18,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
-	"mediagw/pkg/testkit"
 	"mediagw/services/device-watcher/internal/devicestate"
 	"mediagw/services/device-watcher/internal/lease"
 	"mediagw/services/device-watcher/internal/store"
 	"mediagw/services/device-watcher/internal/watcher"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 const writesMetric = "mediagw_device_watcher_store_writes_total"

@@ -8,10 +8,10 @@ import (
 	"syscall"
 	"testing"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/isapi"
 	"mediagw/services/device-watcher/internal/devicestate"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 func TestErrorKind(t *testing.T) {

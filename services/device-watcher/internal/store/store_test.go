@@ -9,11 +9,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/devicestate"
 	"mediagw/services/device-watcher/internal/lease"
 	"mediagw/services/device-watcher/internal/store"
+	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -29,7 +30,7 @@ func setup(t *testing.T) env {
 	t.Helper()
 	ctx := context.Background()
 	awsCfg := awstest.Config(t)
-	res, err := topology.Apply(ctx, awsCfg, topology.Default(), topology.Options{Prefix: awstest.Name("dwst") + "-", Only: []string{"tables"}})
+	res, err := provision.Apply(ctx, awsCfg, topology.Default(), provision.Options{Prefix: awstest.Name("dwst") + "-", Only: []string{"tables"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mediagw/pkg/awstest"
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/isapi"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/topology"
@@ -24,6 +22,9 @@ import (
 	"mediagw/services/device-watcher/internal/lease"
 	"mediagw/services/device-watcher/internal/store"
 	"mediagw/services/device-watcher/internal/watcher"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -80,7 +81,7 @@ func BenchmarkPollCycle(b *testing.B) {
 	setupStart := time.Now()
 	for i, sim := range sims {
 		id := fmt.Sprintf("gw-%02d", i)
-		res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{Prefix: awstest.Name("dwb") + "-", Only: []string{"topics", "tables"}})
+		res, err := provision.Apply(ctx, cfg, topology.Default(), provision.Options{Prefix: awstest.Name("dwb") + "-", Only: []string{"topics", "tables"}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
+	"mediagw/testsupport/gatewaysim"
 )
 
 // envPrefix: every flag can also be set as GATEWAY_SIM_<FLAG_NAME>.

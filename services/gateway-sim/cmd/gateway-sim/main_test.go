@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
+	"mediagw/testsupport/gatewaysim"
 )
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {

@@ -23,10 +23,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"mediagw/pkg/awstest"
-	"mediagw/pkg/testkit"
 	"mediagw/services/recorder/internal/segment"
 	"mediagw/services/recorder/internal/testsim"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/testkit"
+	"mediagw/testsupport/testkit"
 )
 
 func TestArgs(t *testing.T) {

@@ -21,13 +21,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mediagw/pkg/awstest"
-	"mediagw/pkg/testkit"
 	"mediagw/services/recorder/internal/ffmpeg"
 	"mediagw/services/recorder/internal/metrics"
 	"mediagw/services/recorder/internal/s3store"
 	"mediagw/services/recorder/internal/segment"
 	"mediagw/services/recorder/internal/testsim"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"mediagw/pkg/awstest"
-	"mediagw/pkg/testkit"
 	"mediagw/services/recorder/internal/ffmpeg"
 	"mediagw/services/recorder/internal/metrics"
 	"mediagw/services/recorder/internal/testsim"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/testkit"
 )
 
 // Two channels of a simulated gateway into S3: valid H.264 segments of the

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/rtsp"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/rtsp"
 )
 
 // Credentials the simulated gateway accepts.

@@ -14,10 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
-	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/launcher"
+	"mediagw/testsupport/testkit"
 )
 
 // Online → one task and a row; the same event again, and an older offline

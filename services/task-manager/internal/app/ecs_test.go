@@ -15,11 +15,11 @@ import (
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/service"
-	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
 	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
+	"mediagw/testsupport/testkit"
 )
 
 // The wired service with LAUNCHER=ecs against the emulator's ECS: a device

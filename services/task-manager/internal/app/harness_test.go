@@ -20,16 +20,17 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
-	"mediagw/pkg/testkit"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/standin"
 	"mediagw/services/task-manager/internal/store"
 	"mediagw/services/task-manager/internal/taskstate"
+	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	t     *testing.T
 	cfg   aws.Config
-	res   topology.Resources
+	res   provision.Resources
 	s     Settings
 	app   *App
 	db    *dynamodb.Client
@@ -69,7 +70,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 		p["detail"] = map[string]any{"clusterArn": []string{taskstate.LocalClusterArn(prefix + def.ECS.Cluster)}}
 		def.Rules[i].Pattern, _ = json.Marshal(p)
 	}
-	res, err := topology.Apply(context.Background(), cfg, def, topology.Options{Prefix: prefix, LocalParameters: true})
+	res, err := provision.Apply(context.Background(), cfg, def, provision.Options{Prefix: prefix, LocalParameters: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 	return e
 }
 
-func queueOf(res topology.Resources, name string) Queue {
+func queueOf(res provision.Resources, name string) Queue {
 	q := res.Queues[name]
 	return Queue{URL: q.URL, DLQURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount}
 }

@@ -14,10 +14,11 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/store"
+	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
@@ -29,7 +30,7 @@ var now = time.Date(2026, 3, 2, 0, 0, 40, 0, time.UTC)
 type fixture struct {
 	t   *testing.T
 	env Env
-	res topology.Resources
+	res provision.Resources
 	out *bytes.Buffer
 }
 
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	cfg := awstest.Config(t)
 	ctx := context.Background()
-	res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{Prefix: awstest.Name("tmctl") + "-", LocalParameters: true,
+	res, err := provision.Apply(ctx, cfg, topology.Default(), provision.Options{Prefix: awstest.Name("tmctl") + "-", LocalParameters: true,
 		Only: []string{"tables", "buckets", "parameters"}})
 	if err != nil {
 		t.Fatal(err)

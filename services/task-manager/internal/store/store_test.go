@@ -15,17 +15,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
+	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
-func tables(t *testing.T) (*dynamodb.Client, topology.Resources) {
+func tables(t *testing.T) (*dynamodb.Client, provision.Resources) {
 	t.Helper()
 	cfg := awstest.Config(t)
-	res, err := topology.Apply(context.Background(), cfg, topology.Default(), topology.Options{Prefix: awstest.Name("tmstore") + "-", Only: []string{"tables"}})
+	res, err := provision.Apply(context.Background(), cfg, topology.Default(), provision.Options{Prefix: awstest.Name("tmstore") + "-", Only: []string{"tables"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,22 +12,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"mediagw/pkg/awstest"
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/launcher"
 	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
+	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
 // newLauncher provisions the recorder's cluster and task definition under a
 // unique prefix and aims a launcher at the emulator's default VPC.
-func newLauncher(t *testing.T) (*Launcher, *ecs.Client, topology.Resources) {
+func newLauncher(t *testing.T) (*Launcher, *ecs.Client, provision.Resources) {
 	t.Helper()
 	cfg := awstest.Config(t)
 	ctx := context.Background()
-	res, err := topology.Apply(ctx, cfg, topology.Default(), topology.Options{Prefix: awstest.Name("tmecs") + "-", Only: []string{"ecs"}})
+	res, err := provision.Apply(ctx, cfg, topology.Default(), provision.Options{Prefix: awstest.Name("tmecs") + "-", Only: []string{"ecs"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 )
 
@@ -32,8 +33,8 @@ func Network(t testing.TB, cfg aws.Config) (subnet, securityGroup string) {
 
 // TaskDefinition registers a revision of the applied recorder family whose
 // container also states its memory: moto's RunTask needs that, while
-// Fargate is content with the task-level memory topology.Apply registers.
-func TaskDefinition(t testing.TB, cfg aws.Config, res topology.Resources) string {
+// Fargate is content with the task-level memory provision.Apply registers.
+func TaskDefinition(t testing.TB, cfg aws.Config, res provision.Resources) string {
 	t.Helper()
 	e := topology.Default().ECS
 	family := res.Cluster[:len(res.Cluster)-len(e.Cluster)] + e.RecorderTaskFamily

@@ -22,7 +22,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"mediagw/pkg/testkit"
+	"mediagw/testsupport/testkit"
 )
 
 // mediaDir is shared by the package's tests so the media is rendered once

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
+	"mediagw/testsupport/gatewaysim"
 )
 
 // Credentials of the admin user of a simulator started by Start.

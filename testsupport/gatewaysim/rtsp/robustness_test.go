@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/testkit"
+	"mediagw/testsupport/testkit"
 )
 
 // rawExchange sends raw bytes on a new connection and returns the status

@@ -10,8 +10,8 @@ import (
 
 	"github.com/icholy/digest"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 // rawGet sends one GET with the given Authorization header.

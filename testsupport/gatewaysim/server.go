@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"mediagw/pkg/gatewaysim/rtsp"
+	"mediagw/testsupport/gatewaysim/rtsp"
 )
 
 // mediaServer is what the gateway needs of its RTSP server.

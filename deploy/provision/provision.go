@@ -1,4 +1,4 @@
-package topology
+package provision
 
 import (
 	"context"
@@ -23,6 +23,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/pkg/topology"
 )
 
 // QueueResource is a provisioned queue and its dead-letter queue.
@@ -52,18 +54,18 @@ type Resources struct {
 func (r Resources) Env() map[string]string {
 	env := map[string]string{}
 	for n, arn := range r.Topics {
-		env[EnvName(n, "TOPIC_ARN")] = arn
+		env[topology.EnvName(n, "TOPIC_ARN")] = arn
 	}
 	for n, q := range r.Queues {
-		env[EnvName(n, "QUEUE_URL")] = q.URL
-		env[EnvName(n, "DLQ_URL")] = q.DLQURL
-		env[EnvName(n, "MAX_RECEIVE_COUNT")] = strconv.Itoa(q.MaxReceiveCount)
+		env[topology.EnvName(n, "QUEUE_URL")] = q.URL
+		env[topology.EnvName(n, "DLQ_URL")] = q.DLQURL
+		env[topology.EnvName(n, "MAX_RECEIVE_COUNT")] = strconv.Itoa(q.MaxReceiveCount)
 	}
 	for n, t := range r.Tables {
-		env[EnvName(n, "TABLE")] = t
+		env[topology.EnvName(n, "TABLE")] = t
 	}
 	for n, b := range r.Buckets {
-		env[EnvName(n, "BUCKET")] = b
+		env[topology.EnvName(n, "BUCKET")] = b
 	}
 	env["PARAMETER_ROOT"] = r.ParameterRoot
 	env["ECS_CLUSTER"] = r.Cluster
@@ -111,7 +113,7 @@ func (o Options) wants(kind string) bool {
 
 // Apply creates every resource of d that does not exist yet and returns
 // where they are. Running it again changes nothing.
-func Apply(ctx context.Context, cfg aws.Config, d Definition, opt Options) (Resources, error) {
+func Apply(ctx context.Context, cfg aws.Config, d topology.Definition, opt Options) (Resources, error) {
 	phys := d.WithPrefix(opt.Prefix)
 	res := Resources{Topics: map[string]string{}, Queues: map[string]QueueResource{}, Tables: map[string]string{},
 		Buckets: map[string]string{}, Parameters: map[string]string{}}
@@ -188,7 +190,7 @@ func Apply(ctx context.Context, cfg aws.Config, d Definition, opt Options) (Reso
 	}
 	if opt.wants("parameters") {
 		ssmc := ssm.NewFromConfig(cfg)
-		res.ParameterRoot = phys.parameterRoot()
+		res.ParameterRoot = phys.ParameterRoot()
 		for i, p := range phys.Parameters {
 			res.Parameters[d.Parameters[i].Name] = p.Name
 			if !opt.LocalParameters {
@@ -211,7 +213,7 @@ func Apply(ctx context.Context, cfg aws.Config, d Definition, opt Options) (Reso
 	return res, nil
 }
 
-func applyQueue(ctx context.Context, snsc *sns.Client, sqsc *sqs.Client, q Queue, topics, rules map[string]string) (QueueResource, error) {
+func applyQueue(ctx context.Context, snsc *sns.Client, sqsc *sqs.Client, q topology.Queue, topics, rules map[string]string) (QueueResource, error) {
 	qr := QueueResource{Name: q.Name, DLQName: q.DLQName(), MaxReceiveCount: q.MaxReceiveCount}
 	var err error
 	if qr.DLQURL, qr.DLQARN, err = createQueue(ctx, sqsc, q.DLQName(), map[string]string{
@@ -312,7 +314,7 @@ func subscribe(ctx context.Context, snsc *sns.Client, topicARN, queueARN string,
 	return err
 }
 
-func applyTable(ctx context.Context, ddb *dynamodb.Client, t Table) error {
+func applyTable(ctx context.Context, ddb *dynamodb.Client, t topology.Table) error {
 	keyType := func(s string) ddbtypes.ScalarAttributeType {
 		if s == "N" {
 			return ddbtypes.ScalarAttributeTypeN
@@ -346,7 +348,7 @@ func applyTable(ctx context.Context, ddb *dynamodb.Client, t Table) error {
 	return nil
 }
 
-func applyBucket(ctx context.Context, s3c *s3.Client, b Bucket) error {
+func applyBucket(ctx context.Context, s3c *s3.Client, b topology.Bucket) error {
 	_, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.Name)})
 	var owned *s3types.BucketAlreadyOwnedByYou
 	var exists *s3types.BucketAlreadyExists
@@ -372,9 +374,13 @@ func applyBucket(ctx context.Context, s3c *s3.Client, b Bucket) error {
 	return nil
 }
 
-func applyECS(ctx context.Context, ec *ecs.Client, e ECS) (string, error) {
+func applyECS(ctx context.Context, ec *ecs.Client, e topology.ECS) (string, error) {
 	if _, err := ec.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(e.Cluster)}); err != nil {
 		return "", fmt.Errorf("ecs cluster %s: %w", e.Cluster, err)
+	}
+	memory, err := strconv.Atoi(e.RecorderMemory) // Validate checked it is a positive number
+	if err != nil {
+		return "", fmt.Errorf("ecs task definition %s: memory: %w", e.RecorderTaskFamily, err)
 	}
 	if got, err := ec.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(e.RecorderTaskFamily)}); err == nil && got.TaskDefinition != nil {
 		return aws.ToString(got.TaskDefinition.TaskDefinitionArn), nil
@@ -390,19 +396,11 @@ func applyECS(ctx context.Context, ec *ecs.Client, e ECS) (string, error) {
 			Image:     aws.String(e.RecorderImage),
 			Essential: aws.Bool(true),
 			// Fargate needs only the task's memory; moto's RunTask also wants the container's.
-			Memory: aws.Int32(int32(mustAtoi(e.RecorderMemory))),
+			Memory: aws.Int32(int32(memory)),
 		}},
 	})
 	if err != nil {
 		return "", fmt.Errorf("ecs task definition %s: %w", e.RecorderTaskFamily, err)
 	}
 	return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
-}
-
-func mustAtoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		panic(fmt.Sprintf("topology.json: ecs memory %q is not a number", s)) // caught by TestDefaultIsValid
-	}
-	return n
 }

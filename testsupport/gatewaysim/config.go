@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"mediagw/pkg/gatewaysim/rtsp"
+	"mediagw/testsupport/gatewaysim/rtsp"
 )
 
 // Config describes one simulated gateway. The zero value of every field but

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/testkit"
+	"mediagw/testsupport/testkit"
 )
 
 // expectEOF reads (and discards) until the server closes the connection.

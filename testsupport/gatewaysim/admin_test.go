@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 func admin(t *testing.T, sim *gatewaysim.Server, method, path, body string, out any) int {

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"testing"
 
-	"mediagw/pkg/gatewaysim"
-	"mediagw/pkg/gatewaysim/gatewaysimtest"
 	"mediagw/pkg/isapi"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
 
 // BenchmarkStartGateway64: starting and closing one gateway with 64 cameras.
