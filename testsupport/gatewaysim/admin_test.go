@@ -12,6 +12,7 @@ import (
 
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 func admin(t *testing.T, sim *gatewaysim.Server, method, path, body string, out any) int {
@@ -61,13 +62,11 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("flap: %d", code)
 	}
 	seen := map[gatewaysim.DeviceStatus]bool{}
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && len(seen) < 2; time.Sleep(10 * time.Millisecond) {
+	testkit.Eventually(t, 5*time.Second, 5*time.Millisecond, "the flapping device to be seen both online and offline", func() bool {
 		got, _ := sim.Device(d.DevIndex)
 		seen[got.Status] = true
-	}
-	if len(seen) < 2 {
-		t.Fatalf("flapping device stayed %v", seen)
-	}
+		return seen[gatewaysim.StatusOnline] && seen[gatewaysim.StatusOffline]
+	})
 	admin(t, sim, "PUT", "/admin/devices/"+d.DevIndex+"/flap", `{"period":0}`, nil)
 
 	var f gatewaysim.Fault
@@ -109,7 +108,7 @@ func TestAdminAPI(t *testing.T) {
 	if code := admin(t, sim, "POST", "/admin/scenario", `{"steps":[{"at":"0s","action":"deleteDevice","device":"Dock"}]}`, nil); code != 202 {
 		t.Fatalf("scenario: %d", code)
 	}
-	waitFor(t, func() bool { _, found := sim.Device(d.DevIndex); return !found })
+	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, "the scenario to delete Dock", func() bool { _, found := sim.Device(d.DevIndex); return !found })
 	if code := admin(t, sim, "POST", "/admin/scenario", `{"steps":[{"action":"fly"}]}`, nil); code != 400 {
 		t.Fatalf("bad scenario: %d", code)
 	}
@@ -135,16 +134,6 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition not met within 5s")
 }
 
 func TestAdminMustBeLoopback(t *testing.T) {
@@ -176,7 +165,9 @@ steps:
 		t.Fatalf("parsed: %+v", sc.Steps)
 	}
 	sim := gatewaysimtest.Start(t, gatewaysimtest.WithDevices(1, 1), gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.Scenario = sc }))
-	waitFor(t, func() bool { return sim.CheckPassword("Other-Pass1") && len(sim.Devices()) == 1 })
+	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, "the scenario's password change and device changes", func() bool {
+		return sim.CheckPassword("Other-Pass1") && len(sim.Devices()) == 1
+	})
 	devs := sim.Devices()
 	if devs[0].Name != "Lobby" || devs[0].Status != gatewaysim.StatusOffline || len(sim.Faults()) != 1 {
 		t.Fatalf("after scenario: %+v, faults %+v", devs, sim.Faults())

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"mediagw/pkg/isapi"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 func withCredentials(t *testing.T, raw, password string) string {
@@ -41,6 +44,17 @@ func runTool(t *testing.T, timeout time.Duration, name string, args ...string) (
 		err = errors.Join(err, ctx.Err())
 	}
 	return stdout.Bytes(), stderr.String(), err
+}
+
+// decodedFrames is the last frame count in ffmpeg's -progress output.
+func decodedFrames(progress string) int {
+	frames := 0
+	for _, line := range strings.Split(progress, "\n") {
+		if v, ok := strings.CutPrefix(line, "frame="); ok {
+			_, _ = fmt.Sscan(v, &frames)
+		}
+	}
+	return frames
 }
 
 func TestRTSPThroughTheGateway(t *testing.T) {
@@ -108,14 +122,25 @@ func TestRTSPThroughTheGateway(t *testing.T) {
 	// A playing client is cut when its camera goes offline, and the URL
 	// fails from then on (well before the tool's timeout).
 	play := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp",
-		"-i", withCredentials(t, mainURL, "Rtsp-Next-1"), "-t", "60", "-f", "null", "-")
+		"-i", withCredentials(t, mainURL, "Rtsp-Next-1"), "-t", "60", "-f", "null", "-progress", "pipe:1", "-nostats", "-")
+	var progress testkit.Buffer
+	play.Stdout = &progress
 	if err := play.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- play.Wait() }()
 	t.Cleanup(func() { _ = play.Process.Kill(); <-done })
-	time.Sleep(1500 * time.Millisecond)
+	// The client is playing once ffmpeg reports a decoded frame.
+	testkit.Eventually(t, 20*time.Second, 20*time.Millisecond, "ffmpeg to decode a frame before the camera goes offline", func() bool {
+		select {
+		case err := <-done:
+			done <- err // for the select below and the cleanup
+			t.Fatalf("ffmpeg ended before playing: %v", err)
+		default:
+		}
+		return decodedFrames(progress.String()) > 0
+	})
 	if err := sim.SetStatus(devs[0].DevIndex, gatewaysim.StatusOffline); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +157,7 @@ func TestRTSPThroughTheGateway(t *testing.T) {
 
 	// During a reboot the RTSP port refuses connections; then it is back.
 	sim.Reboot(time.Second)
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, "the RTSP port to refuse connections during the reboot", func() bool {
 		conn, err := net.DialTimeout("tcp", sim.RTSPAddr(), time.Second)
 		if err == nil {
 			conn.Close()
