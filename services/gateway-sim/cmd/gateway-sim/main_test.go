@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/testkit"
 )
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
@@ -87,11 +88,9 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if !sim.CheckPassword("File-Passw0rd") || sim.RTSPAddr() != "" {
 		t.Fatalf("password from file not used or RTSP not disabled")
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(sim.Devices()) != 4 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-	}
-	if len(sim.Devices()) != 4 {
-		t.Fatalf("devices: %d, want 3 from the environment + 1 from the scenario", len(sim.Devices()))
-	}
+	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, "4 devices: 3 from the environment + 1 from the scenario", func() bool {
+		return len(sim.Devices()) == 4
+	})
 	resp, err := http.Get(sim.AdminURL() + "/admin/healthz")
 	if err != nil {
 		t.Fatal(err)
