@@ -17,11 +17,12 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"google.golang.org/protobuf/proto"
 
+	"mediagw/pkg/gatewayid"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/services/configurator/internal/configurator"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 )
 
 const summary = "applies gateway settings through ISAPI, on GatewayProvisioned and GatewayRecovered events"
@@ -78,11 +79,11 @@ func declareGateway(c *service.Config, addressRequired bool) gatewayFlags {
 
 func (g gatewayFlags) check() error {
 	var errs []error
-	if err := gwconfig.CheckGatewayID(*g.id); err != nil {
+	if _, err := gatewayid.Parse(*g.id); err != nil {
 		errs = append(errs, err)
 	}
 	if *g.address != "" {
-		if _, err := gwconfig.BaseURL(*g.address); err != nil {
+		if _, err := domain.BaseURL(*g.address); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -125,7 +126,7 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, loa
 	log := service.NewLogger(stderr, level, Name)
 	bp := *gw.bootstrapParameter
 	if bp == "" {
-		bp = "/" + strings.Trim(*root, "/") + "/gateways/" + *gw.id + "/" + gwconfig.ParamBootstrapPassword
+		bp = "/" + strings.Trim(*root, "/") + "/gateways/" + *gw.id + "/" + domain.ParamBootstrapPassword
 	}
 	awsCfg, err := loadAWS(ctx)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/services/configurator/internal/configurator"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 )
 
 // Publisher publishes events.
@@ -23,7 +23,7 @@ type Publisher interface {
 
 // Configurer configures one gateway.
 type Configurer interface {
-	Configure(ctx context.Context, req configurator.Request) (gwconfig.Result, *gwconfig.Failure)
+	Configure(ctx context.Context, req configurator.Request) (domain.Result, *domain.Failure)
 }
 
 // Handler turns GatewayProvisioned and GatewayRecovered into runs and
@@ -85,7 +85,7 @@ func (h *Handler) Handle(ctx context.Context, req configurator.Request) error {
 }
 
 // ConfiguredEvent is the GatewayConfigured event of a result.
-func ConfiguredEvent(gatewayID string, res gwconfig.Result) *eventsv1.GatewayConfigured {
+func ConfiguredEvent(gatewayID string, res domain.Result) *eventsv1.GatewayConfigured {
 	ev := &eventsv1.GatewayConfigured{GatewayId: gatewayID, Rebooted: res.Rebooted, Took: durationpb.New(res.Took)}
 	for _, s := range res.Changed {
 		ev.Changed = append(ev.Changed, string(s))
@@ -94,7 +94,7 @@ func ConfiguredEvent(gatewayID string, res gwconfig.Result) *eventsv1.GatewayCon
 }
 
 // FailedEvent is the GatewayConfigurationFailed event of a failure.
-func FailedEvent(gatewayID string, f *gwconfig.Failure) *eventsv1.GatewayConfigurationFailed {
+func FailedEvent(gatewayID string, f *domain.Failure) *eventsv1.GatewayConfigurationFailed {
 	ev := &eventsv1.GatewayConfigurationFailed{GatewayId: gatewayID, Step: f.Step, Reason: f.Reason, Retryable: f.Retryable}
 	if f.LockRemaining > 0 {
 		ev.LockRemaining = durationpb.New(f.LockRemaining)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"mediagw/services/configurator/internal/configurator"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 	"mediagw/services/configurator/internal/isapigw"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -21,7 +21,7 @@ func BenchmarkConfiguredGatewayRun(b *testing.B) {
 		c.RebootDowntime = 200 * time.Millisecond
 	}))
 	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
-	conf := configurator.New(&memParams{params: gwconfig.Parameters(seedParams())},
+	conf := configurator.New(&memParams{params: domain.Parameters(seedParams())},
 		func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	req := configurator.Request{GatewayID: "gw-bench", Address: sim.HTTPAddr(), ElasticIP: elasticIP}

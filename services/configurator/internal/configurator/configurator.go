@@ -16,21 +16,22 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/pkg/gatewayid"
+	"mediagw/services/configurator/internal/domain"
 )
 
 // Gateway is one run's connection to a gateway. Errors are classified
-// with gwconfig.OpError.
+// with domain.OpError.
 type Gateway interface {
 	// Probe checks, without credentials, that the gateway answers.
 	Probe(ctx context.Context) error
 	// Login tries one password with one request.
-	Login(ctx context.Context, password gwconfig.Secret) error
+	Login(ctx context.Context, password domain.Secret) error
 	// ChangePassword changes the admin password from the one Login accepted.
-	ChangePassword(ctx context.Context, newPassword gwconfig.Secret) error
-	Read(ctx context.Context, s gwconfig.Setting, into *gwconfig.Current) error
+	ChangePassword(ctx context.Context, newPassword domain.Secret) error
+	Read(ctx context.Context, s domain.Setting, into *domain.Current) error
 	// Write sets s to the target's value; rebootRequired is the gateway's say.
-	Write(ctx context.Context, s gwconfig.Setting, t gwconfig.Target) (rebootRequired bool, err error)
+	Write(ctx context.Context, s domain.Setting, t domain.Target) (rebootRequired bool, err error)
 	Reboot(ctx context.Context) error
 	Uptime(ctx context.Context) (time.Duration, error)
 	Close()
@@ -43,10 +44,10 @@ type Dialer func(baseURL string) (Gateway, error)
 // not empty, is the full name of the parameter holding the bootstrap
 // password, which then wins over <gateway>/BootstrapPassword.
 //
-// It also keeps the PendingReboot record (gwconfig.ParamPendingReboot), so
+// It also keeps the PendingReboot record (domain.ParamPendingReboot), so
 // that a reboot owed by a run that died is done by the next one.
 type ParameterSource interface {
-	Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (gwconfig.Parameters, error)
+	Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (domain.Parameters, error)
 	SetPendingReboot(ctx context.Context, gatewayID, note string) error
 	ClearPendingReboot(ctx context.Context, gatewayID string) error
 }
@@ -123,14 +124,14 @@ func New(params ParameterSource, dial Dialer, opt Options) *Configurator {
 // Configure brings one gateway to its desired settings. It returns the
 // result, or the failure with its step and whether it is retryable; a
 // failure's reason never contains a password.
-func (c *Configurator) Configure(ctx context.Context, req Request) (gwconfig.Result, *gwconfig.Failure) {
+func (c *Configurator) Configure(ctx context.Context, req Request) (domain.Result, *domain.Failure) {
 	start := c.now()
 	log := c.opt.Logger.With("gateway_id", req.GatewayID)
 	r := &run{c: c, req: req, log: log}
 	res, fail := r.do(ctx)
 	res.Took = c.now().Sub(start)
 	if fail != nil {
-		fail.Reason = gwconfig.Redact(fail.Reason, r.secrets...)
+		fail.Reason = domain.Redact(fail.Reason, r.secrets...)
 		log.Warn("configuration failed", "step", fail.Step, "reason", fail.Reason, "retryable", fail.Retryable,
 			"lock_remaining", fail.LockRemaining.String(), "changed", res.Changed, "took", res.Took.String())
 	} else {
@@ -145,7 +146,7 @@ type run struct {
 	c       *Configurator
 	req     Request
 	log     *slog.Logger
-	secrets []gwconfig.Secret
+	secrets []domain.Secret
 	waited  bool // a lockout has been waited out already
 }
 
@@ -154,43 +155,43 @@ const (
 	StepRequest = "request"
 )
 
-func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure) {
-	if err := gwconfig.CheckGatewayID(r.req.GatewayID); err != nil {
-		return res, gwconfig.Failf(StepRequest, false, "%v", err)
+func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
+	if _, err := gatewayid.Parse(r.req.GatewayID); err != nil {
+		return res, domain.Failf(StepRequest, false, "%v", err)
 	}
-	base, err := gwconfig.BaseURL(r.req.Address)
+	base, err := domain.BaseURL(r.req.Address)
 	if err != nil {
-		return res, gwconfig.Failf(StepRequest, false, "%v", err)
+		return res, domain.Failf(StepRequest, false, "%v", err)
 	}
 	unlock, err := r.c.locks.lock(ctx, r.req.GatewayID)
 	if err != nil {
-		return res, gwconfig.Fail(StepRequest, fmt.Errorf("waiting for another run on this gateway: %w", err))
+		return res, domain.Fail(StepRequest, fmt.Errorf("waiting for another run on this gateway: %w", err))
 	}
 	defer unlock()
 	r.log.Info("configuring gateway", "address", base)
 
-	var params gwconfig.Parameters
+	var params domain.Parameters
 	err = r.retry(ctx, "read parameters", func(ctx context.Context) error {
 		var err error
 		params, err = r.c.params.Parameters(ctx, r.req.GatewayID, r.req.BootstrapParameter)
 		return err
 	})
 	if err != nil {
-		return res, gwconfig.Fail(gwconfig.StepParameters, err)
+		return res, domain.Fail(domain.StepParameters, err)
 	}
 	for _, p := range params {
 		if p.Secure {
 			r.secrets = append(r.secrets, p.Value)
 		}
 	}
-	d, err := gwconfig.DesiredFrom(params, r.req.ElasticIP, r.c.opt.User)
+	d, err := domain.DesiredFrom(params, r.req.ElasticIP, r.c.opt.User)
 	if err != nil {
-		return res, gwconfig.Failf(gwconfig.StepParameters, false, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return res, domain.Failf(domain.StepParameters, false, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 
 	gw, err := r.c.dial(base)
 	if err != nil {
-		return res, gwconfig.Failf(StepRequest, false, "%v", err)
+		return res, domain.Failf(StepRequest, false, "%v", err)
 	}
 	defer gw.Close()
 
@@ -202,16 +203,16 @@ func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure)
 		if fail := r.changePassword(ctx, gw, d); fail != nil {
 			return res, fail
 		}
-		res.Changed = append(res.Changed, gwconfig.SettingPassword)
-		r.c.opt.Metrics.settingChanged(gwconfig.SettingPassword)
+		res.Changed = append(res.Changed, domain.SettingPassword)
+		r.c.opt.Metrics.settingChanged(domain.SettingPassword)
 	}
 
 	cur, fail := r.readAll(ctx, gw)
 	if fail != nil {
 		return res, fail
 	}
-	plan := gwconfig.NewPlan(cur, d, r.c.now())
-	_, owed := params[gwconfig.ParamPendingReboot]
+	plan := domain.NewPlan(cur, d, r.c.now())
+	_, owed := params[domain.ParamPendingReboot]
 	if owed {
 		r.log.Warn("a reboot is owed by an earlier run that did not finish it")
 	} else if plan.NeedsReboot() {
@@ -221,7 +222,7 @@ func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure)
 		if err := r.retry(ctx, "record pending reboot", func(ctx context.Context) error {
 			return r.c.params.SetPendingReboot(ctx, r.req.GatewayID, note)
 		}); err != nil {
-			return res, gwconfig.Fail(gwconfig.StepParameters, err)
+			return res, domain.Fail(domain.StepParameters, err)
 		}
 	}
 	rebootRequired := owed
@@ -245,15 +246,15 @@ func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure)
 	// Settings must survive the reboot.
 	after, fail := r.readAll(ctx, gw)
 	if fail != nil {
-		fail.Step = gwconfig.StepVerify
+		fail.Step = domain.StepVerify
 		return res, fail
 	}
-	if again := gwconfig.NewPlan(after, d, r.c.now()); !again.Empty() {
+	if again := domain.NewPlan(after, d, r.c.now()); !again.Empty() {
 		var diffs []string
 		for _, s := range again.Steps {
 			diffs = append(diffs, again.Target.Mismatch(s.Setting, after))
 		}
-		return res, gwconfig.Failf(gwconfig.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
+		return res, domain.Failf(domain.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
 	}
 	if err := r.retry(ctx, "clear pending reboot", func(ctx context.Context) error {
 		return r.c.params.ClearPendingReboot(ctx, r.req.GatewayID)
@@ -266,7 +267,7 @@ func (r *run) do(ctx context.Context) (res gwconfig.Result, _ *gwconfig.Failure)
 
 type candidate struct {
 	name      string // "desired" or "bootstrap"; never the value
-	password  gwconfig.Secret
+	password  domain.Secret
 	bootstrap bool
 }
 
@@ -274,7 +275,7 @@ type candidate struct {
 // per candidate: the desired password first (a configured gateway, or a
 // run that changed the password and crashed before reporting it), then the
 // bootstrap one. It reports whether the bootstrap password was the one.
-func (r *run) login(ctx context.Context, gw Gateway, d gwconfig.Desired) (bool, *gwconfig.Failure) {
+func (r *run) login(ctx context.Context, gw Gateway, d domain.Desired) (bool, *domain.Failure) {
 	// An unauthenticated probe first: a gateway that does not answer or is
 	// locked costs no login attempt.
 	for {
@@ -282,13 +283,13 @@ func (r *run) login(ctx context.Context, gw Gateway, d gwconfig.Desired) (bool, 
 		if err == nil {
 			break
 		}
-		if gwconfig.KindOf(err) == gwconfig.KindLocked {
+		if domain.KindOf(err) == domain.KindLocked {
 			if fail := r.waitForLock(ctx, err); fail != nil {
 				return false, fail
 			}
 			continue
 		}
-		return false, gwconfig.Fail(gwconfig.StepConnect, err)
+		return false, domain.Fail(domain.StepConnect, err)
 	}
 
 	cands := []candidate{{name: "desired", password: d.Password}}
@@ -303,9 +304,9 @@ func (r *run) login(ctx context.Context, gw Gateway, d gwconfig.Desired) (bool, 
 			r.log.Info("logged in", "password", c.name)
 			return c.bootstrap, nil
 		}
-		var oe *gwconfig.OpError
-		switch gwconfig.KindOf(err) {
-		case gwconfig.KindRejected:
+		var oe *domain.OpError
+		switch domain.KindOf(err) {
+		case domain.KindRejected:
 			r.c.opt.Metrics.login(c.name, "rejected")
 			left := -1
 			if errors.As(err, &oe) {
@@ -313,11 +314,11 @@ func (r *run) login(ctx context.Context, gw Gateway, d gwconfig.Desired) (bool, 
 			}
 			r.log.Warn("password rejected", "password", c.name, "attempts_left", left)
 			if i+1 < len(cands) && left >= 0 && left < r.c.opt.MinAttemptsLeft {
-				return false, gwconfig.Failf(gwconfig.StepLogin, false,
+				return false, domain.Failf(domain.StepLogin, false,
 					"the gateway rejected the %s password and allows only %d more failed logins before it locks; the %s password was not tried",
 					c.name, left, cands[i+1].name)
 			}
-		case gwconfig.KindLocked:
+		case domain.KindLocked:
 			r.c.opt.Metrics.login(c.name, "locked")
 			if fail := r.waitForLock(ctx, err); fail != nil {
 				return false, fail
@@ -329,21 +330,21 @@ func (r *run) login(ctx context.Context, gw Gateway, d gwconfig.Desired) (bool, 
 			r.c.opt.Metrics.login(c.name, "error")
 			// No in-run retry: a login that got no answer may have counted
 			// as a failed one.
-			return false, gwconfig.Fail(gwconfig.StepLogin, err)
+			return false, domain.Fail(domain.StepLogin, err)
 		}
 	}
 	if len(cands) == 1 {
-		return false, gwconfig.Failf(gwconfig.StepLogin, false,
+		return false, domain.Failf(domain.StepLogin, false,
 			"the gateway rejected the desired password and no bootstrap password is known (parameter %s or the event's bootstrap_password_parameter)",
-			gwconfig.ParamBootstrapPassword)
+			domain.ParamBootstrapPassword)
 	}
-	return false, gwconfig.Failf(gwconfig.StepLogin, false, "the gateway rejected both the desired and the bootstrap password")
+	return false, domain.Failf(domain.StepLogin, false, "the gateway rejected both the desired and the bootstrap password")
 }
 
 // waitForLock waits out a short lockout once per run; a long one, or a
 // second one, fails the run with the time left.
-func (r *run) waitForLock(ctx context.Context, err error) *gwconfig.Failure {
-	fail := gwconfig.Fail(gwconfig.StepLogin, err)
+func (r *run) waitForLock(ctx context.Context, err error) *domain.Failure {
+	fail := domain.Fail(domain.StepLogin, err)
 	left := fail.LockRemaining
 	if left > 0 {
 		fail.Reason = fmt.Sprintf("the gateway locks this client out after failed logins for %s more; not retried by the configurator: send the event again after the lock ends", left.Round(time.Second))
@@ -361,15 +362,15 @@ func (r *run) waitForLock(ctx context.Context, err error) *gwconfig.Failure {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return gwconfig.Fail(gwconfig.StepLogin, fmt.Errorf("waiting for the lockout to end: %w", ctx.Err()))
+		return domain.Fail(domain.StepLogin, fmt.Errorf("waiting for the lockout to end: %w", ctx.Err()))
 	}
 }
 
 // changePassword replaces the bootstrap password and proves the new one.
-func (r *run) changePassword(ctx context.Context, gw Gateway, d gwconfig.Desired) *gwconfig.Failure {
-	step := string(gwconfig.SettingPassword)
+func (r *run) changePassword(ctx context.Context, gw Gateway, d domain.Desired) *domain.Failure {
+	step := string(domain.SettingPassword)
 	if err := gw.ChangePassword(ctx, d.Password); err != nil {
-		f := gwconfig.Fail(step, err)
+		f := domain.Fail(step, err)
 		if f.Retryable {
 			f.Reason += "; whether the gateway changed the password is unknown: the next run tries the desired password first"
 		}
@@ -377,8 +378,8 @@ func (r *run) changePassword(ctx context.Context, gw Gateway, d gwconfig.Desired
 	}
 	r.log.Info("admin password changed")
 	if err := gw.Login(ctx, d.Password); err != nil {
-		f := gwconfig.Fail(step, err)
-		if gwconfig.KindOf(err) == gwconfig.KindRejected {
+		f := domain.Fail(step, err)
+		if domain.KindOf(err) == domain.KindRejected {
 			f.Reason = "the gateway reported the password change as done but refuses the new password"
 		}
 		return f
@@ -386,9 +387,9 @@ func (r *run) changePassword(ctx context.Context, gw Gateway, d gwconfig.Desired
 	return nil
 }
 
-func (r *run) readAll(ctx context.Context, gw Gateway) (gwconfig.Current, *gwconfig.Failure) {
-	var cur gwconfig.Current
-	for _, s := range gwconfig.ReadableSettings {
+func (r *run) readAll(ctx context.Context, gw Gateway) (domain.Current, *domain.Failure) {
+	var cur domain.Current
+	for _, s := range domain.ReadableSettings {
 		if err := r.retry(ctx, "read "+string(s), func(ctx context.Context) error { return gw.Read(ctx, s, &cur) }); err != nil {
 			return cur, r.failAfterLogin(string(s), err)
 		}
@@ -398,16 +399,16 @@ func (r *run) readAll(ctx context.Context, gw Gateway) (gwconfig.Current, *gwcon
 
 // failAfterLogin: once logged in, a 401 means the password changed under
 // the run (an operator), which retrying does not cure.
-func (r *run) failAfterLogin(step string, err error) *gwconfig.Failure {
-	f := gwconfig.Fail(step, err)
-	if gwconfig.KindOf(err) == gwconfig.KindRejected {
+func (r *run) failAfterLogin(step string, err error) *domain.Failure {
+	f := domain.Fail(step, err)
+	if domain.KindOf(err) == domain.KindRejected {
 		f.Reason = "the gateway stopped accepting the password during the run: " + f.Reason
 	}
 	return f
 }
 
 // apply writes one setting and verifies it by reading it back.
-func (r *run) apply(ctx context.Context, gw Gateway, t gwconfig.Target, s gwconfig.Setting, cur gwconfig.Current) (bool, *gwconfig.Failure) {
+func (r *run) apply(ctx context.Context, gw Gateway, t domain.Target, s domain.Setting, cur domain.Current) (bool, *domain.Failure) {
 	r.log.Info("changing setting", "setting", string(s), "from", cur.Describe(s))
 	var needsReboot bool
 	err := r.retry(ctx, "write "+string(s), func(ctx context.Context) error {
@@ -418,33 +419,33 @@ func (r *run) apply(ctx context.Context, gw Gateway, t gwconfig.Target, s gwconf
 	if err != nil {
 		return false, r.failAfterLogin(string(s), err)
 	}
-	var back gwconfig.Current
+	var back domain.Current
 	if err := r.retry(ctx, "read back "+string(s), func(ctx context.Context) error { return gw.Read(ctx, s, &back) }); err != nil {
 		return false, r.failAfterLogin(string(s), err)
 	}
 	if m := t.Mismatch(s, back); m != "" {
-		return false, gwconfig.Failf(string(s), false, "the gateway accepted the change but reads back differently: %s", m)
+		return false, domain.Failf(string(s), false, "the gateway accepted the change but reads back differently: %s", m)
 	}
 	return needsReboot, nil
 }
 
 // reboot restarts the gateway and waits until it answers again with its
 // uptime reset.
-func (r *run) reboot(ctx context.Context, gw Gateway) *gwconfig.Failure {
+func (r *run) reboot(ctx context.Context, gw Gateway) *domain.Failure {
 	var before time.Duration
 	if err := r.retry(ctx, "read uptime", func(ctx context.Context) error {
 		var err error
 		before, err = gw.Uptime(ctx)
 		return err
 	}); err != nil {
-		return r.failAfterLogin(gwconfig.StepReboot, err)
+		return r.failAfterLogin(domain.StepReboot, err)
 	}
 	sent := r.c.now()
 	r.log.Info("rebooting gateway", "uptime", before.String())
 	rebootErr := r.retry(ctx, "reboot", gw.Reboot)
 	if rebootErr != nil {
-		if gwconfig.KindOf(rebootErr) != gwconfig.KindTransient {
-			return r.failAfterLogin(gwconfig.StepReboot, rebootErr)
+		if domain.KindOf(rebootErr) != domain.KindTransient {
+			return r.failAfterLogin(domain.StepReboot, rebootErr)
 		}
 		// The answer may be lost because the gateway is already going
 		// down; the uptime below tells.
@@ -475,17 +476,17 @@ func (r *run) reboot(ctx context.Context, gw Gateway) *gwconfig.Failure {
 				}
 				if rebootErr != nil {
 					// It answers, from the old boot: the request did fail.
-					return gwconfig.Fail(gwconfig.StepReboot, rebootErr)
+					return domain.Fail(domain.StepReboot, rebootErr)
 				}
 				last = fmt.Errorf("still up since before the reboot (uptime %s)", up)
 			} else {
-				if k := gwconfig.KindOf(uerr); k != gwconfig.KindTransient {
-					return r.failAfterLogin(gwconfig.StepReboot, uerr)
+				if k := domain.KindOf(uerr); k != domain.KindTransient {
+					return r.failAfterLogin(domain.StepReboot, uerr)
 				}
 				last = uerr
 			}
-		case gwconfig.KindOf(err) == gwconfig.KindLocked:
-			return gwconfig.Fail(gwconfig.StepReboot, err)
+		case domain.KindOf(err) == domain.KindLocked:
+			return domain.Fail(domain.StepReboot, err)
 		default:
 			sawDown, last = true, err
 		}
@@ -493,9 +494,9 @@ func (r *run) reboot(ctx context.Context, gw Gateway) *gwconfig.Failure {
 		case <-time.After(bo.NextBackOff()):
 		case <-wctx.Done():
 			if ctx.Err() != nil {
-				return gwconfig.Fail(gwconfig.StepReboot, ctx.Err())
+				return domain.Fail(domain.StepReboot, ctx.Err())
 			}
-			return gwconfig.Failf(gwconfig.StepReboot, true, "the gateway did not come back within %s of the reboot (last: %v)", r.c.opt.RebootTimeout, last)
+			return domain.Failf(domain.StepReboot, true, "the gateway did not come back within %s of the reboot (last: %v)", r.c.opt.RebootTimeout, last)
 		}
 	}
 }
@@ -511,14 +512,14 @@ func (r *run) retry(ctx context.Context, what string, op func(context.Context) e
 	err := backoff.RetryNotify(func() error {
 		attempts++
 		err := op(ctx)
-		if err != nil && gwconfig.KindOf(err) != gwconfig.KindTransient {
+		if err != nil && domain.KindOf(err) != domain.KindTransient {
 			return backoff.Permanent(err)
 		}
 		return err
 	}, backoff.WithContext(bo, ctx), func(err error, next time.Duration) {
 		r.log.Warn("transient failure; retrying", "what", what, "attempt", attempts, "retry_in", next.Round(time.Millisecond).String(), "err", err)
 	})
-	if err != nil && attempts > 1 && gwconfig.KindOf(err) == gwconfig.KindTransient {
+	if err != nil && attempts > 1 && domain.KindOf(err) == domain.KindTransient {
 		return fmt.Errorf("%w (gave up after %d attempts)", err, attempts)
 	}
 	return err

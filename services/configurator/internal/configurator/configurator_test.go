@@ -12,7 +12,7 @@ import (
 
 	"mediagw/pkg/isapi"
 	"mediagw/services/configurator/internal/configurator"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 	"mediagw/services/configurator/internal/isapigw"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -28,24 +28,24 @@ const (
 
 // staticParams is a gateway's parameters as SSM would give them, with the
 // pending-reboot record kept in memory.
-type staticParams gwconfig.Parameters
+type staticParams domain.Parameters
 
 // memParams is a parameter store in memory.
 type memParams struct {
 	mu      sync.Mutex
-	params  gwconfig.Parameters
+	params  domain.Parameters
 	pending string
 }
 
-func (p *memParams) Parameters(context.Context, string, string) (gwconfig.Parameters, error) {
+func (p *memParams) Parameters(context.Context, string, string) (domain.Parameters, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := gwconfig.Parameters{}
+	out := domain.Parameters{}
 	for k, v := range p.params {
 		out[k] = v
 	}
 	if p.pending != "" {
-		out[gwconfig.ParamPendingReboot] = gwconfig.Param{Value: gwconfig.NewSecret(p.pending)}
+		out[domain.ParamPendingReboot] = domain.Param{Value: domain.NewSecret(p.pending)}
 	}
 	return out, nil
 }
@@ -72,11 +72,11 @@ func (p *memParams) pendingReboot() bool {
 
 func seedParams() staticParams {
 	return staticParams{
-		gwconfig.ParamGatewayName:       {Value: gwconfig.NewSecret("gw-test-1")},
-		gwconfig.ParamPassword:          {Value: gwconfig.NewSecret(desiredPassword), Secure: true},
-		gwconfig.ParamBootstrapPassword: {Value: gwconfig.NewSecret(bootstrapPassword), Secure: true},
-		gwconfig.ParamTimezone:          {Value: gwconfig.NewSecret("5.5")},
-		gwconfig.ParamExternalIP:        {Value: gwconfig.NewSecret("198.51.100.1")},
+		domain.ParamGatewayName:       {Value: domain.NewSecret("gw-test-1")},
+		domain.ParamPassword:          {Value: domain.NewSecret(desiredPassword), Secure: true},
+		domain.ParamBootstrapPassword: {Value: domain.NewSecret(bootstrapPassword), Secure: true},
+		domain.ParamTimezone:          {Value: domain.NewSecret("5.5")},
+		domain.ParamExternalIP:        {Value: domain.NewSecret("198.51.100.1")},
 	}
 }
 
@@ -106,7 +106,7 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 		tweak(&opt)
 	}
 	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
-	store := &memParams{params: gwconfig.Parameters(params)}
+	store := &memParams{params: domain.Parameters(params)}
 	conf := configurator.New(store, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) }, opt)
 	h := &harness{params: store, sim: sim, conf: conf, logs: logs, req: configurator.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
 	t.Cleanup(func() {
@@ -119,7 +119,7 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 	return h
 }
 
-func (h *harness) configure(t *testing.T) (gwconfig.Result, *gwconfig.Failure) {
+func (h *harness) configure(t *testing.T) (domain.Result, *domain.Failure) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -150,7 +150,7 @@ func totalRequests(c gatewaysim.Counters) int {
 	return n
 }
 
-func changedNames(res gwconfig.Result) string {
+func changedNames(res domain.Result) string {
 	var s []string
 	for _, c := range res.Changed {
 		s = append(s, string(c))
@@ -249,7 +249,7 @@ func TestPasswordAlreadyChanged(t *testing.T) {
 func TestWrongBootstrapPasswordFailsWithoutLockingOut(t *testing.T) {
 	h := newHarness(t, "Someone-Else-9", seedParams(), nil)
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "rejected both") {
+	if fail == nil || fail.Step != domain.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "rejected both") {
 		t.Fatalf("failure = %+v", fail)
 	}
 	c := h.sim.Counters()
@@ -266,7 +266,7 @@ func TestWrongBootstrapPasswordFailsWithoutLockingOut(t *testing.T) {
 func TestStopsBeforeTriggeringTheLock(t *testing.T) {
 	h := newHarness(t, "Someone-Else-9", seedParams(), nil, gatewaysimtest.WithLockout(2, 30*time.Minute))
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "only 1 more") {
+	if fail == nil || fail.Step != domain.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "only 1 more") {
 		t.Fatalf("failure = %+v", fail)
 	}
 	c := h.sim.Counters()
@@ -292,7 +292,7 @@ func TestLockedGatewayStopsAtOnce(t *testing.T) {
 	h := newHarness(t, bootstrapPassword, seedParams(), nil, gatewaysimtest.WithLockout(1, 30*time.Minute))
 	lock(t, h.sim)
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepLogin || fail.Retryable {
+	if fail == nil || fail.Step != domain.StepLogin || fail.Retryable {
 		t.Fatalf("failure = %+v", fail)
 	}
 	if fail.LockRemaining < 29*time.Minute || fail.LockRemaining > 30*time.Minute || !strings.Contains(fail.Reason, "lock") {
@@ -331,7 +331,7 @@ func TestSlowGatewayIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "did not answer") ||
+	if fail == nil || fail.Step != domain.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "did not answer") ||
 		!strings.Contains(fail.Reason, "deadline exceeded") || !strings.Contains(fail.Reason, "gave up after") {
 		t.Fatalf("failure = %+v", fail)
 	}
@@ -356,7 +356,7 @@ func TestErrorStatusIsReported(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, fail := h.configure(t)
-			if fail == nil || fail.Step != string(gwconfig.SettingTime) || fail.Retryable != tc.retryable ||
+			if fail == nil || fail.Step != string(domain.SettingTime) || fail.Retryable != tc.retryable ||
 				!strings.Contains(fail.Reason, "HTTP 200") || !strings.Contains(fail.Reason, "statusCode") {
 				t.Fatalf("failure = %+v", fail)
 			}
@@ -379,7 +379,7 @@ func TestMalformedAnswerIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != string(gwconfig.SettingContentPortMaps) || !strings.Contains(fail.Reason, "malformed") {
+	if fail == nil || fail.Step != string(domain.SettingContentPortMaps) || !strings.Contains(fail.Reason, "malformed") {
 		t.Fatalf("failure = %+v", fail)
 	}
 }
@@ -400,10 +400,10 @@ func TestTransientFaultIsRetriedWithinTheRun(t *testing.T) {
 
 func TestBadDesiredPasswordNeverTouchesTheGateway(t *testing.T) {
 	p := seedParams()
-	p[gwconfig.ParamPassword] = gwconfig.Param{Value: gwconfig.NewSecret("alllowercase"), Secure: true}
+	p[domain.ParamPassword] = domain.Param{Value: domain.NewSecret("alllowercase"), Secure: true}
 	h := newHarness(t, bootstrapPassword, p, nil)
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepParameters || fail.Retryable || !strings.Contains(fail.Reason, "character class") {
+	if fail == nil || fail.Step != domain.StepParameters || fail.Retryable || !strings.Contains(fail.Reason, "character class") {
 		t.Fatalf("failure = %+v", fail)
 	}
 	if n := totalRequests(h.sim.Counters()); n != 0 {
@@ -415,7 +415,7 @@ func TestGatewayThatDoesNotComeBack(t *testing.T) {
 	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RebootTimeout = 500 * time.Millisecond },
 		gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 2 * time.Second }))
 	_, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "did not come back") {
+	if fail == nil || fail.Step != domain.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "did not come back") {
 		t.Fatalf("failure = %+v", fail)
 	}
 	_ = h.sim.WaitUp(t.Context())
@@ -426,7 +426,7 @@ func TestGatewayThatDoesNotComeBack(t *testing.T) {
 func TestConcurrentRunsOnOneGateway(t *testing.T) {
 	h := newHarness(t, bootstrapPassword, seedParams(), nil)
 	var wg sync.WaitGroup
-	fails := make([]*gwconfig.Failure, 2)
+	fails := make([]*domain.Failure, 2)
 	for i := range fails {
 		wg.Add(1)
 		go func() {
@@ -454,10 +454,10 @@ func TestUnreachableGateway(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dialer := isapigw.Dialer{Timeout: 500 * time.Millisecond}
-	conf := configurator.New(&memParams{params: gwconfig.Parameters(seedParams())}, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
+	conf := configurator.New(&memParams{params: domain.Parameters(seedParams())}, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
 	_, fail := conf.Configure(t.Context(), configurator.Request{GatewayID: "gw-x", Address: addr})
-	if fail == nil || fail.Step != gwconfig.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "refused") {
+	if fail == nil || fail.Step != domain.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "refused") {
 		t.Fatalf("failure = %+v", fail)
 	}
 }
@@ -471,7 +471,7 @@ func TestFailedRebootIsDoneByTheNextRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, fail := h.configure(t)
-	if fail == nil || fail.Step != gwconfig.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "503") {
+	if fail == nil || fail.Step != domain.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "503") {
 		t.Fatalf("failure = %+v", fail)
 	}
 	if len(res.Changed) != 4 || h.sim.Counters().Reboots != 0 || !h.params.pendingReboot() {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 )
 
 // Metrics are the configurator's Prometheus metrics; a nil *Metrics records nothing.
@@ -43,11 +43,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func resultLabel(f *gwconfig.Failure) string {
+func resultLabel(f *domain.Failure) string {
 	switch {
 	case f == nil:
 		return "configured"
-	case f.LockRemaining > 0 || gwconfig.KindOf(f.Err) == gwconfig.KindLocked:
+	case f.LockRemaining > 0 || domain.KindOf(f.Err) == domain.KindLocked:
 		return "locked"
 	case f.Retryable:
 		return "failed_retryable"
@@ -55,7 +55,7 @@ func resultLabel(f *gwconfig.Failure) string {
 	return "failed_permanent"
 }
 
-func (m *Metrics) run(f *gwconfig.Failure, took time.Duration) {
+func (m *Metrics) run(f *domain.Failure, took time.Duration) {
 	if m == nil {
 		return
 	}
@@ -64,7 +64,7 @@ func (m *Metrics) run(f *gwconfig.Failure, took time.Duration) {
 	m.duration.WithLabelValues(l).Observe(took.Seconds())
 }
 
-func (m *Metrics) settingChanged(s gwconfig.Setting) {
+func (m *Metrics) settingChanged(s domain.Setting) {
 	if m != nil {
 		m.changed.WithLabelValues(string(s)).Inc()
 	}

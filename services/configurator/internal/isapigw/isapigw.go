@@ -1,7 +1,7 @@
 // Package isapigw is the configurator's adapter to a gateway's HTTP API:
 // it speaks through mediagw/pkg/isapi, converts to and from the domain's
 // settings, and classifies every error as transient, permanent, a rejected
-// password or a lockout (gwconfig.OpError).
+// password or a lockout (domain.OpError).
 package isapigw
 
 import (
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"mediagw/pkg/isapi"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 )
 
 // DefaultUser is the gateway's admin user.
@@ -27,7 +27,7 @@ type Dialer struct {
 	Timeout time.Duration
 }
 
-// Dial returns a Gateway for the base URL (see gwconfig.BaseURL). It sends nothing.
+// Dial returns a Gateway for the base URL (see domain.BaseURL). It sends nothing.
 func (d Dialer) Dial(baseURL string) (*Gateway, error) {
 	user := d.User
 	if user == "" {
@@ -93,22 +93,22 @@ func (g *Gateway) Probe(ctx context.Context) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/ISAPI/System/status?format=json", nil)
 	if err != nil {
-		return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindPermanent, Err: err}
+		return &domain.OpError{Op: "probe", Kind: domain.KindPermanent, Err: err}
 	}
 	resp, err := g.probe.Do(req)
 	if err != nil {
-		return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindTransient, Err: fmt.Errorf("the gateway did not answer: %w", err)}
+		return &domain.OpError{Op: "probe", Kind: domain.KindTransient, Err: fmt.Errorf("the gateway did not answer: %w", err)}
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		if rs, ok := isapi.ParseResponseStatus(body); ok && rs.Locked() {
-			return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindLocked, LockRemaining: lockLeft(rs),
+			return &domain.OpError{Op: "probe", Kind: domain.KindLocked, LockRemaining: lockLeft(rs),
 				Err: fmt.Errorf("the gateway locks this client out after failed logins (%s left)", lockLeft(rs))}
 		}
 	case resp.StatusCode >= 500:
-		return &gwconfig.OpError{Op: "probe", Kind: gwconfig.KindTransient, Err: fmt.Errorf("the gateway answered HTTP %d", resp.StatusCode)}
+		return &domain.OpError{Op: "probe", Kind: domain.KindTransient, Err: fmt.Errorf("the gateway answered HTTP %d", resp.StatusCode)}
 	}
 	return nil
 }
@@ -124,11 +124,11 @@ func lockLeft(rs *isapi.ResponseStatus) time.Duration {
 // a 401 means the gateway accepted it, even an error answer (the request
 // got past authentication), so only a rejected password, a lockout or no
 // answer at all is an error here.
-func (g *Gateway) Login(ctx context.Context, password gwconfig.Secret) error {
+func (g *Gateway) Login(ctx context.Context, password domain.Secret) error {
 	if g.api == nil {
 		api, err := g.newClient(password.Reveal())
 		if err != nil {
-			return &gwconfig.OpError{Op: "login", Kind: gwconfig.KindPermanent, Err: err}
+			return &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: err}
 		}
 		g.api = api
 	} else {
@@ -150,9 +150,9 @@ func (g *Gateway) Login(ctx context.Context, password gwconfig.Secret) error {
 // ChangePassword changes the admin password from the one Login accepted.
 // It is not retried: if the answer is lost nobody knows which password the
 // gateway has, and the next run tries the new one first.
-func (g *Gateway) ChangePassword(ctx context.Context, newPassword gwconfig.Secret) error {
+func (g *Gateway) ChangePassword(ctx context.Context, newPassword domain.Secret) error {
 	if g.api == nil {
-		return &gwconfig.OpError{Op: "change password", Kind: gwconfig.KindPermanent, Err: errors.New("not logged in")}
+		return &domain.OpError{Op: "change password", Kind: domain.KindPermanent, Err: errors.New("not logged in")}
 	}
 	if _, err := g.api.ChangePassword(ctx, newPassword.Reveal()); err != nil {
 		return classify("change password", err)
@@ -162,7 +162,7 @@ func (g *Gateway) ChangePassword(ctx context.Context, newPassword gwconfig.Secre
 	// starts clean and proves the new password with its next request.
 	api, err := g.newClient(newPassword.Reveal())
 	if err != nil {
-		return &gwconfig.OpError{Op: "change password", Kind: gwconfig.KindPermanent, Err: err}
+		return &domain.OpError{Op: "change password", Kind: domain.KindPermanent, Err: err}
 	}
 	g.api = api
 	return nil
@@ -170,79 +170,79 @@ func (g *Gateway) ChangePassword(ctx context.Context, newPassword gwconfig.Secre
 
 func (g *Gateway) loggedIn(op string) error {
 	if g.api == nil {
-		return &gwconfig.OpError{Op: op, Kind: gwconfig.KindPermanent, Err: errors.New("not logged in")}
+		return &domain.OpError{Op: op, Kind: domain.KindPermanent, Err: errors.New("not logged in")}
 	}
 	return nil
 }
 
 // Read reads one setting into cur.
-func (g *Gateway) Read(ctx context.Context, s gwconfig.Setting, cur *gwconfig.Current) error {
+func (g *Gateway) Read(ctx context.Context, s domain.Setting, cur *domain.Current) error {
 	op := "read " + string(s)
 	if err := g.loggedIn(op); err != nil {
 		return err
 	}
 	switch s {
-	case gwconfig.SettingName:
+	case domain.SettingName:
 		info, err := g.api.DeviceInfo(ctx)
 		if err != nil {
 			return classify(op, err)
 		}
 		g.info, cur.Name = info, info.DeviceName
-	case gwconfig.SettingTime:
+	case domain.SettingTime:
 		t, err := g.api.Time(ctx)
 		if err != nil {
 			return classify(op, err)
 		}
 		g.clock = t
-		cur.Time = gwconfig.TimeSettings{Mode: t.Mode, Zone: t.TimeZone}
+		cur.Time = domain.TimeSettings{Mode: t.Mode, Zone: t.TimeZone}
 		if lt, err := t.Local(); err == nil {
 			cur.Time.Clock = lt
 		}
-	case gwconfig.SettingContentPortMaps:
+	case domain.SettingContentPortMaps:
 		m, err := g.api.ContentPortMaps(ctx)
 		if err != nil {
 			return classify(op, err)
 		}
 		g.content, cur.Content = m, contentFromAPI(m)
-	case gwconfig.SettingDevicePortMaps:
+	case domain.SettingDevicePortMaps:
 		m, err := g.api.DevicePortMaps(ctx)
 		if err != nil {
 			return classify(op, err)
 		}
 		g.device, cur.Device = m, deviceFromAPI(m)
 	default:
-		return &gwconfig.OpError{Op: op, Kind: gwconfig.KindPermanent, Err: errors.New("unknown setting")}
+		return &domain.OpError{Op: op, Kind: domain.KindPermanent, Err: errors.New("unknown setting")}
 	}
 	return nil
 }
 
 // Write sets one setting to the target, editing what Read got last. It
 // reports whether the gateway said the change needs a reboot.
-func (g *Gateway) Write(ctx context.Context, s gwconfig.Setting, t gwconfig.Target) (rebootRequired bool, err error) {
+func (g *Gateway) Write(ctx context.Context, s domain.Setting, t domain.Target) (rebootRequired bool, err error) {
 	op := "write " + string(s)
 	if err := g.loggedIn(op); err != nil {
 		return false, err
 	}
 	if !g.haveRead(s) {
-		if err := g.Read(ctx, s, &gwconfig.Current{}); err != nil {
+		if err := g.Read(ctx, s, &domain.Current{}); err != nil {
 			return false, err
 		}
 	}
 	var rs *isapi.ResponseStatus
 	switch s {
-	case gwconfig.SettingName:
+	case domain.SettingName:
 		g.info.DeviceName = t.Name
 		rs, err = g.api.PutDeviceInfo(ctx, g.info)
-	case gwconfig.SettingTime:
+	case domain.SettingTime:
 		g.clock.Mode, g.clock.TimeZone, g.clock.LocalTime = t.Time.Mode, t.Time.Zone, ""
-		if t.Time.Mode == gwconfig.TimeModeManual && !t.Time.Clock.IsZero() {
+		if t.Time.Mode == domain.TimeModeManual && !t.Time.Clock.IsZero() {
 			g.clock.LocalTime = t.Time.Clock.Format(time.RFC3339)
 		}
 		rs, err = g.api.SetTime(ctx, g.clock)
-	case gwconfig.SettingContentPortMaps:
+	case domain.SettingContentPortMaps:
 		contentToAPI(g.content, t.Content)
 		rs, err = g.api.SetContentPortMaps(ctx, g.content)
-	case gwconfig.SettingDevicePortMaps:
+	case domain.SettingDevicePortMaps:
 		deviceToAPI(g.device, t.Device)
 		rs, err = g.api.SetDevicePortMaps(ctx, g.device)
 	}
@@ -254,29 +254,29 @@ func (g *Gateway) Write(ctx context.Context, s gwconfig.Setting, t gwconfig.Targ
 	return rs != nil && rs.RebootRequired(), nil
 }
 
-func (g *Gateway) haveRead(s gwconfig.Setting) bool {
+func (g *Gateway) haveRead(s domain.Setting) bool {
 	switch s {
-	case gwconfig.SettingName:
+	case domain.SettingName:
 		return g.info != nil
-	case gwconfig.SettingTime:
+	case domain.SettingTime:
 		return g.clock != nil
-	case gwconfig.SettingContentPortMaps:
+	case domain.SettingContentPortMaps:
 		return g.content != nil
-	case gwconfig.SettingDevicePortMaps:
+	case domain.SettingDevicePortMaps:
 		return g.device != nil
 	}
 	return false
 }
 
-func (g *Gateway) forget(s gwconfig.Setting) {
+func (g *Gateway) forget(s domain.Setting) {
 	switch s {
-	case gwconfig.SettingName:
+	case domain.SettingName:
 		g.info = nil
-	case gwconfig.SettingTime:
+	case domain.SettingTime:
 		g.clock = nil
-	case gwconfig.SettingContentPortMaps:
+	case domain.SettingContentPortMaps:
 		g.content = nil
-	case gwconfig.SettingDevicePortMaps:
+	case domain.SettingDevicePortMaps:
 		g.device = nil
 	}
 }
@@ -307,38 +307,38 @@ func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	oe := &gwconfig.OpError{Op: op, Err: err, AttemptsLeft: -1}
+	oe := &domain.OpError{Op: op, Err: err, AttemptsLeft: -1}
 	var locked *isapi.LockedError
 	var bad *isapi.BadCredentialsError
 	switch {
 	case errors.As(err, &locked):
-		oe.Kind, oe.LockRemaining = gwconfig.KindLocked, locked.TimeLeft
+		oe.Kind, oe.LockRemaining = domain.KindLocked, locked.TimeLeft
 	case errors.As(err, &bad):
-		oe.Kind, oe.AttemptsLeft = gwconfig.KindRejected, bad.RetryTimes
+		oe.Kind, oe.AttemptsLeft = domain.KindRejected, bad.RetryTimes
 	case errors.Is(err, isapi.ErrLocked):
-		oe.Kind = gwconfig.KindLocked
+		oe.Kind = domain.KindLocked
 	case errors.Is(err, isapi.ErrBadCredentials):
-		oe.Kind = gwconfig.KindRejected
+		oe.Kind = domain.KindRejected
 	case errors.Is(err, isapi.ErrBusy), errors.Is(err, isapi.ErrDeviceError), errors.Is(err, isapi.ErrMalformedResponse):
 		// Malformed covers truncated answers and firmware glitches; a
 		// gateway that never answers sensibly ends as a retryable failure
 		// and, after the queue's retries, in the dead-letter queue.
-		oe.Kind = gwconfig.KindTransient
+		oe.Kind = domain.KindTransient
 	case errors.Is(err, isapi.ErrNotSupported), errors.Is(err, isapi.ErrInvalidOperation),
 		errors.Is(err, isapi.ErrInvalidFormat), errors.Is(err, isapi.ErrInvalidContent),
 		errors.Is(err, isapi.ErrDeviceOffline), errors.Is(err, isapi.ErrBadDevIndex):
-		oe.Kind = gwconfig.KindPermanent
+		oe.Kind = domain.KindPermanent
 	default:
 		// No answer: connection refused or reset, timeout.
-		oe.Kind = gwconfig.KindTransient
+		oe.Kind = domain.KindTransient
 	}
 	return oe
 }
 
-func contentFromAPI(m *isapi.MgmtPortMaps) gwconfig.ContentPortMaps {
-	out := gwconfig.ContentPortMaps{Enabled: m.Enabled}
+func contentFromAPI(m *isapi.MgmtPortMaps) domain.ContentPortMaps {
+	out := domain.ContentPortMaps{Enabled: m.Enabled}
 	for _, p := range m.PortList {
-		out.Ports = append(out.Ports, gwconfig.Port{Protocol: p.Protocol, InternalMin: p.InternalPort, InternalMax: p.InternalPort,
+		out.Ports = append(out.Ports, domain.Port{Protocol: p.Protocol, InternalMin: p.InternalPort, InternalMax: p.InternalPort,
 			ExternalMin: p.ExternalPort, ExternalMax: p.ExternalPort})
 	}
 	for _, a := range m.AddrList {
@@ -347,7 +347,7 @@ func contentFromAPI(m *isapi.MgmtPortMaps) gwconfig.ContentPortMaps {
 	return out
 }
 
-func contentToAPI(m *isapi.MgmtPortMaps, t gwconfig.ContentPortMaps) {
+func contentToAPI(m *isapi.MgmtPortMaps, t domain.ContentPortMaps) {
 	m.Enabled = t.Enabled
 	for i := range m.PortList {
 		if i < len(t.Ports) {
@@ -364,28 +364,28 @@ func contentToAPI(m *isapi.MgmtPortMaps, t gwconfig.ContentPortMaps) {
 	m.AddrList = addrs
 }
 
-func deviceFromAPI(m *isapi.DevPortMaps) gwconfig.DevicePortMaps {
-	out := gwconfig.DevicePortMaps{Enabled: m.Enabled}
+func deviceFromAPI(m *isapi.DevPortMaps) domain.DevicePortMaps {
+	out := domain.DevicePortMaps{Enabled: m.Enabled}
 	for _, p := range m.PortList {
 		switch {
 		case p.Single != nil:
 			s := p.Single
-			out.Ports = append(out.Ports, gwconfig.Port{Protocol: s.Protocol, InternalMin: s.InternalPort, InternalMax: s.InternalPort,
+			out.Ports = append(out.Ports, domain.Port{Protocol: s.Protocol, InternalMin: s.InternalPort, InternalMax: s.InternalPort,
 				ExternalMin: s.ExternalPort, ExternalMax: s.ExternalPort})
 		case p.Range != nil:
 			r := p.Range
-			out.Ports = append(out.Ports, gwconfig.Port{Protocol: r.Protocol, Range: true, InternalMin: r.MinInternalPort, InternalMax: r.MaxInternalPort,
+			out.Ports = append(out.Ports, domain.Port{Protocol: r.Protocol, Range: true, InternalMin: r.MinInternalPort, InternalMax: r.MaxInternalPort,
 				ExternalMin: r.MinExternalPort, ExternalMax: r.MaxExternalPort})
 		default:
 			// An entry of a kind this package does not know: kept as is
 			// (all zero maps to zero, so it never differs).
-			out.Ports = append(out.Ports, gwconfig.Port{})
+			out.Ports = append(out.Ports, domain.Port{})
 		}
 	}
 	return out
 }
 
-func deviceToAPI(m *isapi.DevPortMaps, t gwconfig.DevicePortMaps) {
+func deviceToAPI(m *isapi.DevPortMaps, t domain.DevicePortMaps) {
 	m.Enabled = t.Enabled
 	for i := range m.PortList {
 		if i >= len(t.Ports) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"mediagw/pkg/isapi"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
@@ -23,11 +23,11 @@ func dial(t *testing.T, sim *gatewaysim.Server) *Gateway {
 	return g
 }
 
-func kindOf(t *testing.T, err error) (gwconfig.Kind, *gwconfig.OpError) {
+func kindOf(t *testing.T, err error) (domain.Kind, *domain.OpError) {
 	t.Helper()
-	var oe *gwconfig.OpError
+	var oe *domain.OpError
 	if !errors.As(err, &oe) {
-		t.Fatalf("%v is not a *gwconfig.OpError", err)
+		t.Fatalf("%v is not a *domain.OpError", err)
 	}
 	return oe.Kind, oe
 }
@@ -42,11 +42,11 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("a probe counted as a failed login (%d)", n)
 	}
 	// Lock the source IP, then probe again.
-	if err := g.Login(t.Context(), gwconfig.NewSecret("Wrong-Pass-1")); err == nil {
+	if err := g.Login(t.Context(), domain.NewSecret("Wrong-Pass-1")); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	k, oe := kindOf(t, g.Probe(t.Context()))
-	if k != gwconfig.KindLocked || oe.LockRemaining < 59*time.Minute {
+	if k != domain.KindLocked || oe.LockRemaining < 59*time.Minute {
 		t.Fatalf("probe of a locked gateway: kind %v, remaining %s", k, oe.LockRemaining)
 	}
 
@@ -61,7 +61,7 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer down.Close()
-	if k, _ := kindOf(t, down.Probe(t.Context())); k != gwconfig.KindTransient {
+	if k, _ := kindOf(t, down.Probe(t.Context())); k != domain.KindTransient {
 		t.Fatalf("probe of a closed port: %v", k)
 	}
 }
@@ -69,19 +69,19 @@ func TestProbe(t *testing.T) {
 func TestLoginOutcomes(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
 	g := dial(t, sim)
-	k, oe := kindOf(t, g.Login(t.Context(), gwconfig.NewSecret("Wrong-Pass-1")))
-	if k != gwconfig.KindRejected || oe.AttemptsLeft != 4 {
+	k, oe := kindOf(t, g.Login(t.Context(), domain.NewSecret("Wrong-Pass-1")))
+	if k != domain.KindRejected || oe.AttemptsLeft != 4 {
 		t.Fatalf("wrong password: kind %v, attempts left %d", k, oe.AttemptsLeft)
 	}
 	// Any answer but a 401 means the credentials passed.
 	if _, err := sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultHTTPStatus, HTTPStatus: 500, Path: gatewaysim.PathDeviceInfo, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
 		t.Fatalf("right password with a 500 answer: %v", err)
 	}
-	var cur gwconfig.Current
-	if err := g.Read(t.Context(), gwconfig.SettingName, &cur); err != nil || cur.Name == "" {
+	var cur domain.Current
+	if err := g.Read(t.Context(), domain.SettingName, &cur); err != nil || cur.Name == "" {
 		t.Fatalf("read after login: %q, %v", cur.Name, err)
 	}
 }
@@ -91,11 +91,11 @@ func TestLoginOutcomes(t *testing.T) {
 func TestChangeToAPasswordRejectedEarlierInTheRun(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
 	g := dial(t, sim)
-	desired := gwconfig.NewSecret("Mgw-Desired-2026")
-	if k, _ := kindOf(t, g.Login(t.Context(), desired)); k != gwconfig.KindRejected {
+	desired := domain.NewSecret("Mgw-Desired-2026")
+	if k, _ := kindOf(t, g.Login(t.Context(), desired)); k != domain.KindRejected {
 		t.Fatalf("desired password before the change: %v", k)
 	}
-	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.ChangePassword(t.Context(), desired); err != nil {
@@ -107,8 +107,8 @@ func TestChangeToAPasswordRejectedEarlierInTheRun(t *testing.T) {
 	if err := g.Login(t.Context(), desired); err != nil {
 		t.Fatalf("the new password after the change: %v", err)
 	}
-	var cur gwconfig.Current
-	if err := g.Read(t.Context(), gwconfig.SettingTime, &cur); err != nil || cur.Time.Zone == "" || cur.Time.Clock.IsZero() {
+	var cur domain.Current
+	if err := g.Read(t.Context(), domain.SettingTime, &cur); err != nil || cur.Time.Zone == "" || cur.Time.Clock.IsZero() {
 		t.Fatalf("read time: %+v, %v", cur.Time, err)
 	}
 	if n := sim.Counters().FailedLogins["127.0.0.1"]; n != 1 {
@@ -119,18 +119,18 @@ func TestChangeToAPasswordRejectedEarlierInTheRun(t *testing.T) {
 func TestWriteAndReadBack(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
 	g := dial(t, sim)
-	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
 		t.Fatal(err)
 	}
-	var cur gwconfig.Current
-	for _, s := range gwconfig.ReadableSettings {
+	var cur domain.Current
+	for _, s := range domain.ReadableSettings {
 		if err := g.Read(t.Context(), s, &cur); err != nil {
 			t.Fatal(err)
 		}
 	}
-	d := gwconfig.Desired{Name: "renamed", TimeMode: gwconfig.TimeModeNTP, TimeZone: "CST+5:00:00", ExternalIP: "198.51.100.3",
-		DevicePorts: gwconfig.PortOverrides{7662: 17662}}
-	plan := gwconfig.NewPlan(cur, d, time.Now())
+	d := domain.Desired{Name: "renamed", TimeMode: domain.TimeModeNTP, TimeZone: "CST+5:00:00", ExternalIP: "198.51.100.3",
+		DevicePorts: domain.PortOverrides{7662: 17662}}
+	plan := domain.NewPlan(cur, d, time.Now())
 	for _, step := range plan.Steps {
 		needs, err := g.Write(t.Context(), step.Setting, plan.Target)
 		if err != nil {
@@ -140,8 +140,8 @@ func TestWriteAndReadBack(t *testing.T) {
 			t.Errorf("write %s: reboot required %v", step.Setting, needs)
 		}
 	}
-	var back gwconfig.Current
-	for _, s := range gwconfig.ReadableSettings {
+	var back domain.Current
+	for _, s := range domain.ReadableSettings {
 		if err := g.Read(t.Context(), s, &back); err != nil {
 			t.Fatal(err)
 		}
@@ -157,13 +157,13 @@ func TestWriteAndReadBack(t *testing.T) {
 
 	// Manual time with a clock.
 	clock := time.Now().Add(-time.Hour).In(time.FixedZone("", -5*3600)).Truncate(time.Second)
-	if _, err := g.Write(t.Context(), gwconfig.SettingTime, gwconfig.Target{Time: gwconfig.TimeSettings{Mode: gwconfig.TimeModeManual, Zone: "CST+5:00:00", Clock: clock}}); err != nil {
+	if _, err := g.Write(t.Context(), domain.SettingTime, domain.Target{Time: domain.TimeSettings{Mode: domain.TimeModeManual, Zone: "CST+5:00:00", Clock: clock}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Read(t.Context(), gwconfig.SettingTime, &back); err != nil {
+	if err := g.Read(t.Context(), domain.SettingTime, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Time.Mode != gwconfig.TimeModeManual || back.Time.Clock.Sub(clock).Abs() > 5*time.Second {
+	if back.Time.Mode != domain.TimeModeManual || back.Time.Clock.Sub(clock).Abs() > 5*time.Second {
 		t.Fatalf("manual clock: %+v, want about %s", back.Time, clock)
 	}
 }
@@ -171,7 +171,7 @@ func TestWriteAndReadBack(t *testing.T) {
 func TestRebootAndUptime(t *testing.T) {
 	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 300 * time.Millisecond }))
 	g := dial(t, sim)
-	if err := g.Login(t.Context(), gwconfig.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Reboot(t.Context()); err != nil {
@@ -203,29 +203,29 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		err  error
-		want gwconfig.Kind
+		want domain.Kind
 	}{
-		{st(200, 2, "deviceBusy"), gwconfig.KindTransient},
-		{st(200, 3, "deviceError"), gwconfig.KindTransient},
-		{&isapi.StatusError{HTTPStatus: 503}, gwconfig.KindTransient},
-		{&isapi.StatusError{HTTPStatus: 502}, gwconfig.KindTransient},
-		{&isapi.MalformedResponseError{HTTPStatus: 200, Err: errors.New("eof")}, gwconfig.KindTransient},
-		{st(200, 6, "badParameters"), gwconfig.KindPermanent},
-		{st(200, 5, "badJsonFormat"), gwconfig.KindPermanent},
-		{st(403, 4, "notSupport"), gwconfig.KindPermanent},
-		{&isapi.StatusError{HTTPStatus: 404}, gwconfig.KindPermanent},
-		{st(200, 4, "badAuthorization"), gwconfig.KindRejected},
-		{&isapi.BadCredentialsError{User: "admin", RetryTimes: 3}, gwconfig.KindRejected},
-		{&isapi.LockedError{TimeLeft: time.Minute}, gwconfig.KindLocked},
-		{st(200, 4, "deviceIsLocked"), gwconfig.KindLocked},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, gwconfig.KindTransient},
-		{context.DeadlineExceeded, gwconfig.KindTransient},
+		{st(200, 2, "deviceBusy"), domain.KindTransient},
+		{st(200, 3, "deviceError"), domain.KindTransient},
+		{&isapi.StatusError{HTTPStatus: 503}, domain.KindTransient},
+		{&isapi.StatusError{HTTPStatus: 502}, domain.KindTransient},
+		{&isapi.MalformedResponseError{HTTPStatus: 200, Err: errors.New("eof")}, domain.KindTransient},
+		{st(200, 6, "badParameters"), domain.KindPermanent},
+		{st(200, 5, "badJsonFormat"), domain.KindPermanent},
+		{st(403, 4, "notSupport"), domain.KindPermanent},
+		{&isapi.StatusError{HTTPStatus: 404}, domain.KindPermanent},
+		{st(200, 4, "badAuthorization"), domain.KindRejected},
+		{&isapi.BadCredentialsError{User: "admin", RetryTimes: 3}, domain.KindRejected},
+		{&isapi.LockedError{TimeLeft: time.Minute}, domain.KindLocked},
+		{st(200, 4, "deviceIsLocked"), domain.KindLocked},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, domain.KindTransient},
+		{context.DeadlineExceeded, domain.KindTransient},
 	} {
-		if got := gwconfig.KindOf(classify("op", tc.err)); got != tc.want {
+		if got := domain.KindOf(classify("op", tc.err)); got != tc.want {
 			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
-	var oe *gwconfig.OpError
+	var oe *domain.OpError
 	if errors.As(classify("op", &isapi.LockedError{TimeLeft: time.Minute}), &oe); oe.LockRemaining != time.Minute {
 		t.Fatalf("lock remaining %s", oe.LockRemaining)
 	}

@@ -13,8 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"mediagw/pkg/gatewayid"
 	"mediagw/pkg/messaging"
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 )
 
 // API is the part of the SSM client the Store uses.
@@ -43,12 +44,12 @@ func (s *Store) Path(gatewayID string) string { return s.root + "/gateways/" + g
 // bootstrapParameter, when set, names the parameter holding the bootstrap
 // password; it must lie under the root, so that an event cannot make the
 // configurator send some other secret of the account to a gateway.
-func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (gwconfig.Parameters, error) {
-	if err := gwconfig.CheckGatewayID(gatewayID); err != nil {
-		return nil, &gwconfig.OpError{Kind: gwconfig.KindPermanent, Err: err}
+func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (domain.Parameters, error) {
+	if _, err := gatewayid.Parse(gatewayID); err != nil {
+		return nil, &domain.OpError{Kind: domain.KindPermanent, Err: err}
 	}
 	path := s.Path(gatewayID)
-	out := gwconfig.Parameters{}
+	out := domain.Parameters{}
 	in := &ssm.GetParametersByPathInput{Path: aws.String(path), WithDecryption: aws.Bool(true), Recursive: aws.Bool(false)}
 	for {
 		page, err := s.api.GetParametersByPath(ctx, in)
@@ -64,26 +65,26 @@ func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter st
 		in.NextToken = page.NextToken
 	}
 	if len(out) == 0 {
-		return nil, &gwconfig.OpError{Kind: gwconfig.KindPermanent,
-			Err: fmt.Errorf("%w: no parameters under %s (unknown gateway id?)", gwconfig.ErrBadParameter, path)}
+		return nil, &domain.OpError{Kind: domain.KindPermanent,
+			Err: fmt.Errorf("%w: no parameters under %s (unknown gateway id?)", domain.ErrBadParameter, path)}
 	}
-	if bp := strings.TrimSpace(bootstrapParameter); bp != "" && bp != path+gwconfig.ParamBootstrapPassword {
+	if bp := strings.TrimSpace(bootstrapParameter); bp != "" && bp != path+domain.ParamBootstrapPassword {
 		if !strings.HasPrefix(bp, s.root+"/") || strings.Contains(bp, "..") {
-			return nil, &gwconfig.OpError{Kind: gwconfig.KindPermanent,
-				Err: fmt.Errorf("%w: bootstrap password parameter %s is not under %s", gwconfig.ErrBadParameter, bp, s.root)}
+			return nil, &domain.OpError{Kind: domain.KindPermanent,
+				Err: fmt.Errorf("%w: bootstrap password parameter %s is not under %s", domain.ErrBadParameter, bp, s.root)}
 		}
 		got, err := s.api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(bp), WithDecryption: aws.Bool(true)})
 		if err != nil {
 			return nil, classify("read "+bp, err)
 		}
-		out[gwconfig.ParamBootstrapPassword] = param(*got.Parameter)
+		out[domain.ParamBootstrapPassword] = param(*got.Parameter)
 	}
 	return out, nil
 }
 
 // SetPendingReboot records that the gateway has changes waiting for a reboot.
 func (s *Store) SetPendingReboot(ctx context.Context, gatewayID, note string) error {
-	name := s.Path(gatewayID) + gwconfig.ParamPendingReboot
+	name := s.Path(gatewayID) + domain.ParamPendingReboot
 	_, err := s.api.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(note),
 		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true),
 		Description: aws.String("written by the configurator: changes wait for a reboot of the gateway")})
@@ -95,7 +96,7 @@ func (s *Store) SetPendingReboot(ctx context.Context, gatewayID, note string) er
 
 // ClearPendingReboot removes the record; an absent one is fine.
 func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error {
-	name := s.Path(gatewayID) + gwconfig.ParamPendingReboot
+	name := s.Path(gatewayID) + domain.ParamPendingReboot
 	_, err := s.api.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
 	var nf *ssmtypes.ParameterNotFound
 	if err != nil && !errors.As(err, &nf) {
@@ -104,18 +105,18 @@ func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error 
 	return nil
 }
 
-func param(p ssmtypes.Parameter) gwconfig.Param {
-	return gwconfig.Param{Value: gwconfig.NewSecret(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString}
+func param(p ssmtypes.Parameter) domain.Param {
+	return domain.Param{Value: domain.NewSecret(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString}
 }
 
 func classify(op string, err error) error {
-	kind := gwconfig.KindPermanent
+	kind := domain.KindPermanent
 	var nf *ssmtypes.ParameterNotFound
 	switch {
 	case errors.As(err, &nf):
-		err = fmt.Errorf("%w: %w", gwconfig.ErrBadParameter, err)
+		err = fmt.Errorf("%w: %w", domain.ErrBadParameter, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), messaging.Retryable(err):
-		kind = gwconfig.KindTransient
+		kind = domain.KindTransient
 	}
-	return &gwconfig.OpError{Op: op, Kind: kind, Err: err}
+	return &domain.OpError{Op: op, Kind: kind, Err: err}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"mediagw/services/configurator/internal/gwconfig"
+	"mediagw/services/configurator/internal/domain"
 	"mediagw/services/configurator/internal/ssmparams"
 	"mediagw/testsupport/awstest"
 )
@@ -46,10 +46,10 @@ func TestParametersDecryptsAndMarksSecureStrings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p[gwconfig.ParamPassword]; got.Value.Reveal() != "Mgw-Secret-2026" || !got.Secure {
+	if got := p[domain.ParamPassword]; got.Value.Reveal() != "Mgw-Secret-2026" || !got.Secure {
 		t.Fatalf("Password = %+v (decrypted and secure expected)", got)
 	}
-	if got := p[gwconfig.ParamGatewayName]; got.Value.Reveal() != "gw-one" || got.Secure {
+	if got := p[domain.ParamGatewayName]; got.Value.Reveal() != "gw-one" || got.Secure {
 		t.Fatalf("GatewayName = %+v", got)
 	}
 	if _, ok := p["nested/Ignored"]; ok {
@@ -62,7 +62,7 @@ func TestParametersDecryptsAndMarksSecureStrings(t *testing.T) {
 	// An event's bootstrap parameter wins, if it lies under the root.
 	put(t, c, root+"/bootstrap/batch-7", "Batch7-Factory", ssmtypes.ParameterTypeSecureString)
 	p, err = store.Parameters(context.Background(), "gw-1", root+"/bootstrap/batch-7")
-	if err != nil || p[gwconfig.ParamBootstrapPassword].Value.Reveal() != "Batch7-Factory" || !p[gwconfig.ParamBootstrapPassword].Secure {
+	if err != nil || p[domain.ParamBootstrapPassword].Value.Reveal() != "Batch7-Factory" || !p[domain.ParamBootstrapPassword].Secure {
 		t.Fatalf("bootstrap override: %v", err)
 	}
 }
@@ -85,15 +85,15 @@ func TestParametersErrorsArePermanentAndNamed(t *testing.T) {
 		{"../gw-1", "", "gateway id"},
 	} {
 		_, err := store.Parameters(context.Background(), tc.id, tc.bootstrap)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || gwconfig.KindOf(err) != gwconfig.KindPermanent {
-			t.Errorf("Parameters(%q, %q) = %v (kind %v), want a permanent error with %q", tc.id, tc.bootstrap, err, gwconfig.KindOf(err), tc.want)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || domain.KindOf(err) != domain.KindPermanent {
+			t.Errorf("Parameters(%q, %q) = %v (kind %v), want a permanent error with %q", tc.id, tc.bootstrap, err, domain.KindOf(err), tc.want)
 		}
 		if err != nil && strings.Contains(err.Error(), "Db-Secret-1") {
 			t.Errorf("error shows a secret: %v", err)
 		}
 	}
 	_, err := store.Parameters(context.Background(), "gw-unknown", "")
-	if !errors.Is(err, gwconfig.ErrBadParameter) {
+	if !errors.Is(err, domain.ErrBadParameter) {
 		t.Fatalf("unknown gateway: %v is not ErrBadParameter", err)
 	}
 }
@@ -105,8 +105,8 @@ func TestUnreachableStoreIsTransient(t *testing.T) {
 		o.RetryMaxAttempts = 1
 	})
 	_, err := ssmparams.New(client, "/mediagw").Parameters(context.Background(), "gw-1", "")
-	if err == nil || gwconfig.KindOf(err) != gwconfig.KindTransient {
-		t.Fatalf("unreachable SSM: %v (kind %v), want transient", err, gwconfig.KindOf(err))
+	if err == nil || domain.KindOf(err) != domain.KindTransient {
+		t.Fatalf("unreachable SSM: %v (kind %v), want transient", err, domain.KindOf(err))
 	}
 }
 
@@ -122,7 +122,7 @@ func TestPendingRebootRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := store.Parameters(ctx, "gw-1", "")
-	if err != nil || p[gwconfig.ParamPendingReboot].Value.Reveal() != "2026-01-01T00:00:00Z: 2 changes" {
+	if err != nil || p[domain.ParamPendingReboot].Value.Reveal() != "2026-01-01T00:00:00Z: 2 changes" {
 		t.Fatalf("after Set: %v, %v", p, err)
 	}
 	if err := store.SetPendingReboot(ctx, "gw-1", "again"); err != nil {
@@ -133,7 +133,7 @@ func TestPendingRebootRecord(t *testing.T) {
 	}
 	if p, err = store.Parameters(ctx, "gw-1", ""); err != nil {
 		t.Fatal(err)
-	} else if _, ok := p[gwconfig.ParamPendingReboot]; ok {
+	} else if _, ok := p[domain.ParamPendingReboot]; ok {
 		t.Fatal("record still there after Clear")
 	}
 }

@@ -1,16 +1,10 @@
-// Package gwconfig is the configurator's domain: the settings a gateway
-// should have (from its parameters), the password policy, the time-zone
-// conversion, the plan that turns the gateway's current settings into the
-// desired ones, and how failures are classified. It talks to nothing: the
-// gateway and AWS are behind the configurator's ports.
-package gwconfig
+package domain
 
 import (
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,16 +53,6 @@ func (p Parameters) text(name string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(v.Value.Reveal()), true
-}
-
-var gatewayIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// CheckGatewayID accepts ids that are safe inside a parameter path.
-func CheckGatewayID(id string) error {
-	if !gatewayIDPattern.MatchString(id) {
-		return fmt.Errorf("gateway id %q: want letters, digits, '.', '_' or '-' (at most 128)", id)
-	}
-	return nil
 }
 
 // Desired is what a gateway should look like.

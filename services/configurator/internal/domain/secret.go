@@ -1,4 +1,4 @@
-package gwconfig
+package domain
 
 import (
 	"fmt"
@@ -29,7 +29,7 @@ const redacted = "[redacted]"
 func (s Secret) String() string { return redacted }
 
 // GoString never shows the value.
-func (s Secret) GoString() string { return "gwconfig.Secret{" + redacted + "}" }
+func (s Secret) GoString() string { return "domain.Secret{" + redacted + "}" }
 
 // Format covers every fmt verb (%v, %+v, %#v, %s, %q, %x...).
 func (s Secret) Format(f fmt.State, verb rune) {
