@@ -1,6 +1,6 @@
-// Command health-sentinel reacts to task failures and gateway faults, alerts by email.
-// Not built yet beyond the service runtime: it loads its configuration and
-// serves /healthz, /readyz and /metrics.
+// Command health-sentinel will react to task failures and gateway faults and
+// alert by email (issue 11). Today it only serves /healthz, /readyz and
+// /metrics; see README.md.
 package main
 
 import (
@@ -8,13 +8,13 @@ import (
 	"os"
 
 	"mediagw/pkg/service"
+	"mediagw/services/health-sentinel/internal/wiring"
 )
 
 func main() {
-	cfg := service.NewConfig("health-sentinel", "reacts to task failures and gateway faults, alerts by email", ":9104")
+	cfg := service.NewConfig("health-sentinel", "serves /healthz, /readyz and /metrics; consumes nothing yet (issue 11)", ":9104")
+	settings := wiring.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		rt.SetReady(true)
-		<-ctx.Done()
-		return nil
+		return wiring.Build(ctx, rt, settings())
 	}))
 }
