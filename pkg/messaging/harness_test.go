@@ -21,9 +21,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("MESSAGING_HELPER_PROCESS") == "1" {
-		os.Exit(helperService())
-	}
 	os.Exit(awstest.Main(m))
 }
 

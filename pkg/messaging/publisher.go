@@ -12,7 +12,6 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/cenkalti/backoff/v4"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -28,12 +27,10 @@ type Routes map[string]string
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
 	// Source names the publishing service in every event's meta.
-	Source string
-	Routes Routes
-	// MaxElapsed bounds retries of throttled or failed publishes (default 30 s).
-	MaxElapsed time.Duration
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	Source  string
+	Routes  Routes
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // Publisher publishes events to SNS: body = protojson of the event,
@@ -46,9 +43,6 @@ type Publisher struct {
 
 // NewPublisher returns a Publisher.
 func NewPublisher(client SNSPublisher, cfg PublisherConfig) *Publisher {
-	if cfg.MaxElapsed == 0 {
-		cfg.MaxElapsed = 30 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -59,7 +53,9 @@ func NewPublisher(client SNSPublisher, cfg PublisherConfig) *Publisher {
 var ErrNoRoute = errors.New("no topic for event type")
 
 // Publish stamps the event's meta (id, occurred_at, source, correlation id
-// from ctx) and publishes it, retrying throttling and server errors.
+// from ctx) and publishes it. Throttling, server errors and lost
+// connections are retried by the SDK client's retryer (pkg/awsenv
+// sets the project's policy), not again here.
 func (p *Publisher) Publish(ctx context.Context, ev proto.Message) error {
 	typ := EventType(ev)
 	topic, ok := p.cfg.Routes[typ]
@@ -83,17 +79,7 @@ func (p *Publisher) Publish(ctx context.Context, ev proto.Message) error {
 			AttrCorrelationID: {DataType: aws.String("String"), StringValue: aws.String(meta.CorrelationId)},
 		},
 	}
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 200 * time.Millisecond
-	bo.MaxElapsedTime = p.cfg.MaxElapsed
-	err = backoff.Retry(func() error {
-		_, err := p.sns.Publish(ctx, in)
-		if err != nil && !Retryable(err) {
-			return backoff.Permanent(err)
-		}
-		return err
-	}, backoff.WithContext(bo, ctx))
-	if err != nil {
+	if _, err := p.sns.Publish(ctx, in); err != nil {
 		p.cfg.Metrics.published(typ, "error")
 		return fmt.Errorf("publish %s %s: %w", typ, meta.Id, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -26,7 +27,10 @@ type Config struct {
 	vars    []*variable
 	lookup  func(string) (string, bool)
 
-	// Common settings every binary has.
+	allowArgs bool
+
+	// Common settings: LogLevel in every binary, HTTPAddr and
+	// ShutdownGrace in services (nil in commands).
 	HTTPAddr      *string
 	LogLevel      *string
 	ShutdownGrace *time.Duration
@@ -50,19 +54,41 @@ func Required() Option { return func(v *variable) { v.required = true } }
 // Check adds a validation run after parsing; its error names the variable.
 func Check(f func() error) Option { return func(v *variable) { v.check = f } }
 
-// NewConfig starts a configuration for the binary name. defaultHTTPAddr is
-// where health and metrics are served unless HTTP_ADDR says otherwise.
+// NewConfig starts the configuration of a service: a long-running binary
+// run by Main. defaultHTTPAddr is where health and metrics are served
+// unless HTTP_ADDR says otherwise.
 func NewConfig(name, summary, defaultHTTPAddr string) *Config {
+	c := NewCommandConfig(name, summary)
+	c.HTTPAddr = c.String("HTTP_ADDR", defaultHTTPAddr, "listen address for /healthz, /readyz and /metrics")
+	c.ShutdownGrace = c.Duration("SHUTDOWN_GRACE", 25*time.Second, "how long in-flight work may take after SIGTERM")
+	return c
+}
+
+// NewCommandConfig starts the configuration of a command (a CLI or a
+// one-shot tool): the same binder as a service's, without the health
+// listener and the shutdown grace.
+func NewCommandConfig(name, summary string) *Config {
 	c := &Config{name: name, summary: summary, fs: flag.NewFlagSet(name, flag.ContinueOnError), lookup: os.LookupEnv}
 	c.fs.SetOutput(io.Discard)
-	c.HTTPAddr = c.String("HTTP_ADDR", defaultHTTPAddr, "listen address for /healthz, /readyz and /metrics")
 	c.LogLevel = c.String("LOG_LEVEL", "info", "log level: debug, info, warn or error", Check(func() error {
 		_, err := parseLevel(*c.LogLevel)
 		return err
 	}))
-	c.ShutdownGrace = c.Duration("SHUTDOWN_GRACE", 25*time.Second, "how long in-flight work may take after SIGTERM")
 	return c
 }
+
+// Logger returns the JSON logger at LOG_LEVEL (call after Parse).
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(*c.LogLevel)
+	return NewLogger(w, level, c.name)
+}
+
+// Args are the command-line arguments Parse left after the flags (a
+// command's operands); a service's Parse refuses any.
+func (c *Config) Args() []string { return c.fs.Args() }
+
+// AllowArgs lets Parse accept operands after the flags (see Args).
+func (c *Config) AllowArgs() { c.allowArgs = true }
 
 // FlagName is the command-line flag for an environment variable.
 func FlagName(env string) string { return strings.ToLower(strings.ReplaceAll(env, "_", "-")) }
@@ -190,7 +216,7 @@ func (c *Config) Parse(args []string, out io.Writer) error {
 		}
 		return fmt.Errorf("configuration: %w (see --help)", err)
 	}
-	if c.fs.NArg() > 0 {
+	if c.fs.NArg() > 0 && !c.allowArgs {
 		return fmt.Errorf("configuration: unexpected argument %q (see --help)", c.fs.Arg(0))
 	}
 	var errs []error

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,57 @@ func TestConfigBareBoolFlagMeansTrue(t *testing.T) {
 	}
 	if !*dry || *verbose {
 		t.Fatalf("dry=%v verbose=%v, want true false", *dry, *verbose)
+	}
+}
+
+func TestResourcesAreNamedFromTopology(t *testing.T) {
+	env := map[string]string{
+		"TASK_MANAGER_DEVICE_EVENTS_QUEUE_URL": "http://q", "TASK_MANAGER_DEVICE_EVENTS_DLQ_URL": "http://dlq",
+		"DEVICE_EVENTS_TOPIC_ARN": "arn:t", "DEVICE_MEDIA_URL_TABLE": "tbl", "RECORDINGS_BUCKET": "b",
+	}
+	c := NewConfig("demo", "test", ":0")
+	c.lookup = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	q := c.Queue("mediagw-task-manager-device-events")
+	opt := c.OptionalQueue("mediagw-device-watcher-gateway-events")
+	topic := c.Topic("mediagw-device-events")
+	table := c.Table("deviceMediaURL")
+	bucket := c.Bucket("mediagw-recordings")
+	if err := c.Parse(nil, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if q.URL != "http://q" || q.DLQURL != "http://dlq" || q.MaxReceiveCount != 5 || q.Label() != "task-manager-device-events" {
+		t.Errorf("queue = %+v", q)
+	}
+	if opt.URL != "" {
+		t.Errorf("optional queue URL = %q, want empty", opt.URL)
+	}
+	if topic.ARN != "arn:t" || *table != "tbl" || *bucket != "b" {
+		t.Errorf("topic %+v, table %q, bucket %q", topic, *table, *bucket)
+	}
+
+	// A required queue that is not set is named in the error.
+	c = NewConfig("demo", "test", ":0")
+	c.lookup = func(string) (string, bool) { return "", false }
+	c.Queue("mediagw-task-manager-device-events")
+	err := c.Parse(nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "TASK_MANAGER_DEVICE_EVENTS_QUEUE_URL") {
+		t.Fatalf("Parse = %v, want the missing queue variable named", err)
+	}
+}
+
+func TestUnknownResourcePanics(t *testing.T) {
+	for name, declare := range map[string]func(*Config){
+		"queue": func(c *Config) { c.Queue("mediagw-no-such-queue") },
+		"topic": func(c *Config) { c.Topic("mediagw-no-such-topic") },
+		"table": func(c *Config) { c.Table("noSuchTable") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: declaring a name that is not in topology.json did not panic", name)
+				}
+			}()
+			declare(NewConfig("demo", "test", ":0"))
+		}()
 	}
 }

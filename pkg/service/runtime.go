@@ -17,23 +17,46 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"mediagw/pkg/awsenv"
+	"mediagw/pkg/messaging"
+	"mediagw/pkg/topology"
 )
 
-// Runtime is what a service's run function gets: the pieces every binary
-// shares. Nothing in it is global, so tests can build one with NewRuntime.
+// Runtime is what a service's build function gets: the pieces every binary
+// shares, and the parts (consumers, loops) it registers to be run. Nothing
+// in it is global, so tests build one with NewRuntime and run it with Run.
 type Runtime struct {
 	Name    string
 	Logger  *slog.Logger
 	Metrics *prometheus.Registry
 	AWS     aws.Config
+	// Grace is how long work in flight may go on after the stop signal
+	// (SHUTDOWN_GRACE under Main).
+	Grace time.Duration
 
 	ready  atomic.Bool
 	mu     sync.Mutex
 	checks map[string]func(context.Context) error
+
+	parts    []part
+	stops    []func(context.Context) error
+	started  bool
+	sqs      *sqs.Client
+	msgm     *messaging.Metrics
+	failures *prometheus.CounterVec
+}
+
+type part struct {
+	name string
+	run  func(context.Context) error
 }
 
 // NewRuntime builds a runtime with its own registry; aws may be zero when
@@ -41,7 +64,156 @@ type Runtime struct {
 func NewRuntime(name string, logger *slog.Logger, cfg aws.Config) *Runtime {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Runtime{Name: name, Logger: logger, Metrics: reg, AWS: cfg, checks: map[string]func(context.Context) error{}}
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediagw_periodic_failures_total",
+		Help: "Runs of a periodic part (Runtime.Every) that returned an error.",
+	}, []string{"part"})
+	reg.MustRegister(failures)
+	return &Runtime{Name: name, Logger: logger, Metrics: reg, AWS: cfg, Grace: 25 * time.Second,
+		checks: map[string]func(context.Context) error{}, failures: failures}
+}
+
+// MessagingMetrics are the messaging metrics of this runtime's registry,
+// shared by its consumers and publishers.
+func (r *Runtime) MessagingMetrics() *messaging.Metrics {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.msgm == nil {
+		r.msgm = messaging.NewMetrics(r.Metrics)
+	}
+	return r.msgm
+}
+
+// Go registers a long-running part. It runs until ctx ends; an error it
+// returns is a fault it cannot recover from and stops the whole service
+// (see Run).
+func (r *Runtime) Go(name string, run func(ctx context.Context) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		panic("service: Go after Run: " + name)
+	}
+	r.parts = append(r.parts, part{name: name, run: run})
+}
+
+// Every registers fn to run every interval until ctx ends. A run that
+// fails is logged and counted (mediagw_periodic_failures_total); the next
+// one comes all the same.
+func (r *Runtime) Every(name string, interval time.Duration, fn func(ctx context.Context) error) {
+	r.Go(name, func(ctx context.Context) error {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				r.failures.WithLabelValues(name).Inc()
+				r.Logger.ErrorContext(ctx, "periodic run failed", "part", name, "err", err)
+			}
+		}
+	})
+}
+
+// OnStop registers cleanup that runs once every part has stopped, within
+// the grace period, in the order registered.
+func (r *Runtime) OnStop(fn func(ctx context.Context) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stops = append(r.stops, fn)
+}
+
+func (r *Runtime) sqsClient() *sqs.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sqs == nil {
+		r.sqs = sqs.NewFromConfig(r.AWS)
+	}
+	return r.sqs
+}
+
+// Consume registers a consumer of q: messages go through the default
+// middlewares (see messaging.DefaultMiddlewares) to h, failures are
+// redelivered with backoff and dead-lettered on q's MaxReceiveCount-th
+// delivery. /readyz checks that the queue answers. opts adjust the
+// consumer (concurrency, middlewares, timings in tests).
+func (r *Runtime) Consume(q *Queue, h messaging.Handler, opts ...func(*messaging.ConsumerConfig)) {
+	client := r.sqsClient()
+	cfg := messaging.ConsumerConfig{
+		Queue: q.Label(), QueueURL: q.URL, DeadLetterQueueURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount,
+		// Leave part of the grace to the rest of the shutdown.
+		ShutdownGrace: r.Grace * 4 / 5,
+		Logger:        r.Logger, Metrics: r.MessagingMetrics(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	consumer := messaging.NewConsumer(client, cfg, h)
+	url := q.URL
+	r.AddReadinessCheck("queue "+q.Label(), func(ctx context.Context) error {
+		_, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		return err
+	})
+	r.Go("consume "+q.Label(), consumer.Run)
+}
+
+// Publisher returns a publisher of events to topics; each event type goes
+// to the topic of topology.json that carries it.
+func (r *Runtime) Publisher(topics ...*Topic) *messaging.Publisher {
+	arns := map[string]string{}
+	for _, t := range topics {
+		arns[t.Name] = t.ARN
+	}
+	return messaging.NewPublisher(sns.NewFromConfig(r.AWS), messaging.PublisherConfig{
+		Source: r.Name, Routes: topology.Default().Routes(arns), Logger: r.Logger, Metrics: r.MessagingMetrics(),
+	})
+}
+
+// Run runs every registered part until ctx ends or one of them fails —
+// the one failure policy of every service: a part's error cancels the
+// others, and Run returns it once they have stopped. Then the OnStop
+// functions run, within Grace. A runtime with no parts waits for ctx.
+func (r *Runtime) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.started = true
+	parts := append([]part(nil), r.parts...)
+	r.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range parts {
+		g.Go(func() error {
+			err := p.run(gctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			if ctx.Err() == nil && gctx.Err() == nil {
+				r.Logger.Warn("part ended before the service stopped", "part", p.name)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { <-gctx.Done(); return nil })
+	err := g.Wait()
+	if err != nil {
+		r.Logger.Error("a part failed; stopping the service", "err", err)
+	}
+	r.SetReady(false)
+
+	r.mu.Lock()
+	stops := append([]func(context.Context) error(nil), r.stops...)
+	r.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Grace)
+	defer cancel()
+	for _, stop := range stops {
+		if serr := stop(sctx); serr != nil {
+			r.Logger.Error("stopping", "err", serr)
+			err = errors.Join(err, serr)
+		}
+	}
+	return err
 }
 
 // SetReady marks the service ready (or not) for /readyz.
@@ -103,11 +275,13 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// Main parses the configuration, builds the runtime, serves health and
-// metrics, and calls run with a context that is cancelled on SIGTERM or
-// SIGINT. run must return within SHUTDOWN_GRACE after that; Main then exits.
-// It returns the process exit code: 0, 1 for a failure, 2 for bad config.
-func Main(c *Config, run func(ctx context.Context, rt *Runtime) error) int {
+// Main is every service's entry: it parses the configuration, builds the
+// runtime (logger, metrics, AWS), serves /healthz, /readyz and /metrics,
+// calls build to wire the service and register its parts, marks it ready
+// and runs the parts (Run) until SIGTERM or SIGINT, or until one fails.
+// Work in flight then has SHUTDOWN_GRACE to finish. It returns the process
+// exit code: 0, 1 for a failure, 2 for bad configuration.
+func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 	if err := c.Parse(os.Args[1:], os.Stdout); err != nil {
 		if errors.Is(err, ErrHelp) {
 			return 0
@@ -115,18 +289,18 @@ func Main(c *Config, run func(ctx context.Context, rt *Runtime) error) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
 		return 2
 	}
-	level, _ := parseLevel(*c.LogLevel)
-	logger := NewLogger(os.Stderr, level, c.name)
+	logger := c.Logger(os.Stderr)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Load(ctx)
 	if err != nil {
 		logger.Error("aws configuration", "err", err)
 		return 1
 	}
 	rt := NewRuntime(c.name, logger, awsCfg)
+	rt.Grace = *c.ShutdownGrace
 
 	ln, err := net.Listen("tcp", *c.HTTPAddr)
 	if err != nil {
@@ -135,27 +309,37 @@ func Main(c *Config, run func(ctx context.Context, rt *Runtime) error) int {
 	}
 	srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
 	logger.Info("started", "http_addr", ln.Addr().String())
 
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, rt) }()
+	if err := build(ctx, rt); err != nil {
+		if ctx.Err() != nil {
+			logger.Info("stopped while starting")
+			return 0
+		}
+		logger.Error("start-up failed", "err", err)
+		return 1
+	}
+	rt.SetReady(true)
 
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
 	var runErr error
 	select {
 	case runErr = <-done:
 	case <-ctx.Done():
-		logger.Info("shutting down", "grace", c.ShutdownGrace.String())
+		logger.Info("shutting down", "grace", rt.Grace.String())
 		select {
 		case runErr = <-done:
-		case <-time.After(*c.ShutdownGrace):
-			runErr = fmt.Errorf("still busy %s after the shutdown signal", *c.ShutdownGrace)
+		case <-time.After(rt.Grace):
+			runErr = fmt.Errorf("still busy %s after the shutdown signal", rt.Grace)
 		}
 	}
-	rt.SetReady(false)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+	if runErr != nil {
 		logger.Error("stopped with error", "err", runErr)
 		return 1
 	}

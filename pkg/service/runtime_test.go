@@ -9,8 +9,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestReadinessFollowsStateAndChecks(t *testing.T) {
@@ -43,4 +46,88 @@ func TestReadinessFollowsStateAndChecks(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Fatalf("metrics: %d", code)
 	}
+}
+
+func quietRuntime() *Runtime {
+	return NewRuntime("demo", slog.New(slog.NewTextHandler(io.Discard, nil)), aws.Config{})
+}
+
+// One part failing stops every other part, runs the OnStop functions and
+// is what Run returns.
+func TestRunOnePartFailingStopsTheOthers(t *testing.T) {
+	rt := quietRuntime()
+	otherStopped := make(chan struct{})
+	rt.Go("patient", func(ctx context.Context) error {
+		<-ctx.Done()
+		close(otherStopped)
+		return ctx.Err()
+	})
+	boom := errors.New("boom")
+	rt.Go("failing", func(context.Context) error { return boom })
+	var stopped []string
+	rt.OnStop(func(context.Context) error {
+		select {
+		case <-otherStopped:
+			stopped = append(stopped, "after parts")
+		default:
+			stopped = append(stopped, "before parts")
+		}
+		return nil
+	})
+	err := rt.Run(context.Background())
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "failing") {
+		t.Fatalf("Run = %v, want the failing part's error, named", err)
+	}
+	if len(stopped) != 1 || stopped[0] != "after parts" {
+		t.Fatalf("OnStop ran %v, want once, after every part stopped", stopped)
+	}
+}
+
+// Cancelling the context is a clean stop: nil, even for parts that return
+// ctx.Err(); a runtime without parts waits for the context.
+func TestRunStopsCleanlyOnCancel(t *testing.T) {
+	for _, parts := range []int{0, 2} {
+		rt := quietRuntime()
+		for i := 0; i < parts; i++ {
+			rt.Go("loop", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- rt.Run(ctx) }()
+		select {
+		case err := <-done:
+			t.Fatalf("%d parts: Run returned %v before the context ended", parts, err)
+		default:
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("%d parts: Run = %v after cancel, want nil", parts, err)
+		}
+	}
+}
+
+// A periodic run that fails is logged and counted, and the next run comes.
+func TestEveryGoesOnAfterAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := quietRuntime()
+		runs := 0
+		ctx, cancel := context.WithCancel(context.Background())
+		rt.Every("reconcile", time.Minute, func(context.Context) error {
+			runs++
+			if runs == 4 {
+				cancel()
+				return nil
+			}
+			return errors.New("store unreachable")
+		})
+		if err := rt.Run(ctx); err != nil {
+			t.Fatalf("Run = %v: a periodic failure must not stop the service", err)
+		}
+		if runs != 4 {
+			t.Fatalf("runs = %d, want 4", runs)
+		}
+		if got := testutil.ToFloat64(rt.failures.WithLabelValues("reconcile")); got != 3 {
+			t.Fatalf("mediagw_periodic_failures_total = %v, want 3", got)
+		}
+	})
 }

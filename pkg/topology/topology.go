@@ -128,7 +128,7 @@ func (d Definition) Validate() error {
 		}
 	}
 	for field, v := range map[string]string{"recorderCpu": d.ECS.RecorderCPU, "recorderMemory": d.ECS.RecorderMemory} {
-		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+		if n, err := strconv.Atoi(v); d.ECS.RecorderTaskFamily != "" && (err != nil || n <= 0) {
 			return fmt.Errorf("topology: ecs %s %q is not a positive number", field, v)
 		}
 	}

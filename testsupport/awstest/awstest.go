@@ -29,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/uuid"
+
+	"mediagw/pkg/awsenv"
 )
 
 const region = "us-east-1"
@@ -77,11 +79,12 @@ func Endpoint(t testing.TB) string {
 	return endpoint
 }
 
-// Config returns an aws.Config aimed at the emulator with dummy credentials.
+// Config returns an aws.Config aimed at the emulator with dummy
+// credentials and the services' own retry policy.
 func Config(t testing.TB) aws.Config {
 	t.Helper()
 	ep := Endpoint(t)
-	cfg, err := config.LoadDefaultConfig(context.Background(),
+	cfg, err := awsenv.Load(context.Background(),
 		config.WithRegion(region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
 		config.WithBaseEndpoint(ep),
