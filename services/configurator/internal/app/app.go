@@ -17,9 +17,9 @@ import (
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
+	"mediagw/services/configurator/internal/adapters/isapi"
+	ssmparams "mediagw/services/configurator/internal/adapters/ssm"
 	"mediagw/services/configurator/internal/configurator"
-	"mediagw/services/configurator/internal/isapigw"
-	"mediagw/services/configurator/internal/ssmparams"
 )
 
 // Name is the service's name in logs, metrics and event meta.
@@ -57,7 +57,7 @@ func declareSettings(c *service.Config, topicRequired bool) func() Settings {
 	}
 	topic := c.String("GATEWAY_EVENTS_TOPIC_ARN", "", "SNS topic of gateway events (results are published there)", topicOpts...)
 	root := c.String("PARAMETER_ROOT", "/mediagw", "SSM parameter root; a gateway's parameters are under <root>/gateways/<gateway-id>/")
-	user := c.String("GATEWAY_USER", isapigw.DefaultUser, "the gateway's admin user")
+	user := c.String("GATEWAY_USER", isapi.DefaultUser, "the gateway's admin user")
 	timeout := c.Duration("GATEWAY_TIMEOUT", 10*time.Second, "timeout of each request to a gateway")
 	retryMax := c.Duration("GATEWAY_RETRY_MAX_ELAPSED", 30*time.Second, "how long transient gateway failures are retried within a run")
 	reboot := c.Duration("GATEWAY_REBOOT_TIMEOUT", 5*time.Minute, "how long to wait for a gateway to come back after a reboot")
@@ -83,7 +83,7 @@ func Declare(c *service.Config) func() Config {
 
 // NewConfigurator builds a Configurator on SSM and ISAPI.
 func NewConfigurator(awsCfg aws.Config, s Settings, log *slog.Logger, metrics *configurator.Metrics) *configurator.Configurator {
-	dialer := isapigw.Dialer{User: s.GatewayUser, Timeout: s.GatewayTimeout}
+	dialer := isapi.Dialer{User: s.GatewayUser, Timeout: s.GatewayTimeout}
 	return configurator.New(ssmparams.New(ssm.NewFromConfig(awsCfg), s.ParameterRoot),
 		func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{User: s.GatewayUser, RetryInitial: s.RetryInitial, RetryMaxElapsed: s.RetryMaxElapsed,

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"mediagw/services/configurator/internal/adapters/isapi"
 	"mediagw/services/configurator/internal/configurator"
 	"mediagw/services/configurator/internal/domain"
-	"mediagw/services/configurator/internal/isapigw"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 )
@@ -20,7 +20,7 @@ func BenchmarkConfiguredGatewayRun(b *testing.B) {
 		c.AdminPassword = desiredPassword
 		c.RebootDowntime = 200 * time.Millisecond
 	}))
-	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
+	dialer := isapi.Dialer{Timeout: 2 * time.Second}
 	conf := configurator.New(&memParams{params: domain.Parameters(seedParams())},
 		func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -2,7 +2,7 @@
 // parameters, logs in without ever risking a lockout, writes only what
 // differs, verifies every write, reboots when a change needs it and waits
 // for the gateway to come back. The gateway and the parameter store are
-// ports (Gateway, ParameterSource); adapters live in isapigw and ssmparams.
+// ports (Gateway, ParameterSource); adapters live in adapters/isapi and adapters/ssm.
 package configurator
 
 import (

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"mediagw/pkg/isapi"
+	isapiclient "mediagw/pkg/isapi"
+	"mediagw/services/configurator/internal/adapters/isapi"
 	"mediagw/services/configurator/internal/configurator"
 	"mediagw/services/configurator/internal/domain"
-	"mediagw/services/configurator/internal/isapigw"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 	"mediagw/testsupport/testkit"
@@ -105,7 +105,7 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 	if tweak != nil {
 		tweak(&opt)
 	}
-	dialer := isapigw.Dialer{Timeout: 2 * time.Second}
+	dialer := isapi.Dialer{Timeout: 2 * time.Second}
 	store := &memParams{params: domain.Parameters(params)}
 	conf := configurator.New(store, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) }, opt)
 	h := &harness{params: store, sim: sim, conf: conf, logs: logs, req: configurator.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
@@ -278,11 +278,11 @@ func TestStopsBeforeTriggeringTheLock(t *testing.T) {
 // lock makes the simulator lock 127.0.0.1 out with one wrong login.
 func lock(t *testing.T, sim *gatewaysim.Server) {
 	t.Helper()
-	c, err := isapi.New(sim.URL(), gatewaysimtest.User, "Wrong-Pass-1")
+	c, err := isapiclient.New(sim.URL(), gatewaysimtest.User, "Wrong-Pass-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Status(t.Context()); !errors.Is(err, isapi.ErrLocked) {
+	if _, err := c.Status(t.Context()); !errors.Is(err, isapiclient.ErrLocked) {
 		t.Fatalf("the simulator did not lock: %v", err)
 	}
 	sim.ResetCounters()
@@ -323,7 +323,7 @@ func TestShortLockIsWaitedOut(t *testing.T) {
 
 func TestSlowGatewayIsReported(t *testing.T) {
 	h := newHarness(t, bootstrapPassword, seedParams(), nil)
-	dialer := isapigw.Dialer{Timeout: 200 * time.Millisecond}
+	dialer := isapi.Dialer{Timeout: 200 * time.Millisecond}
 	h.conf = configurator.New(h.params, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
@@ -453,7 +453,7 @@ func TestUnreachableGateway(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	dialer := isapigw.Dialer{Timeout: 500 * time.Millisecond}
+	dialer := isapi.Dialer{Timeout: 500 * time.Millisecond}
 	conf := configurator.New(&memParams{params: domain.Parameters(seedParams())}, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
 		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
 	_, fail := conf.Configure(t.Context(), configurator.Request{GatewayID: "gw-x", Address: addr})

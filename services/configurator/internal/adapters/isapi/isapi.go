@@ -1,8 +1,8 @@
-// Package isapigw is the configurator's adapter to a gateway's HTTP API:
+// Package isapi is the configurator's adapter to a gateway's HTTP API:
 // it speaks through mediagw/pkg/isapi, converts to and from the domain's
 // settings, and classifies every error as transient, permanent, a rejected
 // password or a lockout (domain.OpError).
-package isapigw
+package isapi
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"time"
 
-	"mediagw/pkg/isapi"
+	isapiclient "mediagw/pkg/isapi"
 	"mediagw/services/configurator/internal/domain"
 )
 
@@ -23,7 +23,7 @@ const DefaultUser = "admin"
 // passwords (the client never resends a rejected one) is not carried over.
 type Dialer struct {
 	User string
-	// Timeout bounds each request (default isapi.DefaultTimeout).
+	// Timeout bounds each request (default isapiclient.DefaultTimeout).
 	Timeout time.Duration
 }
 
@@ -35,7 +35,7 @@ func (d Dialer) Dial(baseURL string) (*Gateway, error) {
 	}
 	timeout := d.Timeout
 	if timeout <= 0 {
-		timeout = isapi.DefaultTimeout
+		timeout = isapiclient.DefaultTimeout
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	g := &Gateway{
@@ -48,7 +48,7 @@ func (d Dialer) Dial(baseURL string) (*Gateway, error) {
 		// would hide that the gateway went down for its reboot.
 		probe: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}, Timeout: timeout},
 	}
-	if _, err := isapi.New(baseURL, user, ""); err != nil {
+	if _, err := isapiclient.New(baseURL, user, ""); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -63,14 +63,14 @@ type Gateway struct {
 	tr      *http.Transport
 	hc      *http.Client
 	probe   *http.Client
-	api     *isapi.Client
+	api     *isapiclient.Client
 
 	// The last answers read, edited and written back so that fields this
 	// package does not know survive a write.
-	info    *isapi.DeviceInfo
-	clock   *isapi.TimeSettings
-	content *isapi.MgmtPortMaps
-	device  *isapi.DevPortMaps
+	info    *isapiclient.DeviceInfo
+	clock   *isapiclient.TimeSettings
+	content *isapiclient.MgmtPortMaps
+	device  *isapiclient.DevPortMaps
 }
 
 // Close releases idle connections.
@@ -82,8 +82,8 @@ func (g *Gateway) Close() {
 // User is the user the gateway is logged into as.
 func (g *Gateway) User() string { return g.user }
 
-func (g *Gateway) newClient(password string) (*isapi.Client, error) {
-	return isapi.New(g.base, g.user, password, isapi.WithHTTPClient(g.hc), isapi.WithTimeout(g.timeout))
+func (g *Gateway) newClient(password string) (*isapiclient.Client, error) {
+	return isapiclient.New(g.base, g.user, password, isapiclient.WithHTTPClient(g.hc), isapiclient.WithTimeout(g.timeout))
 }
 
 // Probe asks the gateway, without credentials, whether it answers. It costs
@@ -103,7 +103,7 @@ func (g *Gateway) Probe(ctx context.Context) error {
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
-		if rs, ok := isapi.ParseResponseStatus(body); ok && rs.Locked() {
+		if rs, ok := isapiclient.ParseResponseStatus(body); ok && rs.Locked() {
 			return &domain.OpError{Op: "probe", Kind: domain.KindLocked, LockRemaining: lockLeft(rs),
 				Err: fmt.Errorf("the gateway locks this client out after failed logins (%s left)", lockLeft(rs))}
 		}
@@ -113,7 +113,7 @@ func (g *Gateway) Probe(ctx context.Context) error {
 	return nil
 }
 
-func lockLeft(rs *isapi.ResponseStatus) time.Duration {
+func lockLeft(rs *isapiclient.ResponseStatus) time.Duration {
 	if rs.ResLockTime > 0 {
 		return time.Duration(rs.ResLockTime) * time.Second
 	}
@@ -139,8 +139,8 @@ func (g *Gateway) Login(ctx context.Context, password domain.Secret) error {
 		g.info = info
 		return nil
 	}
-	var se *isapi.StatusError
-	var me *isapi.MalformedResponseError
+	var se *isapiclient.StatusError
+	var me *isapiclient.MalformedResponseError
 	if (errors.As(err, &se) && se.HTTPStatus != http.StatusUnauthorized) || errors.As(err, &me) {
 		return nil
 	}
@@ -228,7 +228,7 @@ func (g *Gateway) Write(ctx context.Context, s domain.Setting, t domain.Target) 
 			return false, err
 		}
 	}
-	var rs *isapi.ResponseStatus
+	var rs *isapiclient.ResponseStatus
 	switch s {
 	case domain.SettingName:
 		g.info.DeviceName = t.Name
@@ -308,25 +308,25 @@ func classify(op string, err error) error {
 		return nil
 	}
 	oe := &domain.OpError{Op: op, Err: err, AttemptsLeft: -1}
-	var locked *isapi.LockedError
-	var bad *isapi.BadCredentialsError
+	var locked *isapiclient.LockedError
+	var bad *isapiclient.BadCredentialsError
 	switch {
 	case errors.As(err, &locked):
 		oe.Kind, oe.LockRemaining = domain.KindLocked, locked.TimeLeft
 	case errors.As(err, &bad):
 		oe.Kind, oe.AttemptsLeft = domain.KindRejected, bad.RetryTimes
-	case errors.Is(err, isapi.ErrLocked):
+	case errors.Is(err, isapiclient.ErrLocked):
 		oe.Kind = domain.KindLocked
-	case errors.Is(err, isapi.ErrBadCredentials):
+	case errors.Is(err, isapiclient.ErrBadCredentials):
 		oe.Kind = domain.KindRejected
-	case errors.Is(err, isapi.ErrBusy), errors.Is(err, isapi.ErrDeviceError), errors.Is(err, isapi.ErrMalformedResponse):
+	case errors.Is(err, isapiclient.ErrBusy), errors.Is(err, isapiclient.ErrDeviceError), errors.Is(err, isapiclient.ErrMalformedResponse):
 		// Malformed covers truncated answers and firmware glitches; a
 		// gateway that never answers sensibly ends as a retryable failure
 		// and, after the queue's retries, in the dead-letter queue.
 		oe.Kind = domain.KindTransient
-	case errors.Is(err, isapi.ErrNotSupported), errors.Is(err, isapi.ErrInvalidOperation),
-		errors.Is(err, isapi.ErrInvalidFormat), errors.Is(err, isapi.ErrInvalidContent),
-		errors.Is(err, isapi.ErrDeviceOffline), errors.Is(err, isapi.ErrBadDevIndex):
+	case errors.Is(err, isapiclient.ErrNotSupported), errors.Is(err, isapiclient.ErrInvalidOperation),
+		errors.Is(err, isapiclient.ErrInvalidFormat), errors.Is(err, isapiclient.ErrInvalidContent),
+		errors.Is(err, isapiclient.ErrDeviceOffline), errors.Is(err, isapiclient.ErrBadDevIndex):
 		oe.Kind = domain.KindPermanent
 	default:
 		// No answer: connection refused or reset, timeout.
@@ -335,7 +335,7 @@ func classify(op string, err error) error {
 	return oe
 }
 
-func contentFromAPI(m *isapi.MgmtPortMaps) domain.ContentPortMaps {
+func contentFromAPI(m *isapiclient.MgmtPortMaps) domain.ContentPortMaps {
 	out := domain.ContentPortMaps{Enabled: m.Enabled}
 	for _, p := range m.PortList {
 		out.Ports = append(out.Ports, domain.Port{Protocol: p.Protocol, InternalMin: p.InternalPort, InternalMax: p.InternalPort,
@@ -347,14 +347,14 @@ func contentFromAPI(m *isapi.MgmtPortMaps) domain.ContentPortMaps {
 	return out
 }
 
-func contentToAPI(m *isapi.MgmtPortMaps, t domain.ContentPortMaps) {
+func contentToAPI(m *isapiclient.MgmtPortMaps, t domain.ContentPortMaps) {
 	m.Enabled = t.Enabled
 	for i := range m.PortList {
 		if i < len(t.Ports) {
 			m.PortList[i].ExternalPort = t.Ports[i].ExternalMin
 		}
 	}
-	addrs := make([]isapi.MgmtAddr, len(t.ExternalIPs))
+	addrs := make([]isapiclient.MgmtAddr, len(t.ExternalIPs))
 	for i, ip := range t.ExternalIPs {
 		if i < len(m.AddrList) {
 			addrs[i] = m.AddrList[i] // keeps its unknown fields
@@ -364,7 +364,7 @@ func contentToAPI(m *isapi.MgmtPortMaps, t domain.ContentPortMaps) {
 	m.AddrList = addrs
 }
 
-func deviceFromAPI(m *isapi.DevPortMaps) domain.DevicePortMaps {
+func deviceFromAPI(m *isapiclient.DevPortMaps) domain.DevicePortMaps {
 	out := domain.DevicePortMaps{Enabled: m.Enabled}
 	for _, p := range m.PortList {
 		switch {
@@ -385,7 +385,7 @@ func deviceFromAPI(m *isapi.DevPortMaps) domain.DevicePortMaps {
 	return out
 }
 
-func deviceToAPI(m *isapi.DevPortMaps, t domain.DevicePortMaps) {
+func deviceToAPI(m *isapiclient.DevPortMaps, t domain.DevicePortMaps) {
 	m.Enabled = t.Enabled
 	for i := range m.PortList {
 		if i >= len(t.Ports) {

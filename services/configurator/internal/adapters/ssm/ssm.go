@@ -1,7 +1,7 @@
-// Package ssmparams reads a gateway's parameters from SSM Parameter Store:
+// Package ssm reads a gateway's parameters from SSM Parameter Store:
 // everything under <root>/gateways/<gateway-id>/ in one paged, decrypted
 // read per run.
-package ssmparams
+package ssm
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	awsssm "github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"mediagw/pkg/gatewayid"
@@ -20,10 +20,10 @@ import (
 
 // API is the part of the SSM client the Store uses.
 type API interface {
-	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, opts ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
-	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
-	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+	GetParametersByPath(ctx context.Context, in *awsssm.GetParametersByPathInput, opts ...func(*awsssm.Options)) (*awsssm.GetParametersByPathOutput, error)
+	GetParameter(ctx context.Context, in *awsssm.GetParameterInput, opts ...func(*awsssm.Options)) (*awsssm.GetParameterOutput, error)
+	PutParameter(ctx context.Context, in *awsssm.PutParameterInput, opts ...func(*awsssm.Options)) (*awsssm.PutParameterOutput, error)
+	DeleteParameter(ctx context.Context, in *awsssm.DeleteParameterInput, opts ...func(*awsssm.Options)) (*awsssm.DeleteParameterOutput, error)
 }
 
 // Store reads gateway parameters under a root ("/mediagw").
@@ -50,7 +50,7 @@ func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter st
 	}
 	path := s.Path(gatewayID)
 	out := domain.Parameters{}
-	in := &ssm.GetParametersByPathInput{Path: aws.String(path), WithDecryption: aws.Bool(true), Recursive: aws.Bool(false)}
+	in := &awsssm.GetParametersByPathInput{Path: aws.String(path), WithDecryption: aws.Bool(true), Recursive: aws.Bool(false)}
 	for {
 		page, err := s.api.GetParametersByPath(ctx, in)
 		if err != nil {
@@ -73,7 +73,7 @@ func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter st
 			return nil, &domain.OpError{Kind: domain.KindPermanent,
 				Err: fmt.Errorf("%w: bootstrap password parameter %s is not under %s", domain.ErrBadParameter, bp, s.root)}
 		}
-		got, err := s.api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(bp), WithDecryption: aws.Bool(true)})
+		got, err := s.api.GetParameter(ctx, &awsssm.GetParameterInput{Name: aws.String(bp), WithDecryption: aws.Bool(true)})
 		if err != nil {
 			return nil, classify("read "+bp, err)
 		}
@@ -85,7 +85,7 @@ func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter st
 // SetPendingReboot records that the gateway has changes waiting for a reboot.
 func (s *Store) SetPendingReboot(ctx context.Context, gatewayID, note string) error {
 	name := s.Path(gatewayID) + domain.ParamPendingReboot
-	_, err := s.api.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(note),
+	_, err := s.api.PutParameter(ctx, &awsssm.PutParameterInput{Name: aws.String(name), Value: aws.String(note),
 		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true),
 		Description: aws.String("written by the configurator: changes wait for a reboot of the gateway")})
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *Store) SetPendingReboot(ctx context.Context, gatewayID, note string) er
 // ClearPendingReboot removes the record; an absent one is fine.
 func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error {
 	name := s.Path(gatewayID) + domain.ParamPendingReboot
-	_, err := s.api.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+	_, err := s.api.DeleteParameter(ctx, &awsssm.DeleteParameterInput{Name: aws.String(name)})
 	var nf *ssmtypes.ParameterNotFound
 	if err != nil && !errors.As(err, &nf) {
 		return classify("delete "+name, err)

@@ -1,4 +1,4 @@
-package ssmparams_test
+package ssm_test
 
 import (
 	"context"
@@ -9,27 +9,27 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	awsssm "github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"mediagw/services/configurator/internal/adapters/ssm"
 	"mediagw/services/configurator/internal/domain"
-	"mediagw/services/configurator/internal/ssmparams"
 	"mediagw/testsupport/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
-func put(t *testing.T, c *ssm.Client, name, value string, typ ssmtypes.ParameterType) {
+func put(t *testing.T, c *awsssm.Client, name, value string, typ ssmtypes.ParameterType) {
 	t.Helper()
-	if _, err := c.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true)}); err != nil {
+	if _, err := c.PutParameter(context.Background(), &awsssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestParametersDecryptsAndMarksSecureStrings(t *testing.T) {
-	c := ssm.NewFromConfig(awstest.Config(t))
+	c := awsssm.NewFromConfig(awstest.Config(t))
 	root := "/" + awstest.Name("cfgtest") + "/mediagw"
-	store := ssmparams.New(c, root)
+	store := ssm.New(c, root)
 	path := store.Path("gw-1")
 	put(t, c, path+"GatewayName", "gw-one", ssmtypes.ParameterTypeString)
 	put(t, c, path+"Password", "Mgw-Secret-2026", ssmtypes.ParameterTypeSecureString)
@@ -68,9 +68,9 @@ func TestParametersDecryptsAndMarksSecureStrings(t *testing.T) {
 }
 
 func TestParametersErrorsArePermanentAndNamed(t *testing.T) {
-	c := ssm.NewFromConfig(awstest.Config(t))
+	c := awsssm.NewFromConfig(awstest.Config(t))
 	root := "/" + awstest.Name("cfgtest") + "/mediagw"
-	store := ssmparams.New(c, root)
+	store := ssm.New(c, root)
 	put(t, c, store.Path("gw-1")+"GatewayName", "gw-one", ssmtypes.ParameterTypeString)
 	otherSecret := "/" + awstest.Name("elsewhere") + "/db-password"
 	put(t, c, otherSecret, "Db-Secret-1", ssmtypes.ParameterTypeSecureString)
@@ -100,19 +100,19 @@ func TestParametersErrorsArePermanentAndNamed(t *testing.T) {
 
 func TestUnreachableStoreIsTransient(t *testing.T) {
 	cfg := awstest.Config(t)
-	client := ssm.NewFromConfig(cfg, func(o *ssm.Options) {
+	client := awsssm.NewFromConfig(cfg, func(o *awsssm.Options) {
 		o.BaseEndpoint = aws.String("http://127.0.0.1:1")
 		o.RetryMaxAttempts = 1
 	})
-	_, err := ssmparams.New(client, "/mediagw").Parameters(context.Background(), "gw-1", "")
+	_, err := ssm.New(client, "/mediagw").Parameters(context.Background(), "gw-1", "")
 	if err == nil || domain.KindOf(err) != domain.KindTransient {
 		t.Fatalf("unreachable SSM: %v (kind %v), want transient", err, domain.KindOf(err))
 	}
 }
 
 func TestPendingRebootRecord(t *testing.T) {
-	c := ssm.NewFromConfig(awstest.Config(t))
-	store := ssmparams.New(c, "/"+awstest.Name("cfgtest")+"/mediagw")
+	c := awsssm.NewFromConfig(awstest.Config(t))
+	store := ssm.New(c, "/"+awstest.Name("cfgtest")+"/mediagw")
 	ctx := context.Background()
 	put(t, c, store.Path("gw-1")+"GatewayName", "gw-one", ssmtypes.ParameterTypeString)
 	if err := store.ClearPendingReboot(ctx, "gw-1"); err != nil {
