@@ -20,7 +20,7 @@ import (
 	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
 	"mediagw/services/task-manager/internal/launcher/local"
 	"mediagw/services/task-manager/internal/manager"
-	"mediagw/services/task-manager/internal/store"
+	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/taskstate"
 )
 

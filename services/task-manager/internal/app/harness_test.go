@@ -27,7 +27,7 @@ import (
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/standin"
-	"mediagw/services/task-manager/internal/store"
+	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/taskstate"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/testkit"

@@ -25,7 +25,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/store"
+	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 )
 
 // Env is what a run of the CLI gets from its surroundings.

@@ -17,7 +17,7 @@ import (
 	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/store"
+	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/testsupport/awstest"
 )
 

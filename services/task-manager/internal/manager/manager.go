@@ -24,14 +24,13 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/launcher"
-	"mediagw/services/task-manager/internal/store"
 )
 
 // Store keeps devices' state (the ip-camera table).
 type Store interface {
 	Get(ctx context.Context, device string) (domain.Device, bool, error)
 	// Put writes d on the condition that the stored version is d.Version;
-	// it fails with store.ErrConflict otherwise.
+	// it fails with domain.ErrConflict otherwise.
 	Put(ctx context.Context, d domain.Device, now time.Time) (domain.Device, error)
 	Delete(ctx context.Context, d domain.Device) error
 	List(ctx context.Context) ([]domain.Device, []error, error)
@@ -136,7 +135,7 @@ func (m *Manager) mutate(ctx context.Context, device string, f func(d domain.Dev
 			return d, found, nil
 		}
 		stored, err := m.store.Put(ctx, nd, m.cfg.Now())
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			m.m.conflict()
 			continue
 		}
@@ -145,7 +144,7 @@ func (m *Manager) mutate(ctx context.Context, device string, f func(d domain.Dev
 		}
 		return stored, true, nil
 	}
-	return domain.Device{}, false, fmt.Errorf("device %s: %w %d times in a row", device, store.ErrConflict, maxConflicts)
+	return domain.Device{}, false, fmt.Errorf("device %s: %w %d times in a row", device, domain.ErrConflict, maxConflicts)
 }
 
 // Apply records a fact about what the device should do, then brings its
@@ -206,7 +205,7 @@ func (m *Manager) ensureLocked(ctx context.Context, device string) error {
 			return nil
 		case domain.StepDelete:
 			err := m.store.Delete(ctx, d)
-			if errors.Is(err, store.ErrConflict) {
+			if errors.Is(err, domain.ErrConflict) {
 				continue
 			}
 			if err == nil {
@@ -231,7 +230,7 @@ func (m *Manager) ensureLocked(ctx context.Context, device string) error {
 func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) error {
 	token := uuid.NewString()
 	intent, err := m.store.Put(ctx, domain.BeginStart(d, token, now), now)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		return nil
 	}
 	if err != nil {
@@ -297,7 +296,7 @@ func (m *Manager) stop(ctx context.Context, d domain.Device, step domain.Step) e
 	if d.Status != domain.StatusStopping {
 		var err error
 		d, err = m.store.Put(ctx, domain.BeginStop(d, step.Reason), m.cfg.Now())
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			return nil
 		}
 		if err != nil {

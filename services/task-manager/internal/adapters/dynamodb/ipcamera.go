@@ -1,6 +1,7 @@
-// Package store keeps devices' recording state in the ip-camera table and
-// reads the device-watcher's deviceMediaURL table, both in DynamoDB.
-package store
+// Package dynamodb keeps devices' recording state in the ip-camera table
+// (app.TaskStore) and reads the device-watcher's deviceMediaURL table
+// (app.DeviceMedia). A failed conditional write is domain.ErrConflict.
+package dynamodb
 
 import (
 	"context"
@@ -24,10 +25,6 @@ type DynamoDB interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
-
-// ErrConflict means the row changed since it was read: read it again and
-// decide again.
-var ErrConflict = errors.New("ip-camera row changed concurrently")
 
 // IPCamera is the ip-camera table: one row per device (partition key
 // device_index), written only with conditions on its version.
@@ -82,7 +79,7 @@ func (s *IPCamera) Get(ctx context.Context, device string) (d domain.Device, fou
 }
 
 // Put writes d if the stored row still has d.Version (no row when 0) and
-// returns d with its new version. ErrConflict when it has not.
+// returns d with its new version; domain.ErrConflict when it has not.
 func (s *IPCamera) Put(ctx context.Context, d domain.Device, now time.Time) (domain.Device, error) {
 	prev := d.Version
 	d.Version++
@@ -98,7 +95,7 @@ func (s *IPCamera) Put(ctx context.Context, d domain.Device, now time.Time) (dom
 	if _, err := s.db.PutItem(ctx, in); err != nil {
 		var cf *ddbtypes.ConditionalCheckFailedException
 		if errors.As(err, &cf) {
-			return d, fmt.Errorf("put ip-camera %s at version %d: %w", d.Index, prev, ErrConflict)
+			return d, fmt.Errorf("put ip-camera %s at version %d: %w", d.Index, prev, domain.ErrConflict)
 		}
 		return d, fmt.Errorf("put ip-camera %s: %w", d.Index, err)
 	}
@@ -117,7 +114,7 @@ func (s *IPCamera) Delete(ctx context.Context, d domain.Device) error {
 	if err != nil {
 		var cf *ddbtypes.ConditionalCheckFailedException
 		if errors.As(err, &cf) {
-			return fmt.Errorf("delete ip-camera %s at version %d: %w", d.Index, d.Version, ErrConflict)
+			return fmt.Errorf("delete ip-camera %s at version %d: %w", d.Index, d.Version, domain.ErrConflict)
 		}
 		return fmt.Errorf("delete ip-camera %s: %w", d.Index, err)
 	}

@@ -1,4 +1,4 @@
-package store
+package dynamodb
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func TestIPCameraRoundTripAndConditionalWrites(t *testing.T) {
 	}
 
 	// A second creator of the same device loses.
-	if _, err := s.Put(ctx, domain.Device{Index: "dev1", Want: domain.WantStop}, now); !errors.Is(err, ErrConflict) {
+	if _, err := s.Put(ctx, domain.Device{Index: "dev1", Want: domain.WantStop}, now); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("second create: %v, want ErrConflict", err)
 	}
 	// Two writers that read the same version: exactly one wins.
@@ -87,14 +87,14 @@ func TestIPCameraRoundTripAndConditionalWrites(t *testing.T) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, ErrConflict):
+		case !errors.Is(err, domain.ErrConflict):
 			t.Errorf("unexpected error: %v", err)
 		}
 	}
 	if wins != 1 {
 		t.Errorf("%d concurrent writers of version %d won, want 1", wins, got.Version)
 	}
-	if err := s.Delete(ctx, got); !errors.Is(err, ErrConflict) {
+	if err := s.Delete(ctx, got); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("delete at a stale version: %v", err)
 	}
 	cur, _, _ := s.Get(ctx, "dev1")
