@@ -9,13 +9,13 @@ import (
 	"os"
 
 	"mediagw/pkg/service"
-	"mediagw/services/task-manager/internal/app"
+	"mediagw/services/task-manager/internal/wiring"
 )
 
 func main() {
 	cfg := service.NewConfig("task-manager", "turns device events into recording tasks", ":9103")
-	settings := app.Declare(cfg)
+	settings := wiring.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		return app.Run(ctx, rt, settings())
+		return wiring.Run(ctx, rt, settings())
 	}))
 }

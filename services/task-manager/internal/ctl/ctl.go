@@ -24,8 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"mediagw/services/task-manager/internal/domain"
 	store "mediagw/services/task-manager/internal/adapters/dynamodb"
+	"mediagw/services/task-manager/internal/domain"
 )
 
 // Env is what a run of the CLI gets from its surroundings.

@@ -16,8 +16,8 @@ import (
 
 	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
-	"mediagw/services/task-manager/internal/domain"
 	store "mediagw/services/task-manager/internal/adapters/dynamodb"
+	"mediagw/services/task-manager/internal/domain"
 	"mediagw/testsupport/awstest"
 )
 

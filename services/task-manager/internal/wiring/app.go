@@ -1,4 +1,4 @@
-package app
+package wiring
 
 import (
 	"context"
@@ -16,11 +16,11 @@ import (
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
+	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/launcher"
 	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
 	"mediagw/services/task-manager/internal/launcher/local"
 	"mediagw/services/task-manager/internal/manager"
-	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/taskstate"
 )
 

@@ -1,6 +1,6 @@
-// Package app wires the task-manager: settings, AWS clients, the launcher,
+// Package wiring wires the task-manager: settings, AWS clients, the launcher,
 // the manager, the two queue consumers and the reconciliation loop.
-package app
+package wiring
 
 import (
 	"errors"

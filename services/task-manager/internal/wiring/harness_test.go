@@ -1,4 +1,4 @@
-package app
+package wiring
 
 import (
 	"context"
@@ -25,9 +25,9 @@ import (
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
+	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/services/task-manager/internal/standin"
-	store "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/taskstate"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/testkit"
