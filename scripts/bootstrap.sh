@@ -37,7 +37,7 @@ fi
 
 # --- Go modules and the pinned code generators (tools/go.mod) ---------------
 log "downloading Go modules"
-for mod in pkg deploy services/*/; do
+for mod in pkg testsupport deploy deploy/provision services/*/; do
   (cd "$mod" && go mod download)
 done
 (cd tools && GOWORK=off go tool -n buf >/dev/null && GOWORK=off go tool -n protoc-gen-go >/dev/null)

@@ -4,13 +4,14 @@
 # waits until all report ready, then runs until Ctrl-C, which stops
 # everything it started.
 #
-# MEDIAGW_EXIT_WHEN_READY=1  stop everything and exit 0 once all are ready
-#                            (used by the smoke test).
 # MEDIAGW_SIM_DEVICES=N      simulated cameras (default 3).
+# MEDIAGW_FREE_PORTS=1       take every port from the system instead of the
+#                            defaults below (tests: they run beside a make run).
+# MEDIAGW_RUN_DIR=DIR        state, logs and env file (default .run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-RUN=$ROOT/.run
+RUN=${MEDIAGW_RUN_DIR:-$ROOT/.run}
 LOGS=$RUN/logs
 mkdir -p "$LOGS"
 
@@ -18,7 +19,24 @@ log() { printf '[run] %s\n' "$*" >&2; }
 
 scripts/bootstrap.sh
 
-MOTO_PORT=${MEDIAGW_MOTO_PORT:-4566}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# port NAME DEFAULT: the default, or a free port with MEDIAGW_FREE_PORTS=1.
+port() {
+  if [ "${MEDIAGW_FREE_PORTS:-}" = 1 ]; then free_port; return; fi
+  if ! python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$2" 2>/dev/null; then
+    log "port $2 ($1) is taken (another make run, or another server?); stop it, or run with MEDIAGW_FREE_PORTS=1"; exit 1
+  fi
+  echo "$2"
+}
+MOTO_PORT=$(port "AWS emulator" 4566)
+SIM_HTTP=127.0.0.1:$(port "gateway ISAPI" 18080)
+SIM_RTSP=127.0.0.1:$(port "gateway RTSP" 8554)
+SIM_ADMIN=127.0.0.1:$(port "gateway admin" 18081)
+declare -A ports
+for svc in configurator device-watcher task-manager health-sentinel; do
+  case $svc in configurator) d=9101;; device-watcher) d=9102;; task-manager) d=9103;; health-sentinel) d=9104;; esac
+  ports[$svc]=$(port "$svc" $d)
+done
 export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
@@ -41,13 +59,16 @@ cleanup() {
   log "stopped"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C is a request to stop: clean up and exit 0. The processes run in
+# sessions of their own (setsid), so the terminal's SIGINT reaches only
+# this script, which stops them in order.
+trap 'exit 0' INT TERM
 
 start() { # name command...
   local name=$1; shift
-  "$@" >"$LOGS/$name.log" 2>&1 &
+  setsid "$@" >"$LOGS/$name.log" 2>&1 &
   pids+=($!); names+=("$name")
-  log "started $name (pid $!, log .run/logs/$name.log)"
+  log "started $name (pid $!, log $LOGS/$name.log)"
 }
 
 wait_http() { # name url timeout-seconds
@@ -61,15 +82,23 @@ wait_http() { # name url timeout-seconds
   done
 }
 
-if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
-  log "port $MOTO_PORT is taken (another make run?); set MEDIAGW_MOTO_PORT"; exit 1
-fi
 start aws-emulator "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http aws-emulator "$AWS_ENDPOINT_URL/moto-api/" 30
 
 log "building binaries into bin/"
 go build -o "$ROOT/bin/" ./deploy/cmd/provision ./services/*/cmd/*
 "$ROOT/bin/provision" --local-parameters --env-file "$RUN/env"
+# Everything a client needs (mediagw-ctl, the AWS CLI, boto3): where the
+# emulator is, its region and credentials, and the simulated gateway.
+cat >>"$RUN/env" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_REGION=$AWS_REGION
+AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+GATEWAY_SIM_URL=http://$SIM_HTTP
+GATEWAY_SIM_ADMIN_URL=http://$SIM_ADMIN
+ENV
 set -a; . "$RUN/env"; set +a
 
 # param NAME: a parameter's value from the emulator (SecureString decrypted).
@@ -78,7 +107,6 @@ param() {
 print(boto3.client("ssm").get_parameter(Name=sys.argv[1], WithDecryption=True)["Parameter"]["Value"])' "$1"
 }
 
-SIM_HTTP=127.0.0.1:18080 SIM_RTSP=127.0.0.1:8554 SIM_ADMIN=127.0.0.1:18081
 # The simulated gateway starts with its factory (bootstrap) password; the
 # configurator changes it to the desired one.
 bootstrap_password=$(param "$PARAMETER_ROOT/gateways/gw-local/BootstrapPassword")
@@ -92,7 +120,6 @@ wait_http gateway-sim "http://$SIM_ADMIN/admin/healthz" 120
 export GATEWAYS="gw-local=http://$SIM_HTTP"
 export LAUNCHER=local LOCAL_LOG_DIR="$LOGS" LOCAL_SPOOL_DIR="$RUN/spool" RECORDER_BINARY="$ROOT/bin/recorder"
 
-declare -A ports=([configurator]=9101 [device-watcher]=9102 [task-manager]=9103 [health-sentinel]=9104)
 for svc in configurator device-watcher task-manager health-sentinel; do
   HTTP_ADDR=127.0.0.1:${ports[$svc]} start "$svc" "$ROOT/bin/$svc"
 done
@@ -108,19 +135,16 @@ cat >&2 <<MSG
 [run] all services ready.
       AWS emulator     $AWS_ENDPOINT_URL
       gateway (ISAPI)  http://$SIM_HTTP     admin: http://$SIM_ADMIN   RTSP: rtsp://$SIM_RTSP
-      services         configurator :9101, device-watcher :9102, task-manager :9103, health-sentinel :9104 (/readyz, /metrics)
-      logs             .run/logs/
-      operator CLI     set -a; . .run/env; set +a; bin/mediagw-ctl latest
+      services         configurator :${ports[configurator]}, device-watcher :${ports[device-watcher]}, task-manager :${ports[task-manager]}, health-sentinel :${ports[health-sentinel]} (/readyz, /metrics)
+      logs             $LOGS/
+      operator CLI     set -a; . $RUN/env; set +a; bin/mediagw-ctl latest
       Ctrl-C stops everything.
 MSG
-if [ "${MEDIAGW_EXIT_WHEN_READY:-}" = 1 ]; then
-  exit 0
-fi
 # Run until Ctrl-C or until a process dies.
 while :; do
   for i in "${!pids[@]}"; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      log "${names[$i]} exited; see .run/logs/${names[$i]}.log"; exit 1
+      log "${names[$i]} exited; see $LOGS/${names[$i]}.log"; exit 1
     fi
   done
   sleep 1

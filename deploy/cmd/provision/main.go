@@ -2,35 +2,38 @@
 // against AWS or, with AWS_ENDPOINT_URL set, the local emulator. It is
 // idempotent: run it as often as you like.
 //
-//	provision [--prefix P] [--local-parameters] [--env-file FILE]
+//	provision [--resource-prefix P] [--local-parameters] [--env-file FILE]
 package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
 	"mediagw/deploy/provision"
+	"mediagw/pkg/awsenv"
+	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 )
 
 func main() {
-	prefix := flag.String("prefix", "", "prefix for every physical resource name")
-	local := flag.Bool("local-parameters", false, "write the SSM parameters' local values (emulator only, never in AWS)")
-	envFile := flag.String("env-file", "", "write KEY=value lines telling services where each resource is")
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "provision — create mediagw's topics, queues, tables, bucket, parameters and ECS resources (idempotent).\nAWS settings come from the standard SDK chain (AWS_REGION, AWS_ENDPOINT_URL, credentials).\n\nFlags:")
-		flag.PrintDefaults()
+	c := service.NewCommandConfig("provision", "creates mediagw's topics, queues, tables, bucket, parameters and ECS resources (idempotent)")
+	prefix := c.String("RESOURCE_PREFIX", "", "prefix for every physical resource name")
+	local := c.Bool("LOCAL_PARAMETERS", false, "write the SSM parameters' local values (emulator only, never in AWS)")
+	envFile := c.String("ENV_FILE", "", "write KEY=value lines telling services where each resource is")
+	if err := c.Parse(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, service.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "provision:", err)
+		os.Exit(2)
 	}
-	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsenv.Load(ctx)
 	if err != nil {
 		fail(err)
 	}
