@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"context"
+	"encoding/json"
 	"errors"
-	"flag"
-	"io"
+	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,103 +16,155 @@ import (
 	"mediagw/testsupport/testkit"
 )
 
-func TestHelpDocumentsEveryFlag(t *testing.T) {
-	var out bytes.Buffer
-	err := run(t.Context(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard, nil)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("--help: %v", err)
+// runMainEnv makes the test binary run main instead of the tests, so the
+// tests below run the command as scripts do, without building it.
+const runMainEnv = "GATEWAY_SIM_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
 	}
-	for _, f := range []string{"-http-addr", "-rtsp-addr", "-admin-addr", "-devices", "-channels", "-admin-user",
-		"-admin-password-file", "-lockout-threshold", "-lockout-duration", "-scenario", "GATEWAY_SIM_"} {
-		if !strings.Contains(out.String(), f) {
-			t.Errorf("--help does not mention %s", f)
-		}
-	}
+	os.Exit(m.Run())
 }
 
-func TestBadArguments(t *testing.T) {
-	env := func(string) string { return "" }
-	if err := run(t.Context(), []string{"--devices", "many"}, env, io.Discard, io.Discard, nil); !errors.Is(err, errUsage) {
-		t.Errorf("bad flag value: %v", err)
-	}
-	if err := run(t.Context(), []string{"extra"}, env, io.Discard, io.Discard, nil); !errors.Is(err, errUsage) {
-		t.Errorf("positional argument: %v", err)
-	}
-	badEnv := func(k string) string {
-		if k == "GATEWAY_SIM_DEVICES" {
-			return "lots"
-		}
-		return ""
-	}
-	if err := run(t.Context(), nil, badEnv, io.Discard, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "GATEWAY_SIM_DEVICES") {
-		t.Errorf("bad env value: %v", err)
-	}
-	if err := run(t.Context(), []string{"--scenario", filepath.Join(t.TempDir(), "missing.yaml")}, env, io.Discard, io.Discard, nil); err == nil {
-		t.Error("missing scenario file accepted")
-	}
-}
-
-func TestRunServesUntilCancelled(t *testing.T) {
-	pwFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pwFile, []byte("File-Passw0rd\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	scenario := filepath.Join(t.TempDir(), "s.yaml")
-	if err := os.WriteFile(scenario, []byte("steps:\n  - {action: addDevice, name: FromScenario}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := func(k string) string {
-		if k == "GATEWAY_SIM_DEVICES" {
-			return "3"
-		}
-		return ""
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	var logs bytes.Buffer
-	started := make(chan *gatewaysim.Server, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--rtsp-addr=", "--admin-addr", "127.0.0.1:0",
-			"--admin-password-file", pwFile, "--scenario", scenario}, env, io.Discard, &syncWriter{w: &logs}, func(s *gatewaysim.Server) { started <- s })
-	}()
-	var sim *gatewaysim.Server
-	select {
-	case sim = <-started:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not started")
-	}
-	if !sim.CheckPassword("File-Passw0rd") || sim.RTSPAddr() != "" {
-		t.Fatalf("password from file not used or RTSP not disabled")
-	}
-	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, "4 devices: 3 from the environment + 1 from the scenario", func() bool {
-		return len(sim.Devices()) == 4
-	})
-	resp, err := http.Get(sim.AdminURL() + "/admin/healthz")
+// command is gateway-sim with args and extra environment.
+func command(t *testing.T, args []string, env ...string) (*exec.Cmd, *testkit.Buffer, *testkit.Buffer) {
+	t.Helper()
+	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.CommandContext(t.Context(), exe, args...)
+	cmd.Env = append(append(os.Environ(), runMainEnv+"=1"), env...)
+	var stdout, stderr testkit.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd, &stdout, &stderr
+}
+
+func exitCode(t *testing.T, args []string, env ...string) (int, string, string) {
+	t.Helper()
+	cmd, stdout, stderr := command(t, args, env...)
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("gateway-sim %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	code, stdout, _ := exitCode(t, []string{"--help"})
+	if code != 0 || !strings.Contains(stdout, "--http-addr") || !strings.Contains(stdout, "GATEWAY_SIM_ADMIN_PASSWORD") {
+		t.Errorf("--help: exit %d, usage %s", code, stdout)
+	}
+	for _, args := range [][]string{{"--devices", "many"}, {"extra"}} {
+		if code, _, stderr := exitCode(t, args); code != 2 || !strings.Contains(stderr, "gateway-sim: configuration") {
+			t.Errorf("gateway-sim %v: exit %d (want 2), stderr %s", args, code, stderr)
+		}
+	}
+	if code, _, stderr := exitCode(t, []string{"--http-addr", "127.0.0.1:0", "--rtsp-addr=", "--admin-addr", "0.0.0.0:0"}); code != 1 || !strings.Contains(stderr, "loopback") {
+		t.Errorf("admin API off loopback: exit %d (want 1), stderr %s", code, stderr)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestRunLocalInvocation starts the simulator the way scripts/run-local.sh
+// does (same flags, password in the environment) and stops it with SIGTERM.
+func TestRunLocalInvocation(t *testing.T) {
+	simHTTP, simRTSP, simAdmin := freeAddr(t), freeAddr(t), freeAddr(t)
+	const password = "Factory-Pass1"
+	cmd, _, stderr := command(t, []string{"--http-addr", simHTTP, "--rtsp-addr", simRTSP, "--admin-addr", simAdmin,
+		"--devices", "3", "--channels", "1", "--reboot-downtime", "5s", "--media-dir", gatewaysim.DefaultMediaDir()},
+		"GATEWAY_SIM_ADMIN_PASSWORD="+password)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+
+	// The first start on a machine renders the media (a few seconds).
+	admin := "http://" + simAdmin
+	testkit.Eventually(t, 2*time.Minute, 50*time.Millisecond, "the admin API to answer", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("gateway-sim exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		resp, err := http.Get(admin + "/admin/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	var devices []gatewaysim.Device
+	getJSON(t, admin+"/admin/devices", &devices)
+	if len(devices) != 3 || len(devices[0].Channels) != 1 {
+		t.Errorf("devices: %+v, want 3 with 1 channel", devices)
+	}
+	resp, err := http.Post(admin+"/admin/password/check", "application/json", strings.NewReader(`{"password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var match map[string]bool
+	_ = json.NewDecoder(resp.Body).Decode(&match)
 	resp.Body.Close()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run after cancel: %v", err)
+	if !match["match"] {
+		t.Error("the password from GATEWAY_SIM_ADMIN_PASSWORD is not the admin password")
 	}
-	if _, err := http.Get(sim.AdminURL() + "/admin/healthz"); err == nil {
-		t.Fatal("admin endpoint still up after shutdown")
+	for _, addr := range []string{simHTTP, simRTSP} {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Errorf("%s: %v", addr, err)
+			continue
+		}
+		conn.Close()
 	}
-	if strings.Contains(logs.String(), "File-Passw0rd") || !strings.Contains(logs.String(), `"msg":"gateway simulator started"`) {
-		t.Fatalf("logs: %s", logs.String())
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after SIGTERM\n%s", stderr.String())
+	}
+	logs := stderr.String()
+	if strings.Contains(logs, password) || !strings.Contains(logs, `"msg":"gateway simulator started"`) || !strings.Contains(logs, `"msg":"gateway simulator stopped"`) {
+		t.Fatalf("logs: %s", logs)
+	}
+	if strings.Contains(logs, `"level":"ERROR"`) {
+		t.Fatalf("errors logged: %s", logs)
 	}
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
 }
