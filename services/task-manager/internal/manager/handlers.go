@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"mediagw/pkg/gatewayid"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
-	"mediagw/services/task-manager/internal/taskstate"
 )
 
 // Register adds the device event handlers to the device-events router.
@@ -21,7 +21,7 @@ func (m *Manager) Register(devices *messaging.Router) {
 
 // RegisterTaskState adds the task state change handler to the task-state router.
 func (m *Manager) RegisterTaskState(states *messaging.Router) {
-	messaging.OnEventBridge(states, taskstate.DetailType, m.OnTaskStateChange)
+	messaging.OnEventBridge(states, app.TaskStateDetailType, m.OnTaskStateChange)
 }
 
 // OnDeviceOnline: record the device's channels with exactly one task.
@@ -46,7 +46,7 @@ func (m *Manager) OnDeviceOnline(ctx context.Context, ev *eventsv1.DeviceOnline,
 	// A camera without channels is online with nothing to record; one whose
 	// every channel is unusable needs a human.
 	if len(ev.GetChannels()) > 0 {
-		spec := launcher.Spec{Device: in.Device, Gateway: in.Gateway, Channels: in.Channels}
+		spec := app.Spec{Device: in.Device, Gateway: in.Gateway, Channels: in.Channels}
 		if err := spec.Validate(); err != nil {
 			return messaging.Permanent(fmt.Errorf("DeviceOnline %s: %w", in.Device, err))
 		}
@@ -74,11 +74,11 @@ func (m *Manager) OnDeviceDeleted(ctx context.Context, ev *eventsv1.DeviceDelete
 
 func (m *Manager) desire(_ context.Context, meta *eventsv1.EventMeta, gateway, device string, want domain.Want) (domain.Desire, error) {
 	var errs []error
-	if err := launcher.ValidID(device); err != nil {
-		errs = append(errs, fmt.Errorf("device index %w", err))
+	if err := app.ValidDeviceIndex(device); err != nil {
+		errs = append(errs, err)
 	}
-	if err := launcher.ValidID(gateway); err != nil {
-		errs = append(errs, fmt.Errorf("gateway id %w", err))
+	if _, err := gatewayid.Parse(gateway); err != nil {
+		errs = append(errs, err)
 	}
 	if meta.GetOccurredAt() == nil {
 		// Without it the event cannot be ordered against others.
@@ -93,12 +93,12 @@ func (m *Manager) desire(_ context.Context, meta *eventsv1.EventMeta, gateway, d
 // OnTaskStateChange handles "ECS Task State Change" events of both
 // launchers. Only a stop matters: a task that ended on its own is
 // restarted with backoff, or given up on with an alert.
-func (m *Manager) OnTaskStateChange(ctx context.Context, d *taskstate.Detail, _ *messaging.Message) error {
-	if d.LastStatus != taskstate.StatusStopped {
+func (m *Manager) OnTaskStateChange(ctx context.Context, d *app.TaskStateChange, _ *messaging.Message) error {
+	if d.LastStatus != app.TaskStatusStopped {
 		return nil
 	}
-	device, ours := taskstate.DeviceOfGroup(d.Group)
-	if !ours || !taskstate.SameCluster(d.ClusterArn, m.cfg.Cluster) {
+	device, ours := app.DeviceOfTaskGroup(d.Group)
+	if !ours || !app.SameCluster(d.ClusterArn, m.cfg.Cluster) {
 		m.m.ignored("foreign_task")
 		return nil
 	}
@@ -108,6 +108,6 @@ func (m *Manager) OnTaskStateChange(ctx context.Context, d *taskstate.Detail, _ 
 		Reason:   d.Reason(),
 		// Stopped by someone (an operator, the manager's own shutdown):
 		// nothing wrong with the recording itself.
-		Expected: d.StopCode == taskstate.StopCodeUserInitiated,
+		Expected: d.StopCode == app.StopCodeUserInitiated,
 	})
 }

@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
 )
 
 // Store keeps devices' state (the ip-camera table).
@@ -44,7 +44,7 @@ type Table interface {
 // Launcher starts, stops and lists recording tasks.
 type Launcher interface {
 	Name() string
-	Start(ctx context.Context, spec launcher.Spec) (domain.ObservedTask, error)
+	Start(ctx context.Context, spec app.Spec) (domain.ObservedTask, error)
 	Stop(ctx context.Context, taskID, reason string) error
 	List(ctx context.Context) ([]domain.ObservedTask, error)
 }
@@ -236,7 +236,7 @@ func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) err
 	if err != nil {
 		return err
 	}
-	spec := launcher.Spec{Device: d.Index, Gateway: d.Gateway, Channels: d.Channels, Token: token}
+	spec := app.Spec{Device: d.Index, Gateway: d.Gateway, Channels: d.Channels, Token: token}
 	task, err := m.launcher.Start(ctx, spec)
 	if err != nil {
 		return m.launchFailed(ctx, intent, token, err)

@@ -17,11 +17,11 @@ import (
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	store "mediagw/services/task-manager/internal/adapters/dynamodb"
-	"mediagw/services/task-manager/internal/launcher"
-	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
-	"mediagw/services/task-manager/internal/launcher/local"
+	ecslauncher "mediagw/services/task-manager/internal/adapters/ecs"
+	eventbridgeadapter "mediagw/services/task-manager/internal/adapters/eventbridge"
+	"mediagw/services/task-manager/internal/adapters/local"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/manager"
-	"mediagw/services/task-manager/internal/taskstate"
 )
 
 // App is the wired task-manager.
@@ -42,7 +42,7 @@ func New(rt *service.Runtime, s Settings) (*App, error) {
 	}
 	cfg := rt.AWS
 	db := dynamodb.NewFromConfig(cfg)
-	rec := launcher.Recorder{
+	rec := app.Recorder{
 		RTSPUser: s.RTSPUser, PasswordParameter: s.passwordParameter(), SegmentLength: s.SegmentLength,
 		Bucket: s.RecordingsBucket, KeyPrefix: s.KeyPrefix, HTTPAddr: s.RecorderHTTPAddr,
 		// Leave the recorder a moment of the stop timeout for its own exit.
@@ -72,7 +72,7 @@ func New(rt *service.Runtime, s Settings) (*App, error) {
 			Binary: s.RecorderBinary, Args: s.RecorderArgs, Recorder: rec, SpoolRoot: s.LocalSpoolDir,
 			LogDir: s.LocalLogDir, StopTimeout: s.StopTimeout, PassEnv: s.LocalPassEnv,
 			Container: s.Container, Cluster: s.Cluster, Logger: rt.Logger.With("launcher", "local"),
-		}, taskstate.NewReporter(eventbridge.NewFromConfig(cfg), ""))
+		}, eventbridgeadapter.NewReporter(eventbridge.NewFromConfig(cfg), ""))
 		if err != nil {
 			return nil, err
 		}

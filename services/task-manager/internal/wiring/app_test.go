@@ -15,8 +15,8 @@ import (
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/topology"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
 	"mediagw/testsupport/testkit"
 )
 
@@ -199,7 +199,7 @@ func TestReconciliationFixesDriftWithinOneInterval(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	spec := launcher.Spec{Device: dev, Gateway: "gw-local", Token: "rogue",
+	spec := app.Spec{Device: dev, Gateway: "gw-local", Token: "rogue",
 		Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/101"}}}
 	rogue, err := e.app.Local.Start(ctx, spec)
 	if err != nil {

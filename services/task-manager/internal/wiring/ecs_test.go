@@ -16,9 +16,9 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
+	ecslauncher "mediagw/services/task-manager/internal/adapters/ecs"
+	"mediagw/services/task-manager/internal/adapters/ecs/ecstest"
 	"mediagw/services/task-manager/internal/domain"
-	ecslauncher "mediagw/services/task-manager/internal/launcher/ecs"
-	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
 	"mediagw/testsupport/testkit"
 )
 

@@ -26,15 +26,15 @@ import (
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	store "mediagw/services/task-manager/internal/adapters/dynamodb"
+	"mediagw/services/task-manager/internal/adapters/local/localtest"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/standin"
-	"mediagw/services/task-manager/internal/taskstate"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) {
-	standin.Maybe()
+	localtest.Maybe()
 	os.Exit(awstest.Main(m))
 }
 
@@ -67,7 +67,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 		if err := json.Unmarshal(r.Pattern, &p); err != nil {
 			t.Fatal(err)
 		}
-		p["detail"] = map[string]any{"clusterArn": []string{taskstate.LocalClusterArn(prefix + def.ECS.Cluster)}}
+		p["detail"] = map[string]any{"clusterArn": []string{app.LocalClusterArn(prefix + def.ECS.Cluster)}}
 		def.Rules[i].Pattern, _ = json.Marshal(p)
 	}
 	res, err := provision.Apply(context.Background(), cfg, def, provision.Options{Prefix: prefix, LocalParameters: true})
@@ -88,7 +88,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 		ReconcileInterval: time.Hour, AbsentGrace: time.Hour,
 		RTSPUser: "admin", PasswordParameter: "{root}/gateways/{gateway}/Password", SegmentLength: 30 * time.Second,
 		StopTimeout: 3 * time.Second, Cluster: res.Cluster, Container: "recorder",
-		RecorderBinary: os.Args[0], RecorderArgs: []string{standin.Arg}, LocalSpoolDir: e.spool,
+		RecorderBinary: os.Args[0], RecorderArgs: []string{localtest.Arg}, LocalSpoolDir: e.spool,
 		LocalPassEnv: []string{"PATH", "AWS_*"},
 	}
 	if tweak != nil {

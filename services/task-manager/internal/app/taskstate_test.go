@@ -1,4 +1,4 @@
-package taskstate
+package app
 
 import (
 	"encoding/json"
@@ -13,20 +13,20 @@ func TestDetailOfAnECSEvent(t *testing.T) {
 	"stopCode":"EssentialContainerExited","stoppedReason":"Essential container in task exited",
 	"containers":[{"name":"log-router","exitCode":0},{"name":"recorder","exitCode":4,"lastStatus":"STOPPED","reason":"gave up"}],
 	"stoppedAt":"2026-03-01T12:00:00.123Z","version":5}`
-	var d Detail
+	var d TaskStateChange
 	if err := json.Unmarshal([]byte(ecsDetail), &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.ExitCode("recorder") != 4 || d.ExitCode("missing") != 0 || (Detail{}).ExitCode("recorder") != -1 {
+	if d.ExitCode("recorder") != 4 || d.ExitCode("missing") != 0 || (TaskStateChange{}).ExitCode("recorder") != -1 {
 		t.Errorf("exit codes %d %d", d.ExitCode("recorder"), d.ExitCode("missing"))
 	}
 	if got := d.Reason(); got != "EssentialContainerExited; Essential container in task exited; recorder: gave up" {
 		t.Errorf("reason %q", got)
 	}
-	if dev, ok := DeviceOfGroup(d.Group); !ok || dev != "cam-1" {
+	if dev, ok := DeviceOfTaskGroup(d.Group); !ok || dev != "cam-1" {
 		t.Errorf("device %q %v", dev, ok)
 	}
-	if _, ok := DeviceOfGroup("family:mediagw-recorder"); ok {
+	if _, ok := DeviceOfTaskGroup("family:mediagw-recorder"); ok {
 		t.Error("a default ECS group taken for a device")
 	}
 	if !SameCluster(d.ClusterArn, "mediagw") || SameCluster(d.ClusterArn, "other") || !SameCluster("local:mediagw", "mediagw") || SameCluster("local:x", "mediagw") {

@@ -14,9 +14,9 @@ import (
 
 	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
+	"mediagw/services/task-manager/internal/adapters/ecs/ecstest"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
-	"mediagw/services/task-manager/internal/launcher/ecs/ecstest"
 	"mediagw/testsupport/awstest"
 )
 
@@ -37,7 +37,7 @@ func newLauncher(t *testing.T) (*Launcher, *ecs.Client, provision.Resources) {
 	l, err := New(client, Config{
 		Cluster: res.Cluster, TaskDefinition: ecstest.TaskDefinition(t, cfg, res), Container: topology.Default().ECS.RecorderContainer,
 		Subnets: []string{subnet}, SecurityGroups: []string{sg},
-		Recorder: launcher.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
+		Recorder: app.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
 			SegmentLength: 30 * time.Second, Bucket: "mediagw-recordings", KeyPrefix: "recordings", StopTimeout: 25 * time.Second},
 	})
 	if err != nil {
@@ -46,8 +46,8 @@ func newLauncher(t *testing.T) (*Launcher, *ecs.Client, provision.Resources) {
 	return l, client, res
 }
 
-func spec(device string) launcher.Spec {
-	return launcher.Spec{Device: device, Gateway: "gw-local", Token: "tok-" + device, Channels: []domain.Channel{
+func spec(device string) app.Spec {
+	return app.Spec{Device: device, Gateway: "gw-local", Token: "tok-" + device, Channels: []domain.Channel{
 		{Number: 1, MediaURL: "rtsp://10.0.0.5:554/Streaming/Channels/101"},
 		{Number: 3, MediaURL: "rtsp://10.0.0.5:554/Streaming/Channels/301"},
 	}}

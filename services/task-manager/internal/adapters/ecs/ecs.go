@@ -1,7 +1,8 @@
-// Package ecs launches recording tasks on ECS Fargate: RunTask with an
-// awsvpc network configuration and container overrides that carry only
-// non-secret settings (the RTSP password's SSM parameter name, never its
-// value), StopTask with a reason, ListTasks/DescribeTasks to see what runs.
+// Package ecs launches recording tasks on ECS Fargate (an app.Launcher):
+// RunTask with an awsvpc network configuration and container overrides
+// that carry only non-secret settings (the RTSP password's SSM parameter
+// name, never its value), StopTask with a reason, ListTasks/DescribeTasks
+// to see what runs.
 package ecs
 
 import (
@@ -16,9 +17,8 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
-	"mediagw/services/task-manager/internal/taskstate"
 )
 
 // Name is the launcher's name in task records and events.
@@ -51,7 +51,7 @@ type Config struct {
 	AssignPublicIP bool
 	// PlatformVersion "" is LATEST.
 	PlatformVersion string
-	Recorder        launcher.Recorder
+	Recorder        app.Recorder
 	// SpoolDir is the recorder's spool inside the container ("" keeps its default).
 	SpoolDir string
 }
@@ -97,7 +97,7 @@ func (l *Launcher) Family() string {
 }
 
 // RunTaskInput is the request Start sends for spec.
-func (l *Launcher) RunTaskInput(spec launcher.Spec) *ecs.RunTaskInput {
+func (l *Launcher) RunTaskInput(spec app.Spec) *ecs.RunTaskInput {
 	var env []ecstypes.KeyValuePair
 	for _, v := range l.cfg.Recorder.Env(spec, l.cfg.SpoolDir) {
 		env = append(env, ecstypes.KeyValuePair{Name: aws.String(v.Name), Value: aws.String(v.Value)})
@@ -113,8 +113,8 @@ func (l *Launcher) RunTaskInput(spec launcher.Spec) *ecs.RunTaskInput {
 		Count:          aws.Int32(1),
 		// The launch token makes a retried RunTask start no second task.
 		ClientToken: aws.String(spec.Token),
-		StartedBy:   aws.String(taskstate.StartedBy),
-		Group:       aws.String(taskstate.Group(spec.Device)),
+		StartedBy:   aws.String(app.StartedBy),
+		Group:       aws.String(app.TaskGroup(spec.Device)),
 		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
 			Subnets: l.cfg.Subnets, SecurityGroups: l.cfg.SecurityGroups, AssignPublicIp: public,
 		}},
@@ -136,7 +136,7 @@ func (l *Launcher) RunTaskInput(spec launcher.Spec) *ecs.RunTaskInput {
 }
 
 // Start runs one recording task for spec.
-func (l *Launcher) Start(ctx context.Context, spec launcher.Spec) (domain.ObservedTask, error) {
+func (l *Launcher) Start(ctx context.Context, spec app.Spec) (domain.ObservedTask, error) {
 	if err := spec.Validate(); err != nil {
 		return domain.ObservedTask{}, fmt.Errorf("ecs launcher: %w", err)
 	}
@@ -228,7 +228,7 @@ func (l *Launcher) observed(t ecstypes.Task) domain.ObservedTask {
 		}
 	}
 	if o.Device == "" {
-		if dev, ok := taskstate.DeviceOfGroup(aws.ToString(t.Group)); ok {
+		if dev, ok := app.DeviceOfTaskGroup(aws.ToString(t.Group)); ok {
 			o.Device = dev
 		}
 	}
@@ -239,9 +239,9 @@ func (l *Launcher) observed(t ecstypes.Task) domain.ObservedTask {
 			}
 			for _, kv := range c.Environment {
 				switch aws.ToString(kv.Name) {
-				case launcher.EnvChannels:
-					o.Channels = launcher.ParseChannels(aws.ToString(kv.Value))
-				case launcher.EnvLaunchToken:
+				case app.EnvChannels:
+					o.Channels = app.ParseChannels(aws.ToString(kv.Value))
+				case app.EnvLaunchToken:
 					if o.Token == "" {
 						o.Token = aws.ToString(kv.Value)
 					}

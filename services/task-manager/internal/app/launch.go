@@ -1,9 +1,10 @@
-// Package launcher holds what both launchers (ecs, local) share: the spec of
-// a recording task and the recorder's settings interface, i.e. the
+package app
+
+// What both launchers (adapters/ecs, adapters/local) share: the spec of a
+// recording task and the recorder's settings interface, i.e. the
 // environment a recorder process is started with. That environment carries
 // no secret: the RTSP password stays in SSM and only its parameter's name
 // is passed.
-package launcher
 
 import (
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"mediagw/pkg/gatewayid"
 	"mediagw/services/task-manager/internal/domain"
 )
 
@@ -25,34 +27,47 @@ type Spec struct {
 	Token string
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+// deviceIndexPattern is what a device index may be: the recorder puts it
+// in S3 keys and directory names, and refuses anything else (the same
+// pattern as services/recorder's). Gateway ids are checked by
+// mediagw/pkg/gatewayid, which also refuses ':'.
+var deviceIndexPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
-// ValidID checks a gateway id or device index: the recorder puts them in S3
-// keys and directory names and refuses anything else.
-func ValidID(s string) error {
-	if !idRE.MatchString(s) {
-		return fmt.Errorf("%q: want letters, digits, '_', '.', ':' or '-' (up to 128, not starting with a symbol)", s)
+// ValidDeviceIndex checks a device index (not a gateway id: see
+// gatewayid.Parse).
+func ValidDeviceIndex(s string) error {
+	if !deviceIndexPattern.MatchString(s) {
+		return fmt.Errorf("device index %q: want letters, digits, '_', '.', ':' or '-' (up to 128, not starting with a symbol): %w", s, domain.ErrInvalid)
 	}
 	return nil
 }
 
-// Validate checks that a recorder can run the spec.
-func (s Spec) Validate() error {
-	if err := ValidID(s.Gateway); err != nil {
-		return fmt.Errorf("gateway id %w", err)
+// validGateway checks a gateway id.
+func validGateway(s string) error {
+	if _, err := gatewayid.Parse(s); err != nil {
+		return fmt.Errorf("%w: %w", err, domain.ErrInvalid)
 	}
-	if err := ValidID(s.Device); err != nil {
-		return fmt.Errorf("device index %w", err)
+	return nil
+}
+
+// Validate checks that a recorder can run the spec; its errors wrap
+// domain.ErrInvalid.
+func (s Spec) Validate() error {
+	if err := validGateway(s.Gateway); err != nil {
+		return err
+	}
+	if err := ValidDeviceIndex(s.Device); err != nil {
+		return err
 	}
 	if len(s.Channels) == 0 {
-		return fmt.Errorf("device %s: no channels", s.Device)
+		return fmt.Errorf("device %s: no channels: %w", s.Device, domain.ErrInvalid)
 	}
 	for _, c := range s.Channels {
 		if _, had, err := domain.CleanMediaURL(c.MediaURL); err != nil || had {
-			return fmt.Errorf("device %s channel %d: media URL unusable (must be rtsp without credentials)", s.Device, c.Number)
+			return fmt.Errorf("device %s channel %d: media URL unusable (must be rtsp without credentials): %w", s.Device, c.Number, domain.ErrInvalid)
 		}
 		if strings.ContainsAny(c.MediaURL, ", ") {
-			return fmt.Errorf("device %s channel %d: media URL contains ',' or a space", s.Device, c.Number)
+			return fmt.Errorf("device %s channel %d: media URL contains ',' or a space: %w", s.Device, c.Number, domain.ErrInvalid)
 		}
 	}
 	return nil

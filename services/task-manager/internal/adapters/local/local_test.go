@@ -10,29 +10,28 @@ import (
 	"testing"
 	"time"
 
+	"mediagw/services/task-manager/internal/adapters/local/localtest"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
-	"mediagw/services/task-manager/internal/standin"
-	"mediagw/services/task-manager/internal/taskstate"
 )
 
 func TestMain(m *testing.M) {
-	standin.Maybe()
+	localtest.Maybe()
 	os.Exit(m.Run())
 }
 
-type reports chan taskstate.Detail
+type reports chan app.TaskStateChange
 
-func (r reports) Report(_ context.Context, d taskstate.Detail) error { r <- d; return nil }
+func (r reports) Report(_ context.Context, d app.TaskStateChange) error { r <- d; return nil }
 
-func (r reports) next(t *testing.T, within time.Duration) taskstate.Detail {
+func (r reports) next(t *testing.T, within time.Duration) app.TaskStateChange {
 	t.Helper()
 	select {
 	case d := <-r:
 		return d
 	case <-time.After(within):
 		t.Fatalf("no task state change within %s", within)
-		return taskstate.Detail{}
+		return app.TaskStateChange{}
 	}
 }
 
@@ -44,8 +43,8 @@ func newLauncher(t *testing.T, stopTimeout time.Duration) (*Launcher, reports, s
 	rep := make(reports, 16)
 	t.Setenv("MEDIAGW_TEST_UNRELATED", "must-not-pass")
 	l, err := New(Config{
-		Binary: os.Args[0], Args: []string{standin.Arg},
-		Recorder: launcher.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
+		Binary: os.Args[0], Args: []string{localtest.Arg},
+		Recorder: app.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
 			SegmentLength: 30 * time.Second, Bucket: "b", KeyPrefix: "recordings", HTTPAddr: "127.0.0.1:0", StopTimeout: time.Second},
 		SpoolRoot: root, StopTimeout: stopTimeout, PassEnv: []string{"PATH", "AWS_*"},
 	}, rep)
@@ -62,8 +61,8 @@ func newLauncher(t *testing.T, stopTimeout time.Duration) (*Launcher, reports, s
 	return l, rep, root
 }
 
-func spec(device string) launcher.Spec {
-	return launcher.Spec{Device: device, Gateway: "gw1", Token: "tok-" + device, Channels: []domain.Channel{
+func spec(device string) app.Spec {
+	return app.Spec{Device: device, Gateway: "gw1", Token: "tok-" + device, Channels: []domain.Channel{
 		{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/101"},
 		{Number: 2, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/201"},
 	}}
@@ -127,8 +126,8 @@ func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := rep.next(t, 10*time.Second)
-	if d.TaskArn != task.ID || d.LastStatus != "STOPPED" || d.StopCode != taskstate.StopCodeUserInitiated ||
-		d.StoppedReason != "device offline" || d.ExitCode("recorder") != 0 || d.Group != "recorder:cam1" || d.StartedBy != taskstate.StartedBy {
+	if d.TaskArn != task.ID || d.LastStatus != "STOPPED" || d.StopCode != app.StopCodeUserInitiated ||
+		d.StoppedReason != "device offline" || d.ExitCode("recorder") != 0 || d.Group != "recorder:cam1" || d.StartedBy != app.StartedBy {
 		t.Errorf("state change %+v", d)
 	}
 	if list, _ := l.List(ctx); len(list) != 0 {
@@ -154,7 +153,7 @@ func TestKilledTaskIsReportedAsExitedAndItsGroupCleared(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := rep.next(t, 10*time.Second)
-	if d.StopCode != taskstate.StopCodeExited || d.ExitCode("recorder") != 137 {
+	if d.StopCode != app.StopCodeExited || d.ExitCode("recorder") != 137 {
 		t.Errorf("state change %+v (exit %d)", d, d.ExitCode("recorder"))
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -178,7 +177,7 @@ func TestTaskIgnoringSIGTERMIsKilledAfterTheStopTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := rep.next(t, 10*time.Second)
-	if d.ExitCode("") != 137 || d.StopCode != taskstate.StopCodeUserInitiated {
+	if d.ExitCode("") != 137 || d.StopCode != app.StopCodeUserInitiated {
 		t.Errorf("state change %+v", d)
 	}
 }
@@ -190,7 +189,7 @@ func TestCrashingTaskIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := rep.next(t, 10*time.Second)
-	if d.TaskArn != task.ID || d.ExitCode("recorder") != 3 || d.StopCode != taskstate.StopCodeExited {
+	if d.TaskArn != task.ID || d.ExitCode("recorder") != 3 || d.StopCode != app.StopCodeExited {
 		t.Errorf("state change %+v", d)
 	}
 }
@@ -208,7 +207,7 @@ func TestCloseStopsEveryTaskAndRefusesNewOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		if d := rep.next(t, time.Second); d.StopCode != taskstate.StopCodeUserInitiated {
+		if d := rep.next(t, time.Second); d.StopCode != app.StopCodeUserInitiated {
 			t.Errorf("state change %+v", d)
 		}
 	}
@@ -219,7 +218,7 @@ func TestCloseStopsEveryTaskAndRefusesNewOnes(t *testing.T) {
 
 func TestStartRefusesABadSpec(t *testing.T) {
 	l, _, _ := newLauncher(t, time.Second)
-	for name, s := range map[string]launcher.Spec{
+	for name, s := range map[string]app.Spec{
 		"credentials in URL": {Device: "d", Gateway: "g", Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://admin:" + password + "@h/x"}}},
 		"no channels":        {Device: "d", Gateway: "g"},
 		"device with slash":  {Device: "../d", Gateway: "g", Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://h/x"}}},

@@ -1,4 +1,4 @@
-// Package local launches recording tasks as child processes of the
+// Package local launches recording tasks (an app.Launcher) as child processes of the
 // task-manager (for `make run`, single-host installs and end-to-end tests).
 // Each task is the recorder binary in its own process group; stopping it
 // sends SIGTERM to the group, then SIGKILL after the stop timeout. When a
@@ -22,9 +22,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
-	"mediagw/services/task-manager/internal/launcher"
-	"mediagw/services/task-manager/internal/taskstate"
 )
 
 // Name is the launcher's name in task records and events.
@@ -32,7 +31,7 @@ const Name = "local"
 
 // Reporter puts a task's state change where the task-state queue gets it.
 type Reporter interface {
-	Report(ctx context.Context, d taskstate.Detail) error
+	Report(ctx context.Context, d app.TaskStateChange) error
 }
 
 // Config configures the launcher.
@@ -41,7 +40,7 @@ type Config struct {
 	Binary string
 	Args   []string
 	// Recorder are the settings every task gets.
-	Recorder launcher.Recorder
+	Recorder app.Recorder
 	// SpoolRoot is every task's RECORDER_SPOOL_DIR: the recorder keeps its
 	// segments under <root>/<gateway>/<device>/<channel>, so a restarted
 	// task uploads what its predecessor left.
@@ -133,7 +132,7 @@ func (l *Launcher) Name() string { return Name }
 var ErrClosed = errors.New("local launcher closed")
 
 // Start runs a recorder for spec.
-func (l *Launcher) Start(ctx context.Context, spec launcher.Spec) (domain.ObservedTask, error) {
+func (l *Launcher) Start(ctx context.Context, spec app.Spec) (domain.ObservedTask, error) {
 	if err := spec.Validate(); err != nil {
 		return domain.ObservedTask{}, fmt.Errorf("local launcher: %w", err)
 	}
@@ -213,18 +212,18 @@ func (l *Launcher) wait(p *proc) {
 	l.mu.Unlock()
 
 	code := exitCode(p.cmd.ProcessState, err)
-	d := taskstate.Detail{
-		ClusterArn: taskstate.LocalClusterArn(l.cfg.Cluster), TaskArn: p.task.ID, TaskDefinitionArn: "local:" + filepath.Base(l.cfg.Binary),
-		Group: taskstate.Group(p.task.Device), StartedBy: taskstate.StartedBy, LaunchType: "LOCAL",
-		LastStatus: taskstate.StatusStopped, DesiredStatus: taskstate.StatusStopped,
-		Containers: []taskstate.Container{{Name: l.cfg.Container, LastStatus: taskstate.StatusStopped, ExitCode: &code}},
+	d := app.TaskStateChange{
+		ClusterArn: app.LocalClusterArn(l.cfg.Cluster), TaskArn: p.task.ID, TaskDefinitionArn: "local:" + filepath.Base(l.cfg.Binary),
+		Group: app.TaskGroup(p.task.Device), StartedBy: app.StartedBy, LaunchType: "LOCAL",
+		LastStatus: app.TaskStatusStopped, DesiredStatus: app.TaskStatusStopped,
+		Containers: []app.ContainerState{{Name: l.cfg.Container, LastStatus: app.TaskStatusStopped, ExitCode: &code}},
 		CreatedAt:  &p.task.StartedAt, StartedAt: &p.task.StartedAt, StoppedAt: &stoppedAt, UpdatedAt: &stoppedAt,
 		Version: 2,
 	}
 	if reason != "" {
-		d.StopCode, d.StoppedReason, d.StoppingAt = taskstate.StopCodeUserInitiated, reason, &stoppingAt
+		d.StopCode, d.StoppedReason, d.StoppingAt = app.StopCodeUserInitiated, reason, &stoppingAt
 	} else {
-		d.StopCode, d.StoppedReason = taskstate.StopCodeExited, "Essential container in task exited"
+		d.StopCode, d.StoppedReason = app.StopCodeExited, "Essential container in task exited"
 	}
 	l.cfg.Logger.Info("local task ended", "task_id", p.task.ID, "device", p.task.Device, "exit_code", code,
 		"stop_code", d.StopCode, "reason", d.StoppedReason)

@@ -1,4 +1,4 @@
-// Package standin is a stand-in for the recorder binary in the
+// Package localtest is a stand-in for the recorder binary in the
 // task-manager's tests: a test binary runs it when started with the
 // argument "standin-recorder" (see Maybe), so tests need no build step.
 //
@@ -11,7 +11,7 @@
 //
 // It writes its environment to $RECORDER_SPOOL_DIR/<gateway>/<device>/env-<pid>
 // so tests can check what a task is given.
-package standin
+package localtest
 
 import (
 	"fmt"
