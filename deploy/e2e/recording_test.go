@@ -173,7 +173,9 @@ func TestRecordingPath(t *testing.T) {
 	refused := s.s3Switch.refused.Load()
 	s.s3Switch.Set(false)
 	offAt := time.Now()
-	time.Sleep(outage) // the outage itself
+	// The outage is a span of the scenario on the wall clock (the
+	// recorders cut real-time segments), not a wait for something.
+	time.Sleep(outage)
 	for _, d := range []string{camB, camC} {
 		for _, seg := range s.segments(t, d) {
 			// A segment that ended after the switch went off can only have
