@@ -6,9 +6,21 @@
 package main
 
 import (
+	"context"
 	"os"
 
-	"mediagw/services/configurator/internal/app"
+	"mediagw/pkg/service"
+	"mediagw/services/configurator/internal/ports/cli"
+	"mediagw/services/configurator/internal/wiring"
 )
 
-func main() { os.Exit(app.Main()) }
+func main() {
+	if code, ok := cli.Main(os.Args[1:], os.Stdout, os.Stderr, wiring.Commands()); ok {
+		os.Exit(code)
+	}
+	cfg := service.NewConfig("configurator", cli.Summary+" (commands: provision, apply; see `configurator help`)", ":9101")
+	settings := wiring.Declare(cfg)
+	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
+		return wiring.Build(ctx, rt, settings())
+	}))
+}

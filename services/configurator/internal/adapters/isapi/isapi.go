@@ -13,6 +13,7 @@ import (
 	"time"
 
 	isapiclient "mediagw/pkg/isapi"
+	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
 )
 
@@ -49,6 +50,15 @@ func (d Dialer) Dial(baseURL string) (*Gateway, error) {
 		probe: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}, Timeout: timeout},
 	}
 	if _, err := isapiclient.New(baseURL, user, ""); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Open is Dial as an app.Dialer.
+func (d Dialer) Open(baseURL string) (app.Gateway, error) {
+	g, err := d.Dial(baseURL)
+	if err != nil {
 		return nil, err
 	}
 	return g, nil

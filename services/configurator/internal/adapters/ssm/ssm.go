@@ -15,6 +15,7 @@ import (
 
 	"mediagw/pkg/gatewayid"
 	"mediagw/pkg/messaging"
+	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
 )
 
@@ -26,6 +27,8 @@ type API interface {
 	DeleteParameter(ctx context.Context, in *awsssm.DeleteParameterInput, opts ...func(*awsssm.Options)) (*awsssm.DeleteParameterOutput, error)
 }
 
+var _ app.ParameterStore = (*Store)(nil)
+
 // Store reads gateway parameters under a root ("/mediagw").
 type Store struct {
 	api  API
@@ -36,6 +39,9 @@ type Store struct {
 func New(api API, root string) *Store {
 	return &Store{api: api, root: "/" + strings.Trim(root, "/")}
 }
+
+// NewFromConfig returns a Store on an SSM client of cfg.
+func NewFromConfig(cfg aws.Config, root string) *Store { return New(awsssm.NewFromConfig(cfg), root) }
 
 // Path is the folder of one gateway's parameters, with a trailing slash.
 func (s *Store) Path(gatewayID string) string { return s.root + "/gateways/" + gatewayID + "/" }

@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"bytes"
@@ -27,7 +27,8 @@ import (
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
-	"mediagw/services/configurator/internal/app"
+	"mediagw/services/configurator/internal/ports/cli"
+	"mediagw/services/configurator/internal/wiring"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -36,7 +37,12 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv("CONFIGURATOR_TEST_MAIN") == "1" {
-		os.Exit(app.Main())
+		// The commands as cmd/configurator runs them.
+		code, ok := cli.Main(os.Args[1:], os.Stdout, os.Stderr, wiring.Commands())
+		if !ok {
+			code = 2
+		}
+		os.Exit(code)
 	}
 	os.Exit(awstest.Main(m))
 }
@@ -131,25 +137,31 @@ func (e *env) subscribeAll(t *testing.T) string {
 func (e *env) serve(t *testing.T) {
 	t.Helper()
 	q := e.res.Queues["mediagw-configurator-gateway-events"]
-	cfg := app.Config{
-		Settings: app.Settings{
-			GatewayEventsTopicARN: e.res.Topics["mediagw-gateway-events"], ParameterRoot: e.res.ParameterRoot,
+	s := wiring.Settings{
+		Run: wiring.Run{
+			ParameterRoot:  e.res.ParameterRoot,
 			GatewayTimeout: 2 * time.Second, RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 500 * time.Millisecond,
 			RebootTimeout: 15 * time.Second,
 		},
-		QueueURL: q.URL, DLQURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount, Concurrency: 4,
+		Queue:       &service.Queue{Name: wiring.QueueName, URL: q.URL, DLQURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount},
+		Topic:       &service.Topic{Name: wiring.TopicName, ARN: e.res.Topics[wiring.TopicName]},
+		Concurrency: 4,
 		ReceiveWait: time.Second, VisibilityTimeout: 10 * time.Second, RedeliveryBase: time.Second, RedeliveryMax: time.Second,
 	}
-	e.runtime = service.NewRuntime(app.Name, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), e.aws)
+	e.runtime = service.NewRuntime(wiring.Name, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), e.aws)
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := wiring.Build(ctx, e.runtime, s); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, e.runtime, cfg) }()
+	go func() { done <- e.runtime.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("Serve: %v", err)
+				t.Errorf("Run: %v", err)
 			}
 		case <-time.After(30 * time.Second):
 			t.Error("the service did not stop within 30 s")
@@ -243,7 +255,7 @@ func TestServiceConfiguresFactoryGatewayThenChangesNothing(t *testing.T) {
 
 	ev := next[*eventsv1.GatewayConfigured](t, e, e.allURL, 30*time.Second)
 	if ev.GetGatewayId() != gatewayID || strings.Join(ev.GetChanged(), ",") != "password,name,time,portmap.contentMgmt,portmap.devMgmt" ||
-		!ev.GetRebooted() || ev.GetTook().AsDuration() <= 0 || ev.GetMeta().GetSource() != app.Name {
+		!ev.GetRebooted() || ev.GetTook().AsDuration() <= 0 || ev.GetMeta().GetSource() != wiring.Name {
 		t.Fatalf("GatewayConfigured = %v", ev)
 	}
 	set := e.sim.Settings()

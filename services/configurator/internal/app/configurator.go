@@ -1,9 +1,4 @@
-// Package configurator applies a gateway's desired settings: it reads its
-// parameters, logs in without ever risking a lockout, writes only what
-// differs, verifies every write, reboots when a change needs it and waits
-// for the gateway to come back. The gateway and the parameter store are
-// ports (Gateway, ParameterSource); adapters live in adapters/isapi and adapters/ssm.
-package configurator
+package app
 
 import (
 	"context"
@@ -19,38 +14,6 @@ import (
 	"mediagw/pkg/gatewayid"
 	"mediagw/services/configurator/internal/domain"
 )
-
-// Gateway is one run's connection to a gateway. Errors are classified
-// with domain.OpError.
-type Gateway interface {
-	// Probe checks, without credentials, that the gateway answers.
-	Probe(ctx context.Context) error
-	// Login tries one password with one request.
-	Login(ctx context.Context, password domain.Secret) error
-	// ChangePassword changes the admin password from the one Login accepted.
-	ChangePassword(ctx context.Context, newPassword domain.Secret) error
-	Read(ctx context.Context, s domain.Setting, into *domain.Current) error
-	// Write sets s to the target's value; rebootRequired is the gateway's say.
-	Write(ctx context.Context, s domain.Setting, t domain.Target) (rebootRequired bool, err error)
-	Reboot(ctx context.Context) error
-	Uptime(ctx context.Context) (time.Duration, error)
-	Close()
-}
-
-// Dialer opens a Gateway for a base URL; it must not send anything yet.
-type Dialer func(baseURL string) (Gateway, error)
-
-// ParameterSource reads a gateway's parameters. bootstrapParameter, when
-// not empty, is the full name of the parameter holding the bootstrap
-// password, which then wins over <gateway>/BootstrapPassword.
-//
-// It also keeps the PendingReboot record (domain.ParamPendingReboot), so
-// that a reboot owed by a run that died is done by the next one.
-type ParameterSource interface {
-	Parameters(ctx context.Context, gatewayID, bootstrapParameter string) (domain.Parameters, error)
-	SetPendingReboot(ctx context.Context, gatewayID, note string) error
-	ClearPendingReboot(ctx context.Context, gatewayID string) error
-}
 
 // Request is one gateway to configure.
 type Request struct {
@@ -79,7 +42,10 @@ type Options struct {
 	// logins (default 2), so the configurator never triggers the lock.
 	MinAttemptsLeft int
 	Logger          *slog.Logger
-	Metrics         *Metrics
+	// Metrics records runs, changes, reboots and logins (nil: none).
+	Metrics Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -104,11 +70,17 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // Configurator configures gateways, one run at a time per gateway.
 type Configurator struct {
-	params ParameterSource
+	params ParameterStore
 	dial   Dialer
 	opt    Options
 	now    func() time.Time
@@ -116,9 +88,9 @@ type Configurator struct {
 }
 
 // New returns a Configurator.
-func New(params ParameterSource, dial Dialer, opt Options) *Configurator {
+func New(params ParameterStore, dial Dialer, opt Options) *Configurator {
 	opt.defaults()
-	return &Configurator{params: params, dial: dial, opt: opt, now: time.Now, locks: gatewayLocks{m: map[string]chan struct{}{}}}
+	return &Configurator{params: params, dial: dial, opt: opt, now: opt.Now, locks: gatewayLocks{m: map[string]chan struct{}{}}}
 }
 
 // Configure brings one gateway to its desired settings. It returns the
@@ -137,7 +109,7 @@ func (c *Configurator) Configure(ctx context.Context, req Request) (domain.Resul
 	} else {
 		log.Info("gateway configured", "changed", res.Changed, "rebooted", res.Rebooted, "took", res.Took.String())
 	}
-	c.opt.Metrics.run(fail, res.Took)
+	c.opt.Metrics.RunFinished(ResultLabel(fail), res.Took)
 	return res, fail
 }
 
@@ -170,12 +142,10 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 	defer unlock()
 	r.log.Info("configuring gateway", "address", base)
 
-	var params domain.Parameters
-	err = r.retry(ctx, "read parameters", func(ctx context.Context) error {
-		var err error
-		params, err = r.c.params.Parameters(ctx, r.req.GatewayID, r.req.BootstrapParameter)
-		return err
-	})
+	// Parameter store calls are not retried here: the AWS SDK retries
+	// throttling, 5xx and lost connections itself (pkg/awsenv); what is
+	// left fails the run, retryable when transient.
+	params, err := r.c.params.Parameters(ctx, r.req.GatewayID, r.req.BootstrapParameter)
 	if err != nil {
 		return res, domain.Fail(domain.StepParameters, err)
 	}
@@ -204,7 +174,7 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 			return res, fail
 		}
 		res.Changed = append(res.Changed, domain.SettingPassword)
-		r.c.opt.Metrics.settingChanged(domain.SettingPassword)
+		r.c.opt.Metrics.SettingChanged(domain.SettingPassword)
 	}
 
 	cur, fail := r.readAll(ctx, gw)
@@ -219,9 +189,7 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 		// Recorded before the first write that needs the reboot: settings
 		// that read as desired but are not in effect look done otherwise.
 		note := fmt.Sprintf("%s: %d changes wait for a reboot", r.c.now().UTC().Format(time.RFC3339), len(plan.Steps))
-		if err := r.retry(ctx, "record pending reboot", func(ctx context.Context) error {
-			return r.c.params.SetPendingReboot(ctx, r.req.GatewayID, note)
-		}); err != nil {
+		if err := r.c.params.SetPendingReboot(ctx, r.req.GatewayID, note); err != nil {
 			return res, domain.Fail(domain.StepParameters, err)
 		}
 	}
@@ -233,7 +201,7 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 		}
 		rebootRequired = rebootRequired || needs
 		res.Changed = append(res.Changed, step.Setting)
-		r.c.opt.Metrics.settingChanged(step.Setting)
+		r.c.opt.Metrics.SettingChanged(step.Setting)
 	}
 	if !plan.NeedsReboot() && !rebootRequired {
 		return res, nil
@@ -256,9 +224,7 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 		}
 		return res, domain.Failf(domain.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
 	}
-	if err := r.retry(ctx, "clear pending reboot", func(ctx context.Context) error {
-		return r.c.params.ClearPendingReboot(ctx, r.req.GatewayID)
-	}); err != nil {
+	if err := r.c.params.ClearPendingReboot(ctx, r.req.GatewayID); err != nil {
 		// The gateway is configured; the next run reboots it once more.
 		r.log.Error("could not clear the pending reboot record", "err", err)
 	}
@@ -300,14 +266,14 @@ func (r *run) login(ctx context.Context, gw Gateway, d domain.Desired) (bool, *d
 		c := cands[i]
 		err := gw.Login(ctx, c.password)
 		if err == nil {
-			r.c.opt.Metrics.login(c.name, "accepted")
+			r.c.opt.Metrics.LoginAttempt(c.name, "accepted")
 			r.log.Info("logged in", "password", c.name)
 			return c.bootstrap, nil
 		}
 		var oe *domain.OpError
 		switch domain.KindOf(err) {
 		case domain.KindRejected:
-			r.c.opt.Metrics.login(c.name, "rejected")
+			r.c.opt.Metrics.LoginAttempt(c.name, "rejected")
 			left := -1
 			if errors.As(err, &oe) {
 				left = oe.AttemptsLeft
@@ -319,7 +285,7 @@ func (r *run) login(ctx context.Context, gw Gateway, d domain.Desired) (bool, *d
 					c.name, left, cands[i+1].name)
 			}
 		case domain.KindLocked:
-			r.c.opt.Metrics.login(c.name, "locked")
+			r.c.opt.Metrics.LoginAttempt(c.name, "locked")
 			if fail := r.waitForLock(ctx, err); fail != nil {
 				return false, fail
 			}
@@ -327,7 +293,7 @@ func (r *run) login(ctx context.Context, gw Gateway, d domain.Desired) (bool, *d
 			// triggered the lock, the client refuses it without a request.
 			i--
 		default:
-			r.c.opt.Metrics.login(c.name, "error")
+			r.c.opt.Metrics.LoginAttempt(c.name, "error")
 			// No in-run retry: a login that got no answer may have counted
 			// as a failed one.
 			return false, domain.Fail(domain.StepLogin, err)
@@ -451,7 +417,7 @@ func (r *run) reboot(ctx context.Context, gw Gateway) *domain.Failure {
 		// down; the uptime below tells.
 		r.log.Warn("the reboot request failed; checking whether the gateway reboots anyway", "err", rebootErr)
 	}
-	r.c.opt.Metrics.reboot()
+	r.c.opt.Metrics.RebootRequested()
 
 	wctx, cancel := context.WithTimeout(ctx, r.c.opt.RebootTimeout)
 	defer cancel()

@@ -1,4 +1,4 @@
-package configurator_test
+package isapi_test
 
 import (
 	"io"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"mediagw/services/configurator/internal/adapters/isapi"
-	"mediagw/services/configurator/internal/configurator"
+	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -21,10 +21,10 @@ func BenchmarkConfiguredGatewayRun(b *testing.B) {
 		c.RebootDowntime = 200 * time.Millisecond
 	}))
 	dialer := isapi.Dialer{Timeout: 2 * time.Second}
-	conf := configurator.New(&memParams{params: domain.Parameters(seedParams())},
-		func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
-		configurator.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	req := configurator.Request{GatewayID: "gw-bench", Address: sim.HTTPAddr(), ElasticIP: elasticIP}
+	conf := app.New(&memParams{params: domain.Parameters(seedParams())},
+		dialer.Open,
+		app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	req := app.Request{GatewayID: "gw-bench", Address: sim.HTTPAddr(), ElasticIP: elasticIP}
 	if _, fail := conf.Configure(b.Context(), req); fail != nil {
 		b.Fatal(fail)
 	}

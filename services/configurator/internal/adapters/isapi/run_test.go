@@ -1,4 +1,8 @@
-package configurator_test
+// The configurator's run (app.Configurator) through this adapter against a
+// simulated gateway: what the gateway sees of it (failed logins, lockouts,
+// PUTs, reboots) is the point, so these tests count on the simulator's
+// side. The rules themselves are tested with in-memory fakes in internal/app.
+package isapi_test
 
 import (
 	"context"
@@ -12,7 +16,7 @@ import (
 
 	isapiclient "mediagw/pkg/isapi"
 	"mediagw/services/configurator/internal/adapters/isapi"
-	"mediagw/services/configurator/internal/configurator"
+	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -85,12 +89,12 @@ func seedParams() staticParams {
 type harness struct {
 	params *memParams
 	sim    *gatewaysim.Server
-	conf   *configurator.Configurator
+	conf   *app.Configurator
 	logs   *testkit.Buffer
-	req    configurator.Request
+	req    app.Request
 }
 
-func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak func(*configurator.Options), simOpts ...gatewaysimtest.Option) *harness {
+func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak func(*app.Options), simOpts ...gatewaysimtest.Option) *harness {
 	t.Helper()
 	simOpts = append([]gatewaysimtest.Option{gatewaysimtest.WithConfig(func(c *gatewaysim.Config) {
 		c.AdminPassword = gatewayPassword
@@ -98,7 +102,7 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 	})}, simOpts...)
 	sim := gatewaysimtest.Start(t, simOpts...)
 	logs := &testkit.Buffer{}
-	opt := configurator.Options{
+	opt := app.Options{
 		RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: time.Second, RebootTimeout: 15 * time.Second, LockWaitMax: -1,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -107,8 +111,8 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 	}
 	dialer := isapi.Dialer{Timeout: 2 * time.Second}
 	store := &memParams{params: domain.Parameters(params)}
-	conf := configurator.New(store, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) }, opt)
-	h := &harness{params: store, sim: sim, conf: conf, logs: logs, req: configurator.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
+	conf := app.New(store, dialer.Open, opt)
+	h := &harness{params: store, sim: sim, conf: conf, logs: logs, req: app.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
 	t.Cleanup(func() {
 		for _, pw := range []string{desiredPassword, bootstrapPassword, gatewayPassword} {
 			if strings.Contains(logs.String(), pw) {
@@ -307,7 +311,7 @@ func TestLockedGatewayStopsAtOnce(t *testing.T) {
 func TestShortLockIsWaitedOut(t *testing.T) {
 	// The gateway has the desired password: with a threshold of one, a
 	// rejected bootstrap attempt would lock it again.
-	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.LockWaitMax = 5 * time.Second },
+	h := newHarness(t, desiredPassword, seedParams(), func(o *app.Options) { o.LockWaitMax = 5 * time.Second },
 		gatewaysimtest.WithLockout(1, time.Second))
 	lock(t, h.sim)
 	start := time.Now()
@@ -324,8 +328,8 @@ func TestShortLockIsWaitedOut(t *testing.T) {
 func TestSlowGatewayIsReported(t *testing.T) {
 	h := newHarness(t, bootstrapPassword, seedParams(), nil)
 	dialer := isapi.Dialer{Timeout: 200 * time.Millisecond}
-	h.conf = configurator.New(h.params, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
-		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond,
+	h.conf = app.New(h.params, dialer.Open,
+		app.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultLatency, Latency: time.Second}); err != nil {
 		t.Fatal(err)
@@ -351,7 +355,7 @@ func TestErrorStatusIsReported(t *testing.T) {
 		{"invalid content is reported at once", 6, false, func(n int) bool { return n == 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
+			h := newHarness(t, desiredPassword, seedParams(), func(o *app.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
 			if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultErrorStatus, Method: "PUT", Path: gatewaysim.PathTime, StatusCode: tc.code}); err != nil {
 				t.Fatal(err)
 			}
@@ -374,7 +378,7 @@ func TestErrorStatusIsReported(t *testing.T) {
 }
 
 func TestMalformedAnswerIsReported(t *testing.T) {
-	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
+	h := newHarness(t, desiredPassword, seedParams(), func(o *app.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
 	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultMalformed, Method: "GET", Path: gatewaysim.PathContentPortMaps}); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +416,7 @@ func TestBadDesiredPasswordNeverTouchesTheGateway(t *testing.T) {
 }
 
 func TestGatewayThatDoesNotComeBack(t *testing.T) {
-	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RebootTimeout = 500 * time.Millisecond },
+	h := newHarness(t, desiredPassword, seedParams(), func(o *app.Options) { o.RebootTimeout = 500 * time.Millisecond },
 		gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 2 * time.Second }))
 	_, fail := h.configure(t)
 	if fail == nil || fail.Step != domain.StepReboot || !fail.Retryable || !strings.Contains(fail.Reason, "did not come back") {
@@ -454,9 +458,9 @@ func TestUnreachableGateway(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dialer := isapi.Dialer{Timeout: 500 * time.Millisecond}
-	conf := configurator.New(&memParams{params: domain.Parameters(seedParams())}, func(base string) (configurator.Gateway, error) { return dialer.Dial(base) },
-		configurator.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
-	_, fail := conf.Configure(t.Context(), configurator.Request{GatewayID: "gw-x", Address: addr})
+	conf := app.New(&memParams{params: domain.Parameters(seedParams())}, dialer.Open,
+		app.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
+	_, fail := conf.Configure(t.Context(), app.Request{GatewayID: "gw-x", Address: addr})
 	if fail == nil || fail.Step != domain.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "refused") {
 		t.Fatalf("failure = %+v", fail)
 	}
@@ -465,7 +469,7 @@ func TestUnreachableGateway(t *testing.T) {
 // A reboot that fails is owed: the next run finds the settings as desired
 // but reboots all the same, and only then forgets it.
 func TestFailedRebootIsDoneByTheNextRun(t *testing.T) {
-	h := newHarness(t, desiredPassword, seedParams(), func(o *configurator.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
+	h := newHarness(t, desiredPassword, seedParams(), func(o *app.Options) { o.RetryMaxElapsed = 300 * time.Millisecond })
 	f, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultHTTPStatus, HTTPStatus: 503, Method: "PUT", Path: gatewaysim.PathReboot})
 	if err != nil {
 		t.Fatal(err)
