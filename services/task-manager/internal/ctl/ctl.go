@@ -25,6 +25,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	store "mediagw/services/task-manager/internal/adapters/dynamodb"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 )
 
@@ -147,7 +148,7 @@ func (c *client) table(w func(*tabwriter.Writer)) {
 	_ = tw.Flush()
 }
 
-func (c *client) channelRows(ctx context.Context, o options) ([]store.ChannelRow, error) {
+func (c *client) channelRows(ctx context.Context, o options) ([]app.ChannelRow, error) {
 	rows, bad, err := store.NewDeviceMedia(c.db, o.deviceTable).Rows(ctx)
 	if err != nil {
 		return nil, err
@@ -214,7 +215,7 @@ func gateways(ctx context.Context, c *client, o options) error {
 	for _, r := range rows {
 		g := get(r.Gateway)
 		g.seenDevices[r.Device] = true
-		if r.Status == store.StatusOnline {
+		if r.Status == app.ChannelOnline {
 			g.onlineDevices[r.Device] = true
 		}
 		if r.LastChange.After(g.lastChange) {

@@ -20,17 +20,19 @@ import (
 	ecslauncher "mediagw/services/task-manager/internal/adapters/ecs"
 	eventbridgeadapter "mediagw/services/task-manager/internal/adapters/eventbridge"
 	"mediagw/services/task-manager/internal/adapters/local"
+	promadapter "mediagw/services/task-manager/internal/adapters/prometheus"
 	"mediagw/services/task-manager/internal/app"
-	"mediagw/services/task-manager/internal/manager"
+	sqsport "mediagw/services/task-manager/internal/ports/sqs"
 )
 
 // App is the wired task-manager.
 type App struct {
-	Manager *manager.Manager
+	Manager *app.Manager
 	// Local is the local launcher (nil with LAUNCHER=ecs).
 	Local *local.Launcher
 
 	rt        *service.Runtime
+	interval  time.Duration
 	devices   *messaging.Consumer
 	taskState *messaging.Consumer
 }
@@ -49,7 +51,7 @@ func New(rt *service.Runtime, s Settings) (*App, error) {
 		StopTimeout: max(s.StopTimeout-2*time.Second, time.Second),
 	}
 	a := &App{rt: rt}
-	var l manager.Launcher
+	var l app.Launcher
 	switch s.Launcher {
 	case LauncherECS:
 		el, err := ecslauncher.New(ecs.NewFromConfig(cfg), ecslauncher.Config{
@@ -87,21 +89,20 @@ func New(rt *service.Runtime, s Settings) (*App, error) {
 	pub := messaging.NewPublisher(sns.NewFromConfig(cfg), messaging.PublisherConfig{
 		Source: "task-manager", Routes: routes, Logger: rt.Logger, Metrics: msgMetrics,
 	})
-	a.Manager = manager.New(store.NewIPCamera(db, s.IPCameraTable), store.NewDeviceMedia(db, s.DeviceMediaURLTable), l, pub, manager.Config{
-		Policy: s.Policy, ReconcileInterval: s.ReconcileInterval, AbsentGrace: s.AbsentGrace, ExactList: a.Local != nil,
-		Cluster: s.Cluster, Container: s.Container, Logger: rt.Logger, Metrics: manager.NewMetrics(rt.Metrics),
+	a.Manager = app.New(store.NewIPCamera(db, s.IPCameraTable), store.NewDeviceMedia(db, s.DeviceMediaURLTable), l, pub, app.Config{
+		Policy: s.Policy, AbsentGrace: s.AbsentGrace, ExactList: a.Local != nil,
+		Cluster: s.Cluster, Container: s.Container, Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics),
 	})
+	a.interval = s.ReconcileInterval
 
 	sqsClient := sqs.NewFromConfig(cfg)
-	devices := messaging.NewRouter()
-	a.Manager.Register(devices)
+	devices := sqsport.DeviceEvents(a.Manager)
 	a.devices = messaging.NewConsumer(sqsClient, messaging.ConsumerConfig{
 		Queue: "task-manager-device-events", QueueURL: s.DeviceEvents.URL, DeadLetterQueueURL: s.DeviceEvents.DLQURL,
 		MaxReceiveCount: s.DeviceEvents.MaxReceiveCount, WaitTime: s.QueueWaitTime, ShutdownGrace: 10 * time.Second,
 		Logger: rt.Logger, Metrics: msgMetrics,
 	}, devices.Handle)
-	states := messaging.NewRouter()
-	a.Manager.RegisterTaskState(states)
+	states := sqsport.TaskState(a.Manager)
 	a.taskState = messaging.NewConsumer(sqsClient, messaging.ConsumerConfig{
 		Queue: "task-manager-task-state", QueueURL: s.TaskState.URL, DeadLetterQueueURL: s.TaskState.DLQURL,
 		MaxReceiveCount: s.TaskState.MaxReceiveCount, WaitTime: s.QueueWaitTime, ShutdownGrace: 10 * time.Second,
@@ -125,7 +126,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	for _, run := range []func(context.Context) error{a.devices.Run, a.taskState.Run, a.Manager.Run} {
+	for _, run := range []func(context.Context) error{a.devices.Run, a.taskState.Run, a.reconcileLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -161,4 +162,20 @@ func Run(ctx context.Context, rt *service.Runtime, s Settings) error {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+func (a *App) reconcileLoop(ctx context.Context) error {
+	defer a.Manager.Close()
+	t := time.NewTicker(a.interval)
+	defer t.Stop()
+	for {
+		if err := a.Manager.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.rt.Logger.ErrorContext(ctx, "reconciliation incomplete", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

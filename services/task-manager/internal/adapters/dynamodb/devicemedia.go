@@ -5,38 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"mediagw/services/task-manager/internal/domain"
+	"mediagw/services/task-manager/internal/app"
 )
 
-// ChannelRow is one row of the device-watcher's deviceMediaURL table
-// (partition key device_index, sort key channel).
-type ChannelRow struct {
-	Device     string
-	Channel    int32
-	Gateway    string
-	MediaURL   string
-	Status     string // online, offline, deleted (briefly, before the rows go)
-	FirstSeen  time.Time
-	LastChange time.Time
-	// EventAt is the occurred_at of the event the watcher announced (or is
-	// about to announce) for this row's last change.
-	EventAt time.Time
-	Version int64
-}
-
-// Status values the device-watcher writes.
-const (
-	StatusOnline  = "online"
-	StatusDeleted = "deleted"
-)
-
-// DeviceMedia reads the deviceMediaURL table. The task-manager never writes it.
+// DeviceMedia reads the deviceMediaURL table (app.DeviceMedia). The
+// task-manager never writes it.
 type DeviceMedia struct {
 	db    DynamoDB
 	table string
@@ -49,7 +27,7 @@ func NewDeviceMedia(db DynamoDB, table string) *DeviceMedia {
 
 // Rows reads the whole table, ordered by device and channel. Rows that do
 // not decode are returned in bad and left out.
-func (s *DeviceMedia) Rows(ctx context.Context) (rows []ChannelRow, bad []error, err error) {
+func (s *DeviceMedia) Rows(ctx context.Context) (rows []app.ChannelRow, bad []error, err error) {
 	err = scanAll(ctx, s.db, s.table, func(item map[string]ddbtypes.AttributeValue) {
 		r, derr := decodeChannelRow(item)
 		if derr != nil {
@@ -71,8 +49,8 @@ func (s *DeviceMedia) Rows(ctx context.Context) (rows []ChannelRow, bad []error,
 }
 
 // DeviceRows reads one device's channels.
-func (s *DeviceMedia) DeviceRows(ctx context.Context, device string) ([]ChannelRow, error) {
-	var rows []ChannelRow
+func (s *DeviceMedia) DeviceRows(ctx context.Context, device string) ([]app.ChannelRow, error) {
+	var rows []app.ChannelRow
 	var start map[string]ddbtypes.AttributeValue
 	for {
 		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
@@ -99,69 +77,13 @@ func (s *DeviceMedia) DeviceRows(ctx context.Context, device string) ([]ChannelR
 	}
 }
 
-// Desires reads the table as one desire per device (see DesiresOf).
-func (s *DeviceMedia) Desires(ctx context.Context) (map[string]domain.Desire, []error, error) {
-	rows, bad, err := s.Rows(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	out, badURLs := DesiresOf(rows)
-	return out, append(bad, badURLs...), nil
-}
-
-// DesiresOf turns the table into one desire per device: record its online
-// channels; stop when none is online; delete when every row says deleted.
-// The desire's time is the newest last_change of the device's rows. Media
-// URLs that are not RTSP are left out and reported in bad; credentials in a
-// URL are removed.
-func DesiresOf(rows []ChannelRow) (out map[string]domain.Desire, bad []error) {
-	out = map[string]domain.Desire{}
-	deleted := map[string]bool{}
-	for _, r := range rows {
-		d, seen := out[r.Device]
-		if !seen {
-			d = domain.Desire{Device: r.Device, Want: domain.WantStop}
-			deleted[r.Device] = true
-		}
-		if d.Gateway == "" {
-			d.Gateway = r.Gateway
-		}
-		for _, at := range []time.Time{r.LastChange, r.EventAt} {
-			if at.After(d.At) {
-				d.At = at
-			}
-		}
-		if r.Status != StatusDeleted {
-			deleted[r.Device] = false
-		}
-		if r.Status == StatusOnline {
-			clean, _, err := domain.CleanMediaURL(r.MediaURL)
-			if err != nil {
-				bad = append(bad, fmt.Errorf("deviceMediaURL %s/%d: %w", r.Device, r.Channel, err))
-			} else {
-				d.Want = domain.WantRecord
-				d.Channels = append(d.Channels, domain.Channel{Number: r.Channel, MediaURL: clean})
-			}
-		}
-		out[r.Device] = d
-	}
-	for dev, del := range deleted {
-		if del {
-			d := out[dev]
-			d.Want = domain.WantDelete
-			out[dev] = d
-		}
-	}
-	return out, bad
-}
-
-func decodeChannelRow(item map[string]ddbtypes.AttributeValue) (ChannelRow, error) {
+func decodeChannelRow(item map[string]ddbtypes.AttributeValue) (app.ChannelRow, error) {
 	var errs []error
 	ch, err := parseNum(item["channel"])
 	if err != nil {
 		errs = append(errs, fmt.Errorf("channel: %w", err))
 	}
-	r := ChannelRow{
+	r := app.ChannelRow{
 		Device:   str(item, "device_index"),
 		Channel:  int32(ch),
 		Gateway:  str(item, "gateway_id"),

@@ -17,6 +17,7 @@ import (
 
 	"mediagw/deploy/provision"
 	"mediagw/pkg/topology"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/testsupport/awstest"
 )
@@ -168,7 +169,7 @@ func TestDeviceMediaDesires(t *testing.T) {
 	if err != nil || len(bad) != 0 || len(rows) != 6 {
 		t.Fatalf("rows %d, bad %v, err %v", len(rows), bad, err)
 	}
-	desires, bad := DesiresOf(rows)
+	desires, bad := app.DesiresOf(rows)
 	if len(bad) != 1 || !strings.Contains(bad[0].Error(), "cam-d") {
 		t.Errorf("bad %v", bad)
 	}

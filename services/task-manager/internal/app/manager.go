@@ -1,14 +1,16 @@
-// Package manager is the task-manager's application service: it turns
-// device events, task state changes and periodic reconciliation into
-// domain transitions, stores each with a conditional write, and drives the
-// launcher and the event publisher accordingly.
+// Package app is the task-manager's use cases: it turns device events,
+// task state changes and periodic reconciliation into domain transitions,
+// stores each with a conditional write, and drives the launcher and the
+// event publisher accordingly. The interfaces it needs (TaskStore,
+// DeviceMedia, Launcher, EventPublisher, Metrics) are declared in ports.go
+// and implemented in internal/adapters; internal/ports delivers its inputs.
 //
 // Every change to a device follows one pattern: read the row, compute the
 // next state with the domain, write it on the condition that the row has
 // not changed (else read again), and only then act. A launch is preceded by
 // storing its token, so a task that exists always has a row that claims it
 // or is recognisably an orphan.
-package manager
+package app
 
 import (
 	"context"
@@ -22,42 +24,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
-	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 )
 
-// Store keeps devices' state (the ip-camera table).
-type Store interface {
-	Get(ctx context.Context, device string) (domain.Device, bool, error)
-	// Put writes d on the condition that the stored version is d.Version;
-	// it fails with domain.ErrConflict otherwise.
-	Put(ctx context.Context, d domain.Device, now time.Time) (domain.Device, error)
-	Delete(ctx context.Context, d domain.Device) error
-	List(ctx context.Context) ([]domain.Device, []error, error)
-}
-
-// Table is the device-watcher's view of what should be recorded.
-type Table interface {
-	Desires(ctx context.Context) (map[string]domain.Desire, []error, error)
-}
-
-// Launcher starts, stops and lists recording tasks.
-type Launcher interface {
-	Name() string
-	Start(ctx context.Context, spec app.Spec) (domain.ObservedTask, error)
-	Stop(ctx context.Context, taskID, reason string) error
-	List(ctx context.Context) ([]domain.ObservedTask, error)
-}
-
-// Publisher publishes events.
-type Publisher interface {
-	Publish(ctx context.Context, ev proto.Message) error
-}
-
 // Config configures the Manager.
 type Config struct {
-	Policy            domain.Policy
-	ReconcileInterval time.Duration
+	Policy domain.Policy
 	// AbsentGrace: see domain.ReconcileInput.
 	AbsentGrace time.Duration
 	// ExactList says the launcher lists every task it started at once (the
@@ -69,19 +41,19 @@ type Config struct {
 	// Container is the recorder's container name, whose exit code counts.
 	Container string
 	Logger    *slog.Logger
-	Metrics   *Metrics
+	Metrics   Metrics
 	Now       func() time.Time
 }
 
-// Manager is the task-manager.
+// Manager is the task-manager's use cases.
 type Manager struct {
-	store    Store
-	table    Table
+	store    TaskStore
+	table    DeviceMedia
 	launcher Launcher
-	pub      Publisher
+	pub      EventPublisher
 	cfg      Config
 	log      *slog.Logger
-	m        *Metrics
+	m        Metrics
 
 	locks keyedMutex
 
@@ -99,15 +71,15 @@ type scheduled struct {
 }
 
 // New returns a Manager.
-func New(s Store, t Table, l Launcher, p Publisher, cfg Config) *Manager {
+func New(s TaskStore, t DeviceMedia, l Launcher, p EventPublisher, cfg Config) *Manager {
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.ReconcileInterval <= 0 {
-		cfg.ReconcileInterval = time.Minute
 	}
 	if cfg.AbsentGrace <= 0 {
 		cfg.AbsentGrace = 5 * time.Minute
@@ -136,7 +108,7 @@ func (m *Manager) mutate(ctx context.Context, device string, f func(d domain.Dev
 		}
 		stored, err := m.store.Put(ctx, nd, m.cfg.Now())
 		if errors.Is(err, domain.ErrConflict) {
-			m.m.conflict()
+			m.m.WriteConflict()
 			continue
 		}
 		if err != nil {
@@ -173,7 +145,7 @@ func (m *Manager) applyLocked(ctx context.Context, in domain.Desire) error {
 		return err
 	}
 	if ignored {
-		m.m.ignored("not_newer")
+		m.m.Ignored("not_newer")
 		m.log.DebugContext(ctx, "fact not newer than the device's state; ignored", "device", in.Device, "want", in.Want, "at", in.At)
 	} else {
 		m.log.InfoContext(ctx, "device state", "device", in.Device, "gateway", in.Gateway, "want", in.Want, "at", in.At,
@@ -236,12 +208,12 @@ func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) err
 	if err != nil {
 		return err
 	}
-	spec := app.Spec{Device: d.Index, Gateway: d.Gateway, Channels: d.Channels, Token: token}
+	spec := Spec{Device: d.Index, Gateway: d.Gateway, Channels: d.Channels, Token: token}
 	task, err := m.launcher.Start(ctx, spec)
 	if err != nil {
 		return m.launchFailed(ctx, intent, token, err)
 	}
-	m.m.started(m.launcher.Name())
+	m.m.TaskStarted(m.launcher.Name())
 	rec := domain.Task{ID: task.ID, Launcher: m.launcher.Name(), Channels: task.Channels, StartedAt: task.StartedAt}
 	accepted := false
 	_, _, err = m.mutate(ctx, d.Index, func(cur domain.Device, found bool) (domain.Device, bool) {
@@ -259,7 +231,7 @@ func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) err
 	}
 	if !accepted {
 		m.log.WarnContext(ctx, "device moved on during the launch; stopping the new task", "device", d.Index, "task_id", task.ID)
-		m.m.orphan()
+		m.m.OrphanStopped()
 		return m.launcher.Stop(ctx, task.ID, "superseded: the device's state changed during the launch")
 	}
 	m.log.InfoContext(ctx, "recording task started", "device", d.Index, "gateway", d.Gateway, "task_id", task.ID,
@@ -319,7 +291,7 @@ func (m *Manager) stop(ctx context.Context, d domain.Device, step domain.Step) e
 		return err
 	}
 	if cleared {
-		m.m.stopped(m.launcher.Name())
+		m.m.TaskStopped(m.launcher.Name())
 		m.log.InfoContext(ctx, "recording task stopped", "device", d.Index, "task_id", step.Task.ID, "reason", step.Reason)
 		m.publish(ctx, &eventsv1.RecordingTaskStopped{Task: m.taskEvent(d, *step.Task), Reason: step.Reason})
 	}
@@ -350,7 +322,7 @@ func (m *Manager) taskEndedLocked(ctx context.Context, device string, end domain
 		return err
 	}
 	if !found || out.Kind == domain.NotCurrent {
-		m.m.ignored("not_current_task")
+		m.m.Ignored("not_current_task")
 		m.log.DebugContext(ctx, "end of a task that is not the device's current one; ignored", "device", device, "task_id", end.TaskID)
 		return nil
 	}
@@ -371,12 +343,12 @@ func (m *Manager) taskEndedLocked(ctx context.Context, device string, end domain
 // failed reports a failure of the device's task; the last one before the
 // manager gives up also raises an alert.
 func (m *Manager) failed(ctx context.Context, d domain.Device, task domain.Task, exit int32, reason string, out domain.Outcome) {
-	m.m.failure(m.launcher.Name())
+	m.m.TaskFailed(m.launcher.Name())
 	m.log.WarnContext(ctx, "recording task failed", "device", d.Index, "task_id", task.ID, "exit_code", exit, "reason", reason,
 		"failures", out.Failures, "retry_at", out.RetryAt, "gave_up", out.GaveUp)
 	m.publish(ctx, &eventsv1.RecordingTaskFailed{Task: m.taskEvent(d, task), ExitCode: exit, Reason: reason, Restarts: int32(out.Failures)})
 	if out.GaveUp {
-		m.m.gaveUp()
+		m.m.GaveUp()
 		m.publish(ctx, &eventsv1.Alert{
 			Severity: eventsv1.Severity_SEVERITY_CRITICAL,
 			Subject:  fmt.Sprintf("Recording of camera %s on gateway %s keeps failing", d.Index, d.Gateway),

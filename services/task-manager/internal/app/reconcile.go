@@ -1,4 +1,4 @@
-package manager
+package app
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // change. Work on one device that fails does not stop the others.
 func (m *Manager) Reconcile(ctx context.Context) (err error) {
 	begin := time.Now()
-	defer func() { m.m.reconciled(time.Since(begin), err) }()
+	defer func() { m.m.Reconciled(time.Since(begin), err) }()
 
 	// Tasks first, rows after: see domain.ReconcileInput.
 	listedAt := m.cfg.Now()
@@ -24,11 +24,12 @@ func (m *Manager) Reconcile(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	table, badTable, err := m.table.Desires(ctx)
+	tableRows, badTable, err := m.table.Rows(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	for _, b := range badTable {
+	table, badURLs := DesiresOf(tableRows)
+	for _, b := range append(badTable, badURLs...) {
 		m.log.WarnContext(ctx, "deviceMediaURL entry left out", "err", b)
 	}
 	rows, badRows, err := m.store.List(ctx)
@@ -38,7 +39,7 @@ func (m *Manager) Reconcile(ctx context.Context) (err error) {
 	for _, b := range badRows {
 		m.log.ErrorContext(ctx, "ip-camera row unreadable; left alone", "err", b)
 	}
-	m.m.census(rows)
+	m.m.Devices(census(rows))
 
 	vanishGrace := m.cfg.Policy.LaunchGrace
 	if m.cfg.ExactList {
@@ -55,7 +56,7 @@ func (m *Manager) Reconcile(ctx context.Context) (err error) {
 			errs = append(errs, err)
 			continue
 		}
-		m.m.orphan()
+		m.m.OrphanStopped()
 	}
 	for dev, t := range plan.Adopt {
 		if err := m.adopt(ctx, dev, t); err != nil {
@@ -108,20 +109,15 @@ func (m *Manager) adopt(ctx context.Context, device string, o domain.ObservedTas
 	return err
 }
 
-// Run reconciles at once and then every ReconcileInterval until ctx ends.
-// Scheduled restarts run meanwhile; Run stops them before it returns.
-func (m *Manager) Run(ctx context.Context) error {
-	defer m.Close()
-	t := time.NewTicker(m.cfg.ReconcileInterval)
-	defer t.Stop()
-	for {
-		if err := m.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			m.log.ErrorContext(ctx, "reconciliation incomplete", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+// census counts the devices in each status, every status present.
+func census(rows []domain.Device) map[domain.Status]int {
+	counts := map[domain.Status]int{}
+	for _, s := range []domain.Status{domain.StatusIdle, domain.StatusStarting, domain.StatusRunning,
+		domain.StatusStopping, domain.StatusBackoff, domain.StatusGaveUp} {
+		counts[s] = 0
 	}
+	for _, d := range rows {
+		counts[d.Status]++
+	}
+	return counts
 }

@@ -1,15 +1,19 @@
-package manager
+// Package prometheus records the task-manager's own metrics (app.Metrics)
+// in a Prometheus registry.
+package prometheus
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 )
 
-// Metrics are the task-manager's own Prometheus metrics; a nil *Metrics
-// records nothing.
+var _ app.Metrics = (*Metrics)(nil)
+
+// Metrics are the task-manager's own Prometheus metrics.
 type Metrics struct {
 	startedC, stoppedC, failuresC *prometheus.CounterVec
 	gaveUpC, orphansC, conflictsC prometheus.Counter
@@ -48,52 +52,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) started(l string) {
-	if m != nil {
-		m.startedC.WithLabelValues(l).Inc()
-	}
-}
+// TaskStarted counts a launch.
+func (m *Metrics) TaskStarted(launcher string) { m.startedC.WithLabelValues(launcher).Inc() }
 
-func (m *Metrics) stopped(l string) {
-	if m != nil {
-		m.stoppedC.WithLabelValues(l).Inc()
-	}
-}
+// TaskStopped counts a stop on purpose.
+func (m *Metrics) TaskStopped(launcher string) { m.stoppedC.WithLabelValues(launcher).Inc() }
 
-func (m *Metrics) failure(l string) {
-	if m != nil {
-		m.failuresC.WithLabelValues(l).Inc()
-	}
-}
+// TaskFailed counts a task that ended on its own or did not start.
+func (m *Metrics) TaskFailed(launcher string) { m.failuresC.WithLabelValues(launcher).Inc() }
 
-func (m *Metrics) gaveUp() {
-	if m != nil {
-		m.gaveUpC.Inc()
-	}
-}
+// GaveUp counts a device given up on.
+func (m *Metrics) GaveUp() { m.gaveUpC.Inc() }
 
-func (m *Metrics) orphan() {
-	if m != nil {
-		m.orphansC.Inc()
-	}
-}
+// OrphanStopped counts a task stopped because no device claimed it.
+func (m *Metrics) OrphanStopped() { m.orphansC.Inc() }
 
-func (m *Metrics) conflict() {
-	if m != nil {
-		m.conflictsC.Inc()
-	}
-}
+// WriteConflict counts a conditional write that lost a race.
+func (m *Metrics) WriteConflict() { m.conflictsC.Inc() }
 
-func (m *Metrics) ignored(reason string) {
-	if m != nil {
-		m.ignoredC.WithLabelValues(reason).Inc()
-	}
-}
+// Ignored counts an input that changed nothing.
+func (m *Metrics) Ignored(reason string) { m.ignoredC.WithLabelValues(reason).Inc() }
 
-func (m *Metrics) reconciled(took time.Duration, err error) {
-	if m == nil {
-		return
-	}
+// Reconciled counts a reconciliation run and observes its duration.
+func (m *Metrics) Reconciled(took time.Duration, err error) {
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -102,19 +83,9 @@ func (m *Metrics) reconciled(took time.Duration, err error) {
 	m.reconcileTime.Observe(took.Seconds())
 }
 
-func (m *Metrics) census(rows []domain.Device) {
-	if m == nil {
-		return
-	}
-	counts := map[domain.Status]int{}
-	for _, s := range []domain.Status{domain.StatusIdle, domain.StatusStarting, domain.StatusRunning,
-		domain.StatusStopping, domain.StatusBackoff, domain.StatusGaveUp} {
-		counts[s] = 0
-	}
-	for _, d := range rows {
-		counts[d.Status]++
-	}
-	for s, n := range counts {
+// Devices sets the devices gauge per status.
+func (m *Metrics) Devices(byStatus map[domain.Status]int) {
+	for s, n := range byStatus {
 		m.devices.WithLabelValues(string(s)).Set(float64(n))
 	}
 }
