@@ -28,6 +28,7 @@ type Config struct {
 	lookup  func(string) (string, bool)
 
 	allowArgs bool
+	envPrefix string
 
 	// Common settings: LogLevel in every binary, HTTPAddr and
 	// ShutdownGrace in services (nil in commands).
@@ -38,6 +39,7 @@ type Config struct {
 
 type variable struct {
 	env      string
+	flag     string
 	help     string
 	def      string
 	required bool
@@ -98,9 +100,15 @@ func (c *Config) add(env, def, help string, set func(string) error, opts []Optio
 	c.fs.Func(FlagName(env), help, set)
 }
 
+// EnvPrefix puts prefix before the environment variable of every setting
+// declared after it; flags keep their names. For a binary whose settings
+// have common names (a simulator's NAME, DEVICES) that a shell may set
+// for other reasons.
+func (c *Config) EnvPrefix(prefix string) { c.envPrefix = prefix }
+
 // addVar records a setting without declaring its flag.
 func (c *Config) addVar(env, def, help string, set func(string) error, opts []Option) {
-	v := &variable{env: env, def: def, help: help, set: set}
+	v := &variable{env: c.envPrefix + env, flag: FlagName(env), def: def, help: help, set: set}
 	for _, o := range opts {
 		o(v)
 	}
@@ -235,7 +243,7 @@ func (c *Config) Parse(args []string, out io.Writer) error {
 }
 
 func (c *Config) empty(v *variable) bool {
-	f := c.fs.Lookup(FlagName(v.env))
+	f := c.fs.Lookup(v.flag)
 	set := false
 	c.fs.Visit(func(g *flag.Flag) { set = set || g == f })
 	if set {
@@ -259,7 +267,7 @@ func (c *Config) Usage(w io.Writer) {
 		if v.def != "" {
 			def = fmt.Sprintf(" [default %s]", v.def)
 		}
-		fmt.Fprintf(w, "  %-34s --%s%s\n      %s%s\n", v.env, FlagName(v.env), req, v.help, def)
+		fmt.Fprintf(w, "  %-34s --%s%s\n      %s%s\n", v.env, v.flag, req, v.help, def)
 	}
 	fmt.Fprintln(w, "\nAWS settings come from the standard SDK chain (AWS_REGION, AWS_ENDPOINT_URL, credentials).")
 }

@@ -122,3 +122,23 @@ func TestUnknownResourcePanics(t *testing.T) {
 		}()
 	}
 }
+
+func TestEnvPrefixNamesTheVariableNotTheFlag(t *testing.T) {
+	env := map[string]string{"GATEWAY_SIM_NAME": "from-env", "NAME": "the shell's"}
+	c := NewCommandConfig("sim", "test")
+	c.lookup = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	c.EnvPrefix("GATEWAY_SIM_")
+	name := c.String("NAME", "default", "name")
+	devices := c.Int("DEVICES", 1, "devices")
+	if err := c.Parse([]string{"--devices", "3"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if *name != "from-env" || *devices != 3 {
+		t.Fatalf("name %q devices %d, want from-env and 3", *name, *devices)
+	}
+	var usage bytes.Buffer
+	c.Usage(&usage)
+	if !strings.Contains(usage.String(), "GATEWAY_SIM_NAME") || !strings.Contains(usage.String(), "--name") || !strings.Contains(usage.String(), "LOG_LEVEL ") {
+		t.Fatalf("usage:\n%s", usage.String())
+	}
+}

@@ -43,7 +43,7 @@ func helperService() int {
 	q := cfg.Queue(helperQueue)
 	stdin := bufio.NewScanner(os.Stdin)
 	return service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		rt.Consume(q, func(ctx context.Context, m *messaging.Message) error {
+		messaging.Consume(rt, q, func(ctx context.Context, m *messaging.Message) error {
 			fmt.Println("handler started")
 			stdin.Scan()
 			fmt.Println("handler finished")

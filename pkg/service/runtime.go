@@ -17,17 +17,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"mediagw/pkg/awsenv"
-	"mediagw/pkg/messaging"
-	"mediagw/pkg/topology"
 )
 
 // Runtime is what a service's build function gets: the pieces every binary
@@ -49,8 +44,7 @@ type Runtime struct {
 	parts    []part
 	stops    []func(context.Context) error
 	started  bool
-	sqs      *sqs.Client
-	msgm     *messaging.Metrics
+	shared   map[any]any
 	failures *prometheus.CounterVec
 }
 
@@ -73,15 +67,21 @@ func NewRuntime(name string, logger *slog.Logger, cfg aws.Config) *Runtime {
 		checks: map[string]func(context.Context) error{}, failures: failures}
 }
 
-// MessagingMetrics are the messaging metrics of this runtime's registry,
-// shared by its consumers and publishers.
-func (r *Runtime) MessagingMetrics() *messaging.Metrics {
+// Shared returns the value kept under key, built by build on first use:
+// one instance per runtime of something several parts use (an SDK client,
+// the messaging metrics, which a registry takes only once).
+func (r *Runtime) Shared(key any, build func() any) any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.msgm == nil {
-		r.msgm = messaging.NewMetrics(r.Metrics)
+	if v, ok := r.shared[key]; ok {
+		return v
 	}
-	return r.msgm
+	if r.shared == nil {
+		r.shared = map[any]any{}
+	}
+	v := build()
+	r.shared[key] = v
+	return v
 }
 
 // Go registers a long-running part. It runs until ctx ends; an error it
@@ -123,53 +123,6 @@ func (r *Runtime) OnStop(fn func(ctx context.Context) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stops = append(r.stops, fn)
-}
-
-func (r *Runtime) sqsClient() *sqs.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.sqs == nil {
-		r.sqs = sqs.NewFromConfig(r.AWS)
-	}
-	return r.sqs
-}
-
-// Consume registers a consumer of q: messages go through the default
-// middlewares (see messaging.DefaultMiddlewares) to h, failures are
-// redelivered with backoff and dead-lettered on q's MaxReceiveCount-th
-// delivery. /readyz checks that the queue answers. opts adjust the
-// consumer (concurrency, middlewares, timings in tests).
-func (r *Runtime) Consume(q *Queue, h messaging.Handler, opts ...func(*messaging.ConsumerConfig)) {
-	client := r.sqsClient()
-	cfg := messaging.ConsumerConfig{
-		Queue: q.Label(), QueueURL: q.URL, DeadLetterQueueURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount,
-		// Leave part of the grace to the rest of the shutdown.
-		ShutdownGrace: r.Grace * 4 / 5,
-		Logger:        r.Logger, Metrics: r.MessagingMetrics(),
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	consumer := messaging.NewConsumer(client, cfg, h)
-	url := q.URL
-	r.AddReadinessCheck("queue "+q.Label(), func(ctx context.Context) error {
-		_, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-		return err
-	})
-	r.Go("consume "+q.Label(), consumer.Run)
-}
-
-// Publisher returns a publisher of events to topics; each event type goes
-// to the topic of topology.json that carries it.
-func (r *Runtime) Publisher(topics ...*Topic) *messaging.Publisher {
-	arns := map[string]string{}
-	for _, t := range topics {
-		arns[t.Name] = t.ARN
-	}
-	return messaging.NewPublisher(sns.NewFromConfig(r.AWS), messaging.PublisherConfig{
-		Source: r.Name, Routes: topology.Default().Routes(arns), Logger: r.Logger, Metrics: r.MessagingMetrics(),
-	})
 }
 
 // Run runs every registered part until ctx ends or one of them fails —
@@ -300,21 +253,29 @@ func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 		return 1
 	}
 	rt := NewRuntime(c.name, logger, awsCfg)
-	rt.Grace = *c.ShutdownGrace
-
-	ln, err := net.Listen("tcp", *c.HTTPAddr)
-	if err != nil {
-		logger.Error("health listener", "addr", *c.HTTPAddr, "err", err)
-		return 1
+	if c.ShutdownGrace != nil {
+		rt.Grace = *c.ShutdownGrace
 	}
-	srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	logger.Info("started", "http_addr", ln.Addr().String())
+
+	// A service serves health and metrics; a command (NewCommandConfig,
+	// e.g. the gateway simulator) has no such listener.
+	if c.HTTPAddr != nil {
+		ln, err := net.Listen("tcp", *c.HTTPAddr)
+		if err != nil {
+			logger.Error("health listener", "addr", *c.HTTPAddr, "err", err)
+			return 1
+		}
+		srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer func() {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+		}()
+		logger.Info("started", "http_addr", ln.Addr().String())
+	} else {
+		logger.Info("started")
+	}
 
 	if err := build(ctx, rt); err != nil {
 		if ctx.Err() != nil {

@@ -37,6 +37,8 @@ type Settings struct {
 // Declare declares every setting on cfg; call the returned function after
 // cfg is parsed.
 func Declare(c *service.Config) func() Settings {
+	// NAME, DEVICES, HTTP_ADDR: names a shell may hold for other reasons.
+	c.EnvPrefix("GATEWAY_SIM_")
 	httpAddr := c.String("HTTP_ADDR", "127.0.0.1:18080", "ISAPI HTTP listen address (use 0.0.0.0:18080 to be reachable from other hosts)")
 	rtspAddr := c.String("RTSP_ADDR", "127.0.0.1:8554", "RTSP listen address; empty disables RTSP")
 	adminAddr := c.String("ADMIN_ADDR", "127.0.0.1:18081", "admin (scenario control) listen address; loopback only; empty disables it")

@@ -59,9 +59,16 @@ func TestBadArguments(t *testing.T) {
 	if _, err := settings(t, "--admin-password-file", filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD_FILE") {
 		t.Errorf("missing password file: %v", err)
 	}
-	t.Setenv("DEVICES", "lots")
-	if _, err := settings(t); err == nil || !strings.Contains(err.Error(), "DEVICES") {
+	t.Setenv("GATEWAY_SIM_DEVICES", "lots")
+	if _, err := settings(t); err == nil || !strings.Contains(err.Error(), "GATEWAY_SIM_DEVICES") {
 		t.Errorf("bad env value: %v", err)
+	}
+	// A shell's own NAME or DEVICES is not the simulator's setting.
+	os.Unsetenv("GATEWAY_SIM_DEVICES")
+	t.Setenv("DEVICES", "lots")
+	t.Setenv("NAME", "my-laptop")
+	if s, err := settings(t); err != nil || s.Simulator.DeviceName == "my-laptop" {
+		t.Errorf("unprefixed variables taken: %v, name %q", err, s.Simulator.DeviceName)
 	}
 }
 
@@ -94,7 +101,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if err := os.WriteFile(scenario, []byte("steps:\n  - {action: addDevice, name: FromScenario}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("DEVICES", "3")
+	t.Setenv("GATEWAY_SIM_DEVICES", "3")
 	s, err := settings(t, "--http-addr", "127.0.0.1:0", "--rtsp-addr=", "--admin-addr", "127.0.0.1:0",
 		"--admin-password-file", pwFile, "--scenario", scenario)
 	if err != nil {
