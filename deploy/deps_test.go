@@ -1,0 +1,52 @@
+package deploy
+
+import (
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestCommandsLinkOnlyWhatTheyUse checks the boundary the layout promises:
+// a service's command links the AWS clients that service calls and no
+// other, and no binary but the simulator's links the simulator, its RTP
+// and SDP libraries, YAML or the test helpers.
+func TestCommandsLinkOnlyWhatTheyUse(t *testing.T) {
+	for cmd, wantAWS := range map[string][]string{
+		"services/configurator/cmd/configurator":       {"sns", "sqs", "ssm"},
+		"services/device-watcher/cmd/device-watcher":   {"dynamodb", "sns", "sqs", "ssm"},
+		"services/task-manager/cmd/task-manager":       {"dynamodb", "ecs", "eventbridge", "sns", "sqs"},
+		"services/task-manager/cmd/mediagw-ctl":        {"dynamodb", "s3", "ssm"},
+		"services/recorder/cmd/recorder":               {"s3", "ssm"},
+		"services/health-sentinel/cmd/health-sentinel": {},
+		"deploy/cmd/provision":                         {"dynamodb", "ecs", "eventbridge", "s3", "sns", "sqs", "ssm"},
+	} {
+		t.Run(filepath.Base(cmd), func(t *testing.T) {
+			list := exec.Command("go", "list", "-deps", "./"+cmd)
+			list.Dir = ".." // the workspace root
+			out, err := list.CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list -deps ./%s: %v\n%s", cmd, err, out)
+			}
+			var gotAWS []string
+			for _, pkg := range strings.Fields(string(out)) {
+				if svc, ok := strings.CutPrefix(pkg, "github.com/aws/aws-sdk-go-v2/service/"); ok && !strings.Contains(svc, "/") {
+					// The SDK's own credential chain (sso, ssooidc, sts, signin) is in every binary.
+					if !slices.Contains([]string{"sso", "ssooidc", "sts", "signin"}, svc) {
+						gotAWS = append(gotAWS, svc)
+					}
+				}
+				for _, banned := range []string{"github.com/pion/", "yaml", "mediagw/testsupport"} {
+					if strings.Contains(pkg, banned) {
+						t.Errorf("links %s", pkg)
+					}
+				}
+			}
+			slices.Sort(gotAWS)
+			if !slices.Equal(gotAWS, wantAWS) && !(len(gotAWS) == 0 && len(wantAWS) == 0) {
+				t.Errorf("AWS clients linked: %v, want %v", gotAWS, wantAWS)
+			}
+		})
+	}
+}
