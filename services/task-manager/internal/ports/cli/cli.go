@@ -1,9 +1,10 @@
-// Package ctl is mediagw-ctl, the operator's view of the system: gateways,
+// Package cli is mediagw-ctl, the operator's view of the system: gateways,
 // devices and their status, recording tasks, the latest segment of every
 // channel, and the recordings of one channel in a time range. It only
-// reads (DynamoDB, S3, SSM parameter names and plain String values; never a
-// SecureString's value).
-package ctl
+// reads: the tables, the recordings bucket and the gateways' SSM
+// parameter names and plain String values (never a SecureString's value),
+// through the readers it is given (Sources, built in internal/wiring).
+package cli
 
 import (
 	"context"
@@ -18,28 +19,71 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
-	store "mediagw/services/task-manager/internal/adapters/dynamodb"
+	"mediagw/pkg/service"
+	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 )
 
+// Settings say where things are: the same variables the services use.
+type Settings struct {
+	DeviceMediaURLTable string
+	IPCameraTable       string
+	RecordingsBucket    string
+	KeyPrefix           string
+	ParameterRoot       string
+}
+
+// Declare registers mediagw-ctl's settings with c; the defaults are the
+// names in topology.json. The returned function gives them after Parse.
+func Declare(c *service.Config) func() Settings {
+	dm := c.String(topology.EnvName("deviceMediaURL", "TABLE"), "deviceMediaURL", "deviceMediaURL table")
+	ip := c.String(topology.EnvName("ip-camera", "TABLE"), "ip-camera", "ip-camera table")
+	bucket := c.String(topology.EnvName("mediagw-recordings", "BUCKET"), "mediagw-recordings", "recordings bucket")
+	prefix := c.String("RECORDINGS_KEY_PREFIX", "recordings", "key prefix of the segments")
+	root := c.String("PARAMETER_ROOT", "/mediagw", "root of the SSM parameters")
+	return func() Settings {
+		return Settings{DeviceMediaURLTable: *dm, IPCameraTable: *ip, RecordingsBucket: *bucket, KeyPrefix: *prefix, ParameterRoot: *root}
+	}
+}
+
+// Sources are what the commands read.
+type Sources struct {
+	// Channels is the deviceMediaURL table.
+	Channels interface {
+		Rows(ctx context.Context) ([]app.ChannelRow, []error, error)
+	}
+	// Devices is the ip-camera table.
+	Devices interface {
+		List(ctx context.Context) ([]domain.Device, []error, error)
+	}
+	// Recordings is the recordings bucket.
+	Recordings interface {
+		Latest(ctx context.Context, gateway, device, channel string) (app.Segment, bool, error)
+		Between(ctx context.Context, gateway, device, channel string, from, to time.Time) ([]app.Segment, error)
+	}
+	// Gateways is the gateways' SSM parameters.
+	Gateways interface {
+		List(ctx context.Context) ([]app.GatewayInfo, error)
+	}
+}
+
 // Env is what a run of the CLI gets from its surroundings.
 type Env struct {
 	Stdout, Stderr io.Writer
-	AWS            aws.Config
-	Getenv         func(string) string
 	Now            func() time.Time
+	// Open builds the readers for the parsed settings.
+	Open func(ctx context.Context, s Settings) (Sources, error)
 }
 
-const usage = `mediagw-ctl — look at mediagw: gateways, devices, recording tasks, recordings
+const (
+	name    = "mediagw-ctl"
+	summary = "look at mediagw: gateways, devices, recording tasks, recordings"
+)
 
-Usage:
+const usage = `Usage: mediagw-ctl [settings] <command> [flags]
+
+Commands:
   mediagw-ctl gateways                     gateways with their devices and recording tasks
   mediagw-ctl devices    [--gateway G]     every camera channel and its status (deviceMediaURL)
   mediagw-ctl tasks      [--gateway G]     recording tasks and their state (ip-camera)
@@ -49,19 +93,18 @@ Usage:
                                            segments of one channel in a time range, with gaps
 
 Times are RFC 3339 (2026-03-01T12:00:00Z) or a duration ago (90m).
-Where things are comes from the same variables the services use, or flags:
-  DEVICE_MEDIA_URL_TABLE  --device-media-url-table  [deviceMediaURL]
-  IP_CAMERA_TABLE         --ip-camera-table         [ip-camera]
-  RECORDINGS_BUCKET       --bucket                  [mediagw-recordings]
-  RECORDINGS_KEY_PREFIX   --key-prefix              [recordings]
-  PARAMETER_ROOT          --parameter-root          [/mediagw]
-AWS comes from the SDK chain (AWS_REGION, AWS_ENDPOINT_URL for the emulator, credentials).
+Settings come from the environment, or from their flags given before the command.
+
 `
 
+func printUsage(w io.Writer, c *service.Config) {
+	fmt.Fprint(w, usage)
+	c.Usage(w)
+}
+
 type options struct {
-	deviceTable, ipTable, bucket, prefix, root string
-	gateway, device, channel                   string
-	from, to, last                             string
+	gateway, device, channel string
+	from, to, last           string
 }
 
 // Run runs one command and returns the exit code: 0, 1 for a failure, 2
@@ -70,64 +113,70 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
+	cfg := service.NewCommandConfig(name, summary)
+	settings := Declare(cfg)
+	cfg.AllowArgs()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(env.Stdout, usage)
+		printUsage(env.Stdout, cfg)
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
 	}
-	cmd := args[0]
+	if err := cfg.Parse(args, env.Stdout); err != nil {
+		if errors.Is(err, service.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	rest := cfg.Args()
+	if len(rest) == 0 {
+		fmt.Fprintf(env.Stderr, "%s: no command\n\n", name)
+		printUsage(env.Stderr, cfg)
+		return 2
+	}
+	cmd := rest[0]
 	commands := map[string]func(context.Context, *client, options) error{
 		"gateways": gateways, "devices": devices, "tasks": tasks, "latest": latestCmd, "recordings": recordings,
 	}
 	run, ok := commands[cmd]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "mediagw-ctl: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n\n", name, cmd)
+		printUsage(env.Stderr, cfg)
 		return 2
 	}
-	def := func(name, fallback string) string {
-		if v := env.Getenv(name); v != "" {
-			return v
-		}
-		return fallback
-	}
 	var o options
-	fs := flag.NewFlagSet("mediagw-ctl "+cmd, flag.ContinueOnError)
+	fs := flag.NewFlagSet(name+" "+cmd, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	fs.StringVar(&o.deviceTable, "device-media-url-table", def("DEVICE_MEDIA_URL_TABLE", "deviceMediaURL"), "deviceMediaURL table")
-	fs.StringVar(&o.ipTable, "ip-camera-table", def("IP_CAMERA_TABLE", "ip-camera"), "ip-camera table")
-	fs.StringVar(&o.bucket, "bucket", def("RECORDINGS_BUCKET", "mediagw-recordings"), "recordings bucket")
-	fs.StringVar(&o.prefix, "key-prefix", def("RECORDINGS_KEY_PREFIX", "recordings"), "key prefix of the segments")
-	fs.StringVar(&o.root, "parameter-root", def("PARAMETER_ROOT", "/mediagw"), "root of the SSM parameters")
 	fs.StringVar(&o.gateway, "gateway", "", "only this gateway")
 	fs.StringVar(&o.device, "device", "", "only this device")
 	fs.StringVar(&o.channel, "channel", "", "channel (recordings)")
 	fs.StringVar(&o.from, "from", "", "start of the range (recordings)")
 	fs.StringVar(&o.to, "to", "", "end of the range (recordings; default now)")
 	fs.StringVar(&o.last, "last", "", "the range is this long and ends now (recordings; default 1h)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "mediagw-ctl %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		fmt.Fprintf(env.Stderr, "%s %s: unexpected argument %q\n", name, cmd, fs.Arg(0))
 		return 2
 	}
-	c := &client{env: env,
-		db:  dynamodb.NewFromConfig(env.AWS),
-		s3:  s3.NewFromConfig(env.AWS, func(o *s3.Options) { o.UsePathStyle = env.AWS.BaseEndpoint != nil }),
-		ssm: ssm.NewFromConfig(env.AWS),
+	src, err := env.Open(ctx, settings())
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return 1
 	}
+	c := &client{env: env, src: src}
 	if err := run(ctx, c, o); err != nil {
+		fmt.Fprintf(env.Stderr, "%s %s: %v\n", name, cmd, err)
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(env.Stderr, "mediagw-ctl %s: %v\n", cmd, err)
 			return 2
 		}
-		fmt.Fprintf(env.Stderr, "mediagw-ctl %s: %v\n", cmd, err)
 		return 1
 	}
 	return 0
@@ -137,9 +186,7 @@ type usageError struct{ error }
 
 type client struct {
 	env Env
-	db  *dynamodb.Client
-	s3  *s3.Client
-	ssm *ssm.Client
+	src Sources
 }
 
 func (c *client) table(w func(*tabwriter.Writer)) {
@@ -148,14 +195,18 @@ func (c *client) table(w func(*tabwriter.Writer)) {
 	_ = tw.Flush()
 }
 
-func (c *client) channelRows(ctx context.Context, o options) ([]app.ChannelRow, error) {
-	rows, bad, err := store.NewDeviceMedia(c.db, o.deviceTable).Rows(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (c *client) warn(bad []error) {
 	for _, b := range bad {
 		fmt.Fprintf(c.env.Stderr, "warning: %v\n", b)
 	}
+}
+
+func (c *client) channelRows(ctx context.Context, o options) ([]app.ChannelRow, error) {
+	rows, bad, err := c.src.Channels.Rows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.warn(bad)
 	out := rows[:0]
 	for _, r := range rows {
 		if (o.gateway == "" || r.Gateway == o.gateway) && (o.device == "" || r.Device == o.device) {
@@ -167,11 +218,11 @@ func (c *client) channelRows(ctx context.Context, o options) ([]app.ChannelRow, 
 
 func gateways(ctx context.Context, c *client, o options) error {
 	type gw struct {
-		name, ip                   string
-		devices, online, recording int
-		lastChange                 time.Time
-		seenDevices                map[string]bool
-		onlineDevices              map[string]bool
+		name, ip      string
+		recording     int
+		lastChange    time.Time
+		seenDevices   map[string]bool
+		onlineDevices map[string]bool
 	}
 	all := map[string]*gw{}
 	get := func(id string) *gw {
@@ -182,33 +233,15 @@ func gateways(ctx context.Context, c *client, o options) error {
 		}
 		return g
 	}
-	base := strings.TrimRight(o.root, "/") + "/gateways/"
-	pager := ssm.NewGetParametersByPathPaginator(c.ssm, &ssm.GetParametersByPathInput{
-		Path: aws.String(strings.TrimSuffix(base, "/")), Recursive: aws.Bool(true), WithDecryption: aws.Bool(false),
-	})
-	for pager.HasMorePages() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("ssm parameters under %s: %w", base, err)
-		}
-		for _, p := range page.Parameters {
-			id, key, ok := strings.Cut(strings.TrimPrefix(aws.ToString(p.Name), base), "/")
-			if !ok {
-				continue
-			}
-			g := get(id)
-			if p.Type != ssmtypes.ParameterTypeString {
-				continue // a SecureString's value is never shown
-			}
-			switch key {
-			case "GatewayName":
-				g.name = aws.ToString(p.Value)
-			case "ExternalIP":
-				g.ip = aws.ToString(p.Value)
-			}
-		}
+	params, err := c.src.Gateways.List(ctx)
+	if err != nil {
+		return err
 	}
-	rows, err := c.channelRows(ctx, options{deviceTable: o.deviceTable})
+	for _, p := range params {
+		g := get(p.ID)
+		g.name, g.ip = p.Name, p.ExternalIP
+	}
+	rows, err := c.channelRows(ctx, options{})
 	if err != nil {
 		return err
 	}
@@ -222,13 +255,11 @@ func gateways(ctx context.Context, c *client, o options) error {
 			g.lastChange = r.LastChange
 		}
 	}
-	devs, bad, err := store.NewIPCamera(c.db, o.ipTable).List(ctx)
+	devs, bad, err := c.src.Devices.List(ctx)
 	if err != nil {
 		return err
 	}
-	for _, b := range bad {
-		fmt.Fprintf(c.env.Stderr, "warning: %v\n", b)
-	}
+	c.warn(bad)
 	for _, d := range devs {
 		if d.Task != nil {
 			get(d.Gateway).recording++
@@ -270,13 +301,11 @@ func devices(ctx context.Context, c *client, o options) error {
 }
 
 func tasks(ctx context.Context, c *client, o options) error {
-	devs, bad, err := store.NewIPCamera(c.db, o.ipTable).List(ctx)
+	devs, bad, err := c.src.Devices.List(ctx)
 	if err != nil {
 		return err
 	}
-	for _, b := range bad {
-		fmt.Fprintf(c.env.Stderr, "warning: %v\n", b)
-	}
+	c.warn(bad)
 	sort.Slice(devs, func(i, j int) bool {
 		if devs[i].Gateway != devs[j].Gateway {
 			return devs[i].Gateway < devs[j].Gateway
@@ -315,7 +344,7 @@ func latestCmd(ctx context.Context, c *client, o options) error {
 		return err
 	}
 	type result struct {
-		seg   Segment
+		seg   app.Segment
 		found bool
 		err   error
 	}
@@ -328,7 +357,7 @@ func latestCmd(ctx context.Context, c *client, o options) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			s, ok, err := latest(ctx, c.s3, o.bucket, channelPrefix(o.prefix, r.Gateway, r.Device, strconv.Itoa(int(r.Channel))))
+			s, ok, err := c.src.Recordings.Latest(ctx, r.Gateway, r.Device, strconv.Itoa(int(r.Channel)))
 			results[i] = result{s, ok, err}
 		}()
 	}
@@ -364,7 +393,7 @@ func recordings(ctx context.Context, c *client, o options) error {
 	if err != nil {
 		return usageError{err}
 	}
-	segs, err := between(ctx, c.s3, o.bucket, channelPrefix(o.prefix, o.gateway, o.device, o.channel), from, to)
+	segs, err := c.src.Recordings.Between(ctx, o.gateway, o.device, o.channel, from, to)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package ctl
+package cli_test
 
 import (
 	"bytes"
@@ -15,9 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"mediagw/deploy/provision"
+	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
-	store "mediagw/services/task-manager/internal/adapters/dynamodb"
+	ddbadapter "mediagw/services/task-manager/internal/adapters/dynamodb"
 	"mediagw/services/task-manager/internal/domain"
+	"mediagw/services/task-manager/internal/ports/cli"
+	ctlwiring "mediagw/services/task-manager/internal/wiring/ctl"
 	"mediagw/testsupport/awstest"
 )
 
@@ -27,11 +30,16 @@ func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 // segment is in another day than its older ones.
 var now = time.Date(2026, 3, 2, 0, 0, 40, 0, time.UTC)
 
+// startLayout is how the recorder names a segment's start in its key.
+const startLayout = "20060102T150405.000Z"
+
 type fixture struct {
 	t   *testing.T
-	env Env
+	env cli.Env
 	res provision.Resources
 	out *bytes.Buffer
+	// settings are given as flags before the command, as an operator may.
+	settings []string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -44,9 +52,16 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	vars := res.Env()
-	vars["RECORDINGS_KEY_PREFIX"] = "recordings"
 	f := &fixture{t: t, res: res, out: &bytes.Buffer{}}
-	f.env = Env{Stdout: f.out, Stderr: f.out, AWS: cfg, Getenv: func(k string) string { return vars[k] }, Now: func() time.Time { return now }}
+	for _, v := range []string{"DEVICE_MEDIA_URL_TABLE", "IP_CAMERA_TABLE", "RECORDINGS_BUCKET", "PARAMETER_ROOT"} {
+		if vars[v] == "" {
+			t.Fatalf("provisioned resources name no %s", v)
+		}
+		f.settings = append(f.settings, "--"+service.FlagName(v), vars[v])
+	}
+	f.settings = append(f.settings, "--recordings-key-prefix=recordings")
+	f.env = cli.Env{Stdout: f.out, Stderr: f.out, Now: func() time.Time { return now },
+		Open: func(_ context.Context, s cli.Settings) (cli.Sources, error) { return ctlwiring.Sources(cfg, s), nil }}
 
 	db := dynamodb.NewFromConfig(cfg)
 	put := func(dev string, ch int, status string) {
@@ -64,7 +79,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	put("cam-1", 1, "online")
 	put("cam-2", 1, "offline")
-	ipc := store.NewIPCamera(db, res.Tables["ip-camera"])
+	ipc := ddbadapter.NewIPCamera(db, res.Tables["ip-camera"])
 	if _, err := ipc.Put(ctx, domain.Device{Index: "cam-1", Gateway: "gw-local", Want: domain.WantRecord, Status: domain.StatusRunning,
 		Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://10.0.0.5:554/Streaming/Channels/101"}},
 		Task:     &domain.Task{ID: "arn:aws:ecs:us-east-1:1:task/mediagw/0123abcd", Launcher: "ecs", Channels: []int32{1}, StartedAt: now.Add(-time.Hour)}}, now); err != nil {
@@ -93,7 +108,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) run(args ...string) (string, int) {
 	f.t.Helper()
 	f.out.Reset()
-	code := Run(context.Background(), args, f.env)
+	code := cli.Run(context.Background(), append(append([]string(nil), f.settings...), args...), f.env)
 	return f.out.String(), code
 }
 
@@ -172,7 +187,8 @@ func TestCommands(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	f := &fixture{t: t, out: &bytes.Buffer{}}
-	f.env = Env{Stdout: f.out, Stderr: f.out, Getenv: func(string) string { return "" }, Now: func() time.Time { return now }}
+	f.env = cli.Env{Stdout: f.out, Stderr: f.out, Now: func() time.Time { return now },
+		Open: func(context.Context, cli.Settings) (cli.Sources, error) { return cli.Sources{}, nil }}
 	for _, args := range [][]string{
 		{},
 		{"nonsense"},

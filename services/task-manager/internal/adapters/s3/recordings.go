@@ -1,4 +1,7 @@
-package ctl
+// Package s3 reads recorded segments from the recordings bucket for the
+// operator CLI: the newest segment of a channel, and the segments of a
+// channel in a time range.
+package s3
 
 import (
 	"context"
@@ -12,47 +15,38 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"mediagw/services/task-manager/internal/app"
 )
 
-// Segment is one recorded segment as its S3 key names it. The recorder's
-// key layout (services/recorder, package segment) is
+// The recorder's key layout (services/recorder, internal/domain) is
 //
 //	<prefix>/<gateway>/<device>/<channel>/YYYY/MM/DD/HH/<start>_<duration ms>.<ext>
 //
 // with <start> in UTC as 20060102T150405.000Z and the hour directories taken
 // from the segment's own start.
-type Segment struct {
-	Key      string
-	Start    time.Time
-	Duration time.Duration
-	Size     int64
-}
-
-// End is when the segment's last frame ends.
-func (s Segment) End() time.Time { return s.Start.Add(s.Duration) }
-
 const startLayout = "20060102T150405.000Z"
 
 var segmentName = regexp.MustCompile(`^(\d{8}T\d{6}\.\d{3}Z)_(\d+)\.[a-z0-9]+$`)
 
 // parseSegment reads a segment's start and duration from its key's last part.
-func parseSegment(key string, size int64) (Segment, bool) {
+func parseSegment(key string, size int64) (app.Segment, bool) {
 	m := segmentName.FindStringSubmatch(path.Base(key))
 	if m == nil {
-		return Segment{}, false
+		return app.Segment{}, false
 	}
 	start, err := time.Parse(startLayout, m[1])
 	if err != nil {
-		return Segment{}, false
+		return app.Segment{}, false
 	}
 	ms, err := strconv.ParseInt(m[2], 10, 64)
 	if err != nil {
-		return Segment{}, false
+		return app.Segment{}, false
 	}
-	return Segment{Key: key, Start: start, Duration: time.Duration(ms) * time.Millisecond, Size: size}, true
+	return app.Segment{Key: key, Start: start, Duration: time.Duration(ms) * time.Millisecond, Size: size}, true
 }
 
-// S3API is the part of the S3 client the CLI uses.
+// S3API is the part of the S3 client the reader uses.
 type S3API interface {
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
@@ -66,10 +60,32 @@ func channelPrefix(prefix, gateway, device, channel string) string {
 	return strings.Join(parts, "/") + "/"
 }
 
+// Recordings reads one bucket's segments under a key prefix.
+type Recordings struct {
+	api    S3API
+	bucket string
+	prefix string
+}
+
+// NewRecordings returns the reader of bucket's segments under prefix.
+func NewRecordings(api S3API, bucket, prefix string) *Recordings {
+	return &Recordings{api: api, bucket: bucket, prefix: prefix}
+}
+
+// Latest is the newest segment of a channel; found is false when it has none.
+func (r *Recordings) Latest(ctx context.Context, gateway, device, channel string) (seg app.Segment, found bool, err error) {
+	return latest(ctx, r.api, r.bucket, channelPrefix(r.prefix, gateway, device, channel))
+}
+
+// Between lists the segments of a channel that overlap [from, to), in order.
+func (r *Recordings) Between(ctx context.Context, gateway, device, channel string, from, to time.Time) ([]app.Segment, error) {
+	return between(ctx, r.api, r.bucket, channelPrefix(r.prefix, gateway, device, channel), from, to)
+}
+
 // latest finds the newest segment under a channel prefix by walking down
 // the greatest year, month, day and hour directories: five small listings
 // however long the channel has been recorded.
-func latest(ctx context.Context, api S3API, bucket, prefix string) (Segment, bool, error) {
+func latest(ctx context.Context, api S3API, bucket, prefix string) (app.Segment, bool, error) {
 	p := prefix
 	for level := 0; level < 4; level++ {
 		var best string
@@ -81,11 +97,11 @@ func latest(ctx context.Context, api S3API, bucket, prefix string) (Segment, boo
 			}
 		})
 		if err != nil || best == "" {
-			return Segment{}, false, err
+			return app.Segment{}, false, err
 		}
 		p = best
 	}
-	var newest Segment
+	var newest app.Segment
 	found := false
 	err := list(ctx, api, bucket, p, "", func(_ []string, objs []objectInfo) {
 		for _, o := range objs {
@@ -100,8 +116,8 @@ func latest(ctx context.Context, api S3API, bucket, prefix string) (Segment, boo
 // between lists the segments of a channel that overlap [from, to), in
 // order, reading only the hour directories the range touches (and the
 // hour before, where a segment overlapping from may start).
-func between(ctx context.Context, api S3API, bucket, prefix string, from, to time.Time) ([]Segment, error) {
-	var out []Segment
+func between(ctx context.Context, api S3API, bucket, prefix string, from, to time.Time) ([]app.Segment, error) {
+	var out []app.Segment
 	for h := from.UTC().Truncate(time.Hour).Add(-time.Hour); h.Before(to); h = h.Add(time.Hour) {
 		err := list(ctx, api, bucket, prefix+h.Format("2006/01/02/15")+"/", "", func(_ []string, objs []objectInfo) {
 			for _, o := range objs {
