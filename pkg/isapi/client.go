@@ -77,6 +77,10 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // the event stream it bounds the time to the response headers.
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 
+// WithClock sets the clock the client remembers a lockout by (default
+// time.Now).
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
 // New returns a client for the gateway at baseURL (e.g. http://10.0.0.5:80).
 func New(baseURL, user, password string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))

@@ -14,6 +14,7 @@ import (
 	"mediagw/pkg/isapi"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/testkit"
 )
 
 const localIP = "127.0.0.1"
@@ -274,10 +275,11 @@ func TestWrongPasswordNeverRetried(t *testing.T) {
 }
 
 func TestLockout(t *testing.T) {
-	const lockFor = 2 * time.Second
-	sim := gatewaysimtest.Start(t, gatewaysimtest.WithLockout(5, lockFor))
+	const lockFor = 30 * time.Minute // the gateway's own, on a clock the test moves
+	clock := testkit.NewClock(time.Now())
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithLockout(5, lockFor), gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.Now = clock.Now }))
 	ctx := ctxT(t)
-	c := newClient(t, sim, "wrong-0")
+	c := newClient(t, sim, "wrong-0", isapi.WithClock(clock.Now))
 	for i := range 4 {
 		c.SetCredentials(gatewaysimtest.User, fmt.Sprintf("wrong-%d", i))
 		_, err := c.Status(ctx)
@@ -294,7 +296,7 @@ func TestLockout(t *testing.T) {
 	}
 
 	// Even the right password is refused while locked.
-	good := newClient(t, sim, gatewaysimtest.Password)
+	good := newClient(t, sim, gatewaysimtest.Password, isapi.WithClock(clock.Now))
 	_, err = good.Status(ctx)
 	if !errors.As(err, &locked) || locked.PasswordRejected || locked.TimeLeft <= 0 || errors.Is(err, isapi.ErrBadCredentials) {
 		t.Fatalf("right password while locked: %v", err)
@@ -311,7 +313,7 @@ func TestLockout(t *testing.T) {
 		t.Fatalf("lockouts = %d", n)
 	}
 
-	time.Sleep(locked.TimeLeft + 100*time.Millisecond)
+	clock.Advance(locked.TimeLeft + 100*time.Millisecond)
 	if _, err := good.Status(ctx); err != nil {
 		t.Fatalf("after the lock expired: %v", err)
 	}
@@ -321,14 +323,15 @@ func TestLockout(t *testing.T) {
 }
 
 func TestStaleNonceIsNotAFailedLogin(t *testing.T) {
-	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.NonceTTL = 300 * time.Millisecond }))
+	clock := testkit.NewClock(time.Now())
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.NonceTTL = 300 * time.Millisecond; c.Now = clock.Now }))
 	ctx := ctxT(t)
-	c := newClient(t, sim, gatewaysimtest.Password)
+	c := newClient(t, sim, gatewaysimtest.Password, isapi.WithClock(clock.Now))
 	for range 3 {
 		if _, err := c.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(400 * time.Millisecond)
+		clock.Advance(400 * time.Millisecond) // past the nonce's lifetime
 	}
 	if n := sim.Counters().FailedLogins[localIP]; n != 0 {
 		t.Fatalf("stale nonces counted as failed logins: %d", n)
@@ -451,10 +454,11 @@ func TestTime(t *testing.T) {
 }
 
 func TestRebootDowntime(t *testing.T) {
-	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = time.Second }))
+	clock := testkit.NewClock(time.Now())
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = time.Second; c.Now = clock.Now }))
 	ctx := ctxT(t)
-	c := newClient(t, sim, gatewaysimtest.Password, isapi.WithTimeout(2*time.Second))
-	time.Sleep(1100 * time.Millisecond)
+	c := newClient(t, sim, gatewaysimtest.Password, isapi.WithTimeout(2*time.Second), isapi.WithClock(clock.Now))
+	clock.Advance(1100 * time.Millisecond) // an uptime of more than a second
 	st, err := c.Status(ctx)
 	if err != nil || st.UpTime < time.Second {
 		t.Fatalf("status before reboot: %+v %v", st, err)

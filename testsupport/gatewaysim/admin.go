@@ -132,7 +132,7 @@ func (s *Server) adminHandler() http.Handler {
 			Settings
 			ClockOffset string `json:"clockOffset"`
 			Uptime      string `json:"uptime"`
-		}{Settings: set, ClockOffset: set.ClockOffset.String(), Uptime: time.Since(set.BootTime).Truncate(time.Second).String()})
+		}{Settings: set, ClockOffset: set.ClockOffset.String(), Uptime: s.now().Sub(set.BootTime).Truncate(time.Second).String()})
 	})
 	mux.HandleFunc("POST /admin/password/check", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

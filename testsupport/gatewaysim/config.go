@@ -46,7 +46,11 @@ type Config struct {
 	LockoutDuration  time.Duration // lock time (default 1800 s)
 	NonceTTL         time.Duration // Digest nonce lifetime before it goes stale (default 10 min)
 
-	RebootDowntime    time.Duration // connection refused for this long after a reboot (default 20 s)
+	RebootDowntime time.Duration // connection refused for this long after a reboot (default 20 s)
+	// Now is the gateway's clock: lockouts, nonces, uptime and device
+	// time (default time.Now). Tests move it to see time-driven behaviour
+	// without waiting; reboot downtime and scenario steps keep the wall clock.
+	Now               func() time.Time
 	HeartbeatInterval time.Duration // subscription heartbeat period (default 5 s)
 
 	DeviceName string // initial gateway name (default "Media Gateway")
@@ -92,6 +96,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LockoutThreshold <= 0 {
 		c.LockoutThreshold = DefaultLockoutThreshold
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.LockoutDuration <= 0 {
 		c.LockoutDuration = DefaultLockoutDuration

@@ -15,7 +15,7 @@ func (s *Server) Device(devIndex string) (Device, bool) { return s.st.device(dev
 
 // AddDevice attaches a camera and announces it on the event stream.
 func (s *Server) AddDevice(spec DeviceSpec) (Device, error) {
-	d, err := s.st.addDevice(spec, time.Now())
+	d, err := s.st.addDevice(spec, s.now())
 	if err == nil {
 		s.log.Info("device added", "devIndex", d.DevIndex, "name", d.Name, "channels", len(d.Channels))
 	}
@@ -25,7 +25,7 @@ func (s *Server) AddDevice(spec DeviceSpec) (Device, error) {
 // DeleteDevice detaches a camera: its streams stop at once.
 func (s *Server) DeleteDevice(devIndex string) error {
 	s.stopFlap(devIndex)
-	d, err := s.st.deleteDevice(devIndex, time.Now())
+	d, err := s.st.deleteDevice(devIndex, s.now())
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (s *Server) DeleteDevice(devIndex string) error {
 // SetStatus sets a camera online, offline or asleep. Leaving online cuts its
 // RTSP clients.
 func (s *Server) SetStatus(devIndex string, status DeviceStatus) error {
-	d, prev, err := s.st.setStatus(devIndex, status, time.Now())
+	d, prev, err := s.st.setStatus(devIndex, status, s.now())
 	if err != nil {
 		return err
 	}

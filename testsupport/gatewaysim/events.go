@@ -137,7 +137,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	fault := faultFrom(r.Context())
 
 	heartbeat := func() error {
-		body, _ := json.Marshal(streamMessage{EventType: "heartbeat", DateTime: s.deviceTime(time.Now())})
+		body, _ := json.Marshal(streamMessage{EventType: "heartbeat", DateTime: s.deviceTime(s.now())})
 		return sw.part(body)
 	}
 	// An immediate heartbeat tells the client the subscription is live.

@@ -67,7 +67,7 @@ func (s *Server) serveISAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	now := time.Now()
+	now := s.now()
 	user, password := s.st.credentials()
 	v := s.auth.check(r, user, password, now)
 	if v.outcome != authOK {
@@ -622,7 +622,7 @@ func (s *Server) getTime(w http.ResponseWriter, r *http.Request) {
 	set := s.st.snapshotSettings()
 	writeJSON(w, http.StatusOK, map[string]any{"Time": map[string]any{
 		"timeMode":  set.TimeMode,
-		"localTime": s.deviceTime(time.Now()),
+		"localTime": s.deviceTime(s.now()),
 		"timeZone":  set.TimeZone,
 	}})
 }
@@ -668,7 +668,7 @@ func (s *Server) putTime(w http.ResponseWriter, r *http.Request) {
 			fail(w, r, codeInvalidContent, "badParameters", "bad localTime")
 			return
 		}
-		offset = time.Until(lt)
+		offset = lt.Sub(s.now())
 	}
 	s.st.update(func(st *state) {
 		st.settings.TimeMode, st.settings.TimeZone, st.settings.ClockOffset = mode, zone, offset
@@ -685,7 +685,7 @@ func (s *Server) putReboot(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	set := s.st.snapshotSettings()
-	now := time.Now()
+	now := s.now()
 	type cpu struct {
 		CPUDescription string `json:"cpuDescription"`
 		CPUUtilization int    `json:"cpuUtilization"`

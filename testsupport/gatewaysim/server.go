@@ -54,6 +54,9 @@ type Server struct {
 	flappers  map[string]context.CancelFunc
 }
 
+// now is the simulated gateway's clock (Config.Now).
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
 // Start listens and serves a simulated gateway until Close or ctx ends.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
@@ -96,9 +99,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.rtspAddr = rtspLn.Addr().String()
 		rtspPort = portOf(s.rtspAddr)
 	}
-	s.st = newState(cfg, httpPort, rtspPort, time.Now())
+	s.st = newState(cfg, httpPort, rtspPort, s.now())
 	for i := 0; i < cfg.Devices; i++ {
-		if _, err := s.st.addDevice(DeviceSpec{Channels: cfg.ChannelsPerDevice}, time.Now()); err != nil {
+		if _, err := s.st.addDevice(DeviceSpec{Channels: cfg.ChannelsPerDevice}, s.now()); err != nil {
 			httpLn.Close()
 			if rtspLn != nil {
 				rtspLn.Close()
@@ -368,7 +371,7 @@ func (s *Server) reboot(downtime, delay time.Duration) {
 		return
 	}
 	s.st.update(func(st *state) {
-		st.settings.BootTime = time.Now()
+		st.settings.BootTime = s.now()
 		st.settings.RebootRequired = false
 	})
 	s.bootLocked(httpLn, rtspLn)
@@ -414,5 +417,5 @@ func (s *Server) WaitUp(ctx context.Context) error {
 
 // Uptime is how long the gateway has been up since its last (re)boot.
 func (s *Server) Uptime() time.Duration {
-	return time.Since(s.st.snapshotSettings().BootTime)
+	return s.now().Sub(s.st.snapshotSettings().BootTime)
 }

@@ -1,5 +1,6 @@
-// Package testkit holds the two helpers every test package of mediagw
-// wanted: a goroutine-safe buffer to capture logs in, and a polling wait.
+// Package testkit holds the helpers every test package of mediagw
+// wanted: a goroutine-safe buffer to capture logs in, a polling wait, and
+// a clock the test moves by hand.
 package testkit
 
 import (
@@ -40,4 +41,29 @@ func Eventually(t testing.TB, within, interval time.Duration, what string, cond 
 		}
 		time.Sleep(interval)
 	}
+}
+
+// Clock is a clock that moves only when the test says so: hand its Now to
+// the code under test (a simulator, a client) and Advance it instead of
+// sleeping.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock standing at start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
