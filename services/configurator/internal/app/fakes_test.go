@@ -127,16 +127,16 @@ type fakeGateway struct {
 	downProbes   int // probes that get no answer (after a reboot)
 	// rebootDown is how many probes a reboot leaves unanswered (default 2).
 	rebootDown int
-	cur          domain.Current
+	cur        domain.Current
 
 	// Faults.
-	unreachable     bool            // no answer at all
-	changeLost      bool            // the password change is done but its answer lost
-	readBackWrong   domain.Setting  // a write of it is accepted but not kept
-	loseOnReboot    domain.Setting  // a reboot resets it to its factory value
-	loginErrText    string          // a login answers with this error (permanent)
-	requests        int             // requests that reached the gateway
-	dials           int             // connections opened
+	unreachable     bool           // no answer at all
+	changeLost      bool           // the password change is done but its answer lost
+	readBackWrong   domain.Setting // a write of it is accepted but not kept
+	loseOnReboot    domain.Setting // a reboot resets it to its factory value
+	loginErrText    string         // a login answers with this error (permanent)
+	requests        int            // requests that reached the gateway
+	dials           int            // connections opened
 	loggedInSession map[*fakeConn]bool
 }
 
