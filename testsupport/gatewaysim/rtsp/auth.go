@@ -2,7 +2,6 @@ package rtsp
 
 import (
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,6 +11,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/icholy/digest"
 )
 
 // realm is what Hikvision devices announce for RTSP; clients show it to users.
@@ -20,7 +21,9 @@ const realm = "IP Camera(gatewaysim)"
 // authenticator checks RTSP credentials the way a Hikvision device does:
 // Digest (MD5, with or without qop=auth) or Basic. Nonces are stateless: a
 // timestamp signed with a per-server key, so the server keeps no per-client
-// state and a nonce from another server instance is refused.
+// state and a nonce from another server instance is refused. The Digest
+// response is computed with github.com/icholy/digest, the library the
+// recorder's relay answers challenges with.
 type authenticator struct {
 	key         [32]byte
 	credentials func() (user, password string)
@@ -77,81 +80,48 @@ func (a *authenticator) authorized(method, authorization string) bool {
 		u, p, ok := strings.Cut(string(raw), ":")
 		return ok && equal(u, user) && equal(p, password)
 	case "digest":
-		return a.digestOK(method, parseAuthParams(params), user, password)
+		return a.digestOK(method, authorization, user, password)
 	default:
 		return false
 	}
 }
 
-func (a *authenticator) digestOK(method string, p map[string]string, user, password string) bool {
-	if alg := p["algorithm"]; alg != "" && !strings.EqualFold(alg, "MD5") {
+func (a *authenticator) digestOK(method, authorization, user, password string) bool {
+	c, err := digest.ParseCredentials(strings.TrimSpace(authorization))
+	if err != nil {
 		return false
 	}
-	if !equal(p["username"], user) || p["realm"] != realm || !a.validNonce(p["nonce"]) || p["uri"] == "" {
+	if c.Algorithm != "" && !strings.EqualFold(c.Algorithm, "MD5") {
 		return false
 	}
-	ha1 := md5hex(user + ":" + realm + ":" + password)
+	if !equal(c.Username, user) || c.Realm != realm || !a.validNonce(c.Nonce) || c.URI == "" || c.Response == "" {
+		return false
+	}
+	// The challenge this answers: ours, with the qop the client chose
+	// (none, RFC 2069, or auth).
+	chal := &digest.Challenge{Realm: realm, Nonce: c.Nonce, Algorithm: c.Algorithm}
+	switch c.QOP {
+	case "":
+	case "auth":
+		if c.Cnonce == "" || c.Nc == 0 {
+			return false
+		}
+		chal.QOP = []string{"auth"}
+	default:
+		return false
+	}
 	// The digest covers the uri parameter as the client sent it; clients
 	// differ in whether it matches the request line exactly (credentials,
 	// trailing slash), so it is not compared with the request-URI.
-	ha2 := md5hex(method + ":" + p["uri"])
-	var want string
-	switch p["qop"] {
-	case "":
-		want = md5hex(ha1 + ":" + p["nonce"] + ":" + ha2)
-	case "auth":
-		want = md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
-	default:
+	want, err := digest.Digest(chal, digest.Options{
+		Method: method, URI: c.URI, Username: user, Password: password, Cnonce: c.Cnonce, Count: c.Nc,
+	})
+	if err != nil {
 		return false
 	}
-	return equal(strings.ToLower(p["response"]), want)
-}
-
-func md5hex(s string) string {
-	sum := md5.Sum([]byte(s))
-	return hex.EncodeToString(sum[:])
+	return equal(strings.ToLower(c.Response), want.Response)
 }
 
 func equal(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-// parseAuthParams parses `k=v, k="quoted, value"` lists. Malformed input
-// yields whatever pairs could be read; the caller's checks then fail.
-func parseAuthParams(s string) map[string]string {
-	params := make(map[string]string)
-	for {
-		s = strings.TrimLeft(s, " \t,")
-		if s == "" {
-			return params
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 {
-			return params
-		}
-		key := strings.ToLower(strings.TrimSpace(s[:eq]))
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		var val string
-		if strings.HasPrefix(s, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				b.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return params // unterminated quote
-			}
-			val, s = b.String(), s[i+1:]
-		} else {
-			end := strings.IndexByte(s, ',')
-			if end < 0 {
-				end = len(s)
-			}
-			val, s = strings.TrimSpace(s[:end]), s[end:]
-		}
-		params[key] = val
-	}
 }

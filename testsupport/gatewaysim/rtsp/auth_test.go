@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/icholy/digest"
 )
 
 func newTestAuthenticator(t *testing.T) *authenticator {
@@ -16,7 +18,11 @@ func newTestAuthenticator(t *testing.T) *authenticator {
 }
 
 func challengeNonce(a *authenticator) string {
-	return parseAuthParams(strings.TrimPrefix(a.challenges()[0], "Digest "))["nonce"]
+	c, err := digest.ParseChallenge(a.challenges()[0])
+	if err != nil {
+		panic(err)
+	}
+	return c.Nonce
 }
 
 func TestDigestVariants(t *testing.T) {
@@ -53,10 +59,15 @@ func TestDigestVariants(t *testing.T) {
 	}
 }
 
+// The server reads Authorization with icholy/digest: quoted values with
+// escapes and commas, spaces around separators.
 func TestParseAuthParams(t *testing.T) {
-	got := parseAuthParams(`username="ad\"min", realm="a, b", nonce=abc, qop=auth ,nc=00000001`)
-	want := map[string]string{"username": `ad"min`, "realm": "a, b", "nonce": "abc", "qop": "auth", "nc": "00000001"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", got, want)
+	got, err := digest.ParseCredentials(`Digest username="ad\"min", realm="a, b", nonce=abc, qop=auth ,nc=00000001`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := digest.Credentials{Username: `ad"min`, Realm: "a, b", Nonce: "abc", QOP: "auth", Nc: 1}
+	if *got != want {
+		t.Errorf("got %+v, want %+v", *got, want)
 	}
 }

@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icholy/digest"
 	"github.com/pion/rtp"
 
+	rtspmsg "mediagw/pkg/rtsp"
 	"mediagw/testsupport/testkit"
 )
 
@@ -219,40 +221,17 @@ func (c *rtspClient) readResponse() (*rtspResponse, error) {
 			return nil, err
 		}
 	}
-	line, err := c.br.ReadString('\n')
+	m, err := rtspmsg.Read(c.br, rtspmsg.Limits{})
 	if err != nil {
 		return nil, err
 	}
-	parts := strings.SplitN(strings.TrimSpace(line), " ", 3)
-	if len(parts) < 2 || parts[0] != "RTSP/1.0" {
-		return nil, fmt.Errorf("bad status line %q", line)
+	if !m.IsResponse() || m.Proto != "RTSP/1.0" {
+		return nil, fmt.Errorf("not an RTSP/1.0 response: %s %s %s", m.Method, m.URI, m.Proto)
 	}
-	resp := &rtspResponse{header: make(map[string][]string)}
-	if resp.status, err = strconv.Atoi(parts[1]); err != nil {
-		return nil, fmt.Errorf("bad status line %q", line)
-	}
-	for {
-		line, err := c.br.ReadString('\n')
-		if err != nil {
-			return nil, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			break
-		}
-		k, v, _ := strings.Cut(line, ":")
-		k = strings.ToLower(strings.TrimSpace(k))
-		resp.header[k] = append(resp.header[k], strings.TrimSpace(v))
-	}
-	if cl := resp.get("Content-Length"); cl != "" {
-		n, err := strconv.Atoi(cl)
-		if err != nil {
-			return nil, err
-		}
-		resp.body = make([]byte, n)
-		if _, err := io.ReadFull(c.br, resp.body); err != nil {
-			return nil, err
-		}
+	resp := &rtspResponse{status: m.Status, header: make(map[string][]string), body: m.Body}
+	for _, f := range m.Header {
+		k := strings.ToLower(f.Name)
+		resp.header[k] = append(resp.header[k], f.Value)
 	}
 	return resp, nil
 }
@@ -299,14 +278,19 @@ func (c *rtspClient) readRTP(channel byte) (*rtp.Packet, error) {
 	}
 }
 
+// digestAuthorizer answers a challenge (RFC 2069 style), computing the
+// response by hand: independently of the server's code.
 func digestAuthorizer(user, password string, challenge string) func(method, uri string) string {
-	params := parseAuthParams(strings.TrimPrefix(challenge, "Digest "))
+	chal, err := digest.ParseChallenge(challenge)
+	if err != nil {
+		panic(err)
+	}
 	return func(method, uri string) string {
-		ha1 := md5hexTest(user + ":" + params["realm"] + ":" + password)
+		ha1 := md5hexTest(user + ":" + chal.Realm + ":" + password)
 		ha2 := md5hexTest(method + ":" + uri)
-		resp := md5hexTest(ha1 + ":" + params["nonce"] + ":" + ha2)
+		resp := md5hexTest(ha1 + ":" + chal.Nonce + ":" + ha2)
 		return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s"`,
-			user, params["realm"], params["nonce"], uri, resp)
+			user, chal.Realm, chal.Nonce, uri, resp)
 	}
 }
 

@@ -2,82 +2,47 @@ package rtsp
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
+
+	rtspmsg "mediagw/pkg/rtsp"
 )
 
-const (
-	maxHeaderLines = 64
-	maxBodyBytes   = 64 << 10
-)
+// limits bound one request: a client has no business sending more.
+var limits = rtspmsg.Limits{Fields: 64, Body: 64 << 10}
 
 // errMalformed marks input that breaks RTSP framing; the connection cannot
 // be resynchronised and is answered with 400 and closed.
-var errMalformed = errors.New("malformed RTSP request")
+var errMalformed = rtspmsg.ErrMalformed
 
 type request struct {
 	method string
 	uri    string
-	header map[string]string // lower-case names; repeated headers joined with ", "
+	header rtspmsg.Header
 	body   []byte
 }
 
-func (r *request) get(name string) string { return r.header[strings.ToLower(name)] }
+// get is a header's value; repeated fields are joined with ", ".
+func (r *request) get(name string) string { return strings.Join(r.header.Values(name), ", ") }
 
-// readRequest reads one request. The reader's buffer size bounds each line.
+// readRequest reads one request with mediagw/pkg/rtsp. The reader's buffer
+// size bounds each line. A request of another RTSP version is returned with
+// errVersion, so that it can be answered (with its CSeq).
 func readRequest(br *bufio.Reader) (*request, error) {
-	line, err := readLine(br)
+	m, err := rtspmsg.Read(br, limits)
 	if err != nil {
 		return nil, err
 	}
-	parts := strings.Fields(line)
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%w: bad request line", errMalformed)
+	if m.IsResponse() {
+		return nil, fmt.Errorf("%w: a response where a request was expected", errMalformed)
 	}
-	req := &request{method: parts[0], uri: parts[1], header: make(map[string]string)}
-	if !strings.HasPrefix(parts[2], "RTSP/") {
-		return nil, fmt.Errorf("%w: not RTSP", errMalformed)
-	}
-	for i := 0; ; i++ {
-		if i > maxHeaderLines {
-			return nil, fmt.Errorf("%w: too many header lines", errMalformed)
-		}
-		line, err := readLine(br)
-		if err != nil {
-			return nil, err
-		}
-		if line == "" {
-			break
-		}
-		name, value, ok := strings.Cut(line, ":")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("%w: bad header line", errMalformed)
-		}
-		value = strings.TrimSpace(value)
-		if prev, dup := req.header[name]; dup {
-			value = prev + ", " + value
-		}
-		req.header[name] = value
-	}
-	if cl := req.get("Content-Length"); cl != "" {
-		n, err := strconv.Atoi(cl)
-		if err != nil || n < 0 || n > maxBodyBytes {
-			return nil, fmt.Errorf("%w: bad Content-Length", errMalformed)
-		}
-		req.body = make([]byte, n)
-		if _, err := io.ReadFull(br, req.body); err != nil {
-			return nil, err
-		}
-	}
-	if parts[2] != "RTSP/1.0" {
+	req := &request{method: m.Method, uri: m.URI, header: m.Header, body: m.Body}
+	if m.Proto != "RTSP/1.0" {
 		return req, errVersion
 	}
 	return req, nil
@@ -85,102 +50,36 @@ func readRequest(br *bufio.Reader) (*request, error) {
 
 var errVersion = errors.New("unsupported RTSP version")
 
-func readLine(br *bufio.Reader) (string, error) {
-	line, err := br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return "", fmt.Errorf("%w: line too long", errMalformed)
-	}
-	if err != nil {
-		if errors.Is(err, io.EOF) && len(line) > 0 {
-			return "", io.ErrUnexpectedEOF
-		}
-		return "", err
-	}
-	line = bytes.TrimRight(line, "\r\n")
-	if bytes.ContainsAny(line, "\x00") {
-		return "", fmt.Errorf("%w: NUL byte", errMalformed)
-	}
-	return string(line), nil
-}
-
 type response struct {
 	status int
-	header map[string][]string
+	header rtspmsg.Header
 	body   []byte
 }
 
 func newResponse(status int) *response {
-	return &response{status: status, header: make(map[string][]string)}
+	return &response{status: status}
 }
 
 func (r *response) set(name, value string) *response {
-	r.header[name] = []string{value}
+	r.header.Set(name, value)
 	return r
 }
 
 func (r *response) add(name, value string) *response {
-	r.header[name] = append(r.header[name], value)
+	r.header.Add(name, value)
 	return r
 }
 
-// writeTo serialises the response; cseq is echoed as RTSP requires ("" if
-// the request had none or could not be parsed).
+// writeTo serialises the response; cseq is echoed first, as RTSP requires
+// ("" if the request had none or could not be parsed).
 func (r *response) writeTo(w io.Writer, cseq string) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "RTSP/1.0 %d %s\r\n", r.status, statusText(r.status))
+	m := rtspmsg.NewResponse(r.status)
 	if cseq != "" {
-		fmt.Fprintf(&b, "CSeq: %s\r\n", cseq)
+		m.Header.Add("CSeq", cseq)
 	}
-	names := make([]string, 0, len(r.header))
-	for name := range r.header {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		for _, v := range r.header[name] {
-			fmt.Fprintf(&b, "%s: %s\r\n", name, v)
-		}
-	}
-	if len(r.body) > 0 {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(r.body))
-	}
-	b.WriteString("\r\n")
-	b.Write(r.body)
-	_, err := w.Write(b.Bytes())
-	return err
-}
-
-func statusText(code int) string {
-	switch code {
-	case 200:
-		return "OK"
-	case 400:
-		return "Bad Request"
-	case 401:
-		return "Unauthorized"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 454:
-		return "Session Not Found"
-	case 455:
-		return "Method Not Valid in This State"
-	case 459:
-		return "Aggregate Operation Not Allowed"
-	case 461:
-		return "Unsupported Transport"
-	case 500:
-		return "Internal Server Error"
-	case 501:
-		return "Not Implemented"
-	case 503:
-		return "Service Unavailable"
-	case 505:
-		return "RTSP Version Not Supported"
-	default:
-		return "Status " + strconv.Itoa(code)
-	}
+	m.Header = append(m.Header, r.header...)
+	m.Body = r.body
+	return m.Write(w)
 }
 
 // trackName is the control attribute of the (single) video track; SETUP
