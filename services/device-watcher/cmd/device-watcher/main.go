@@ -9,12 +9,13 @@ import (
 	"os"
 
 	"mediagw/pkg/service"
-	"mediagw/services/device-watcher/internal/app"
+	"mediagw/services/device-watcher/internal/wiring"
 )
 
 func main() {
-	cfg, settings := app.NewConfig()
+	cfg := service.NewConfig("device-watcher", "tracks every camera channel on every gateway: DynamoDB deviceMediaURL and device/gateway events", ":9102")
+	settings := wiring.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		return app.Run(ctx, rt, settings)
+		return wiring.Build(ctx, rt, settings())
 	}))
 }

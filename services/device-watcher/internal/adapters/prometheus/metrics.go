@@ -1,0 +1,110 @@
+// Package prometheus records the device-watcher's metrics (app.Metrics,
+// and the gateway errors the isapi adapter reports) in Prometheus.
+package prometheus
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mediagw/services/device-watcher/internal/app"
+	"mediagw/services/device-watcher/internal/domain"
+)
+
+// Metrics are the device-watcher's Prometheus metrics, shared by the
+// watchers of every gateway of a process (app.Metrics).
+type Metrics struct {
+	channels      *prometheus.GaugeVec
+	reachable     *prometheus.GaugeVec
+	leaseHeld     *prometheus.GaugeVec
+	latency       *prometheus.HistogramVec
+	pollDuration  *prometheus.HistogramVec
+	gatewayErrors *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		channels: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediagw_device_watcher_channels",
+			Help: "Camera channels by announced state (suspect: online, seen offline within the hysteresis), per gateway watched here.",
+		}, []string{"gateway", "state"}),
+		reachable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediagw_device_watcher_gateway_reachable", Help: "1 when the gateway is announced reachable.",
+		}, []string{"gateway"}),
+		leaseHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediagw_device_watcher_lease_held", Help: "1 while this instance holds the gateway's lease and watches it.",
+		}, []string{"gateway"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mediagw_device_watcher_detection_latency_seconds",
+			Help:    "From the change at the gateway (its event time, else when observed; for offline, the end of the hysteresis) to the event published.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80},
+		}, []string{"event_type", "source"}),
+		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediagw_device_watcher_poll_duration_seconds", Help: "Duration of one poll of a gateway (list, details, absences).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+		}, []string{"gateway"}),
+		gatewayErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediagw_device_watcher_gateway_errors_total", Help: "Gateway errors and nonsense answers, by operation and kind.",
+		}, []string{"gateway", "op", "kind"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediagw_device_watcher_events_total", Help: "Events published, by type.",
+		}, []string{"event_type"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediagw_device_watcher_store_errors_total", Help: "Failed state writes and reads, by kind (conflict, lease_lost, error).",
+		}, []string{"kind"}),
+	}
+	reg.MustRegister(m.channels, m.reachable, m.leaseHeld, m.latency, m.pollDuration, m.gatewayErrors, m.events, m.storeErrors)
+	return m
+}
+
+// GatewayError counts one gateway error; it fits isapi.Options.OnError.
+func (m *Metrics) GatewayError(gatewayID string) func(op, kind string) {
+	return func(op, kind string) { m.gatewayErrors.WithLabelValues(gatewayID, op, kind).Inc() }
+}
+
+// LeaseHeld sets the lease gauge; letting go of the lease drops the
+// gateway's state gauges.
+func (m *Metrics) LeaseHeld(gatewayID string, held bool) {
+	if held {
+		m.leaseHeld.WithLabelValues(gatewayID).Set(1)
+		return
+	}
+	m.leaseHeld.WithLabelValues(gatewayID).Set(0)
+	for _, s := range []string{"online", "suspect", "offline"} {
+		m.channels.DeleteLabelValues(gatewayID, s)
+	}
+	m.reachable.DeleteLabelValues(gatewayID)
+}
+
+// StoreError counts a failed state write or read by kind.
+func (m *Metrics) StoreError(kind string) { m.storeErrors.WithLabelValues(kind).Inc() }
+
+// PollDuration records one poll.
+func (m *Metrics) PollDuration(gatewayID string, d time.Duration) {
+	m.pollDuration.WithLabelValues(gatewayID).Observe(d.Seconds())
+}
+
+// Published counts one announcement.
+func (m *Metrics) Published(eventType string) { m.events.WithLabelValues(eventType).Inc() }
+
+// DetectionLatency records the detection latency of one announcement.
+func (m *Metrics) DetectionLatency(eventType, source string, d time.Duration) {
+	m.latency.WithLabelValues(eventType, source).Observe(d.Seconds())
+}
+
+// State sets the gateway's channel and reachability gauges.
+func (m *Metrics) State(gatewayID string, c domain.Counts, reachable bool) {
+	m.channels.WithLabelValues(gatewayID, "online").Set(float64(c.Online))
+	m.channels.WithLabelValues(gatewayID, "suspect").Set(float64(c.Suspect))
+	m.channels.WithLabelValues(gatewayID, "offline").Set(float64(c.Offline))
+	r := 0.0
+	if reachable {
+		r = 1
+	}
+	m.reachable.WithLabelValues(gatewayID).Set(r)
+}
+
+var _ app.Metrics = (*Metrics)(nil)
