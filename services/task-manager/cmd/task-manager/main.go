@@ -16,6 +16,6 @@ func main() {
 	cfg := service.NewConfig("task-manager", "turns device events into recording tasks", ":9103")
 	settings := wiring.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
-		return wiring.Run(ctx, rt, settings())
+		return wiring.Build(ctx, rt, settings())
 	}))
 }

@@ -410,6 +410,16 @@ func (m *Manager) schedule(device string, at time.Time) {
 	})}
 }
 
+// Scheduled is when this process plans the device again on its own (a
+// restart due after a backoff or a cool-down, the end of a launch grace),
+// if it will.
+func (m *Manager) Scheduled(device string) (time.Time, bool) {
+	m.timerMu.Lock()
+	defer m.timerMu.Unlock()
+	s, ok := m.timers[device]
+	return s.at, ok
+}
+
 // Close stops scheduled work and waits for what is running.
 func (m *Manager) Close() {
 	m.timerMu.Lock()

@@ -112,7 +112,7 @@ func TestDyingTasksAreRestartedWithBackoffThenAlerted(t *testing.T) {
 	const killed = "cam-killed"
 	e.publish(e.online(killed, "on-k", t0))
 	first, _ := e.running(killed, 15*time.Second)
-	pid, ok := e.app.Local.Pid(first.ID)
+	pid, ok := e.svc.local.Pid(first.ID)
 	if !ok {
 		t.Fatal("no pid")
 	}
@@ -167,8 +167,18 @@ func TestDyingTasksAreRestartedWithBackoffThenAlerted(t *testing.T) {
 			t.Errorf("failure %d came %s after the previous one, backoff is %s", i+1, gap, want)
 		}
 	}
-	// Given up: no more starts during the cool-down.
-	time.Sleep(2 * e.s.Policy.Delay(e.s.Policy.MaxFailures))
+	// Given up: no more starts during the cool-down. The only re-plan the
+	// manager has scheduled for the device is the cool-down's end, and
+	// what arrives meanwhile starts nothing: a repeated online (not newer,
+	// so only planned again) and every task state change, all handled.
+	last := row.Failures[len(row.Failures)-1]
+	if at, ok := e.svc.manager.Scheduled(crashing); !ok || !at.Equal(row.NextAttempt) || !row.NextAttempt.Equal(last.Add(e.s.Policy.GiveUpCooldown)) {
+		t.Errorf("next plan of a given-up device at %s (scheduled %v), next attempt %s; want the cool-down's end %s",
+			at, ok, row.NextAttempt, last.Add(e.s.Policy.GiveUpCooldown))
+	}
+	e.publish(e.online(crashing, "on-c-again", t0))
+	e.drained(e.s.DeviceEvents.URL)
+	e.drained(e.s.TaskState.URL)
 	if ts := e.tasks(crashing); len(ts) != 0 {
 		t.Errorf("restarted during the cool-down: %+v", ts)
 	}
@@ -201,18 +211,18 @@ func TestReconciliationFixesDriftWithinOneInterval(t *testing.T) {
 	ctx := context.Background()
 	spec := app.Spec{Device: dev, Gateway: "gw-local", Token: "rogue",
 		Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/101"}}}
-	rogue, err := e.app.Local.Start(ctx, spec)
+	rogue, err := e.svc.local.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec.Device, spec.Token = "cam-nobody", ""
-	stray, err := e.app.Local.Start(ctx, spec)
+	stray, err := e.svc.local.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "tasks started behind the manager's back stopped", func() bool {
-		_, r := e.app.Local.Pid(rogue.ID)
-		_, s := e.app.Local.Pid(stray.ID)
+		_, r := e.svc.local.Pid(rogue.ID)
+		_, s := e.svc.local.Pid(stray.ID)
 		return !r && !s
 	})
 	if ts := e.tasks(dev); len(ts) != 1 || ts[0].ID != current.ID {

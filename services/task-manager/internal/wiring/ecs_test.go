@@ -16,8 +16,9 @@ import (
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
-	ecslauncher "mediagw/services/task-manager/internal/adapters/ecs"
+	ecsadapter "mediagw/services/task-manager/internal/adapters/ecs"
 	"mediagw/services/task-manager/internal/adapters/ecs/ecstest"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/testsupport/testkit"
 )
@@ -61,7 +62,7 @@ func TestECSLauncherService(t *testing.T) {
 				continue
 			}
 			for _, tag := range task.Tags {
-				if aws.ToString(tag.Key) == ecslauncher.TagDevice && aws.ToString(tag.Value) == dev {
+				if aws.ToString(tag.Key) == ecsadapter.TagDevice && aws.ToString(tag.Value) == dev {
 					mine = append(mine, task)
 				}
 			}
@@ -156,14 +157,15 @@ func TestConcurrentManagersStartOneTask(t *testing.T) {
 	e.s.TaskDefinition = ecstest.TaskDefinition(t, e.cfg, e.res)
 	subnet, sg := ecstest.Network(t, e.cfg)
 	e.s.Subnets, e.s.SecurityGroups = []string{subnet}, []string{sg}
-	var managers []*App
+	var managers []*app.Manager
 	for range 2 {
-		a, err := New(service.NewRuntime("task-manager", slog.New(slog.DiscardHandler), e.cfg), e.s)
+		// Built, not run: no consumer and no loop competes with the calls below.
+		b, err := build(context.Background(), service.NewRuntime("task-manager", slog.New(slog.DiscardHandler), e.cfg), e.s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(a.Manager.Close)
-		managers = append(managers, a)
+		t.Cleanup(b.manager.Close)
+		managers = append(managers, b.manager)
 	}
 	const dev = "cam-race"
 	in := domain.Desire{Device: dev, Gateway: "gw-local", Want: domain.WantRecord, At: t0,
@@ -174,7 +176,7 @@ func TestConcurrentManagersStartOneTask(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- managers[i%2].Manager.Apply(context.Background(), in)
+			errs <- managers[i%2].Apply(context.Background(), in)
 		}()
 	}
 	wg.Wait()

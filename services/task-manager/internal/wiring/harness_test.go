@@ -45,7 +45,7 @@ type env struct {
 	cfg   aws.Config
 	res   provision.Resources
 	s     Settings
-	app   *App
+	svc   *built
 	db    *dynamodb.Client
 	sqs   *sqs.Client
 	pub   *messaging.Publisher
@@ -76,10 +76,11 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 	}
 	e := &env{t: t, cfg: cfg, res: res, db: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), spool: t.TempDir()}
 	e.s = Settings{
-		DeviceEvents:       queueOf(res, "mediagw-task-manager-device-events"),
-		TaskState:          queueOf(res, "mediagw-task-manager-task-state"),
-		QueueWaitTime:      time.Second,
-		TaskEventsTopicARN: res.Topics["mediagw-task-events"], AlertsTopicARN: res.Topics["mediagw-alerts"],
+		DeviceEvents:        queueOf(res, DeviceEventsQueue),
+		TaskState:           queueOf(res, TaskStateQueue),
+		QueueWaitTime:       time.Second,
+		TaskEvents:          &service.Topic{Name: TaskEventsTopic, ARN: res.Topics[TaskEventsTopic]},
+		Alerts:              &service.Topic{Name: AlertsTopic, ARN: res.Topics[AlertsTopic]},
 		DeviceMediaURLTable: res.Tables["deviceMediaURL"], IPCameraTable: res.Tables["ip-camera"],
 		RecordingsBucket: res.Buckets["mediagw-recordings"], KeyPrefix: "recordings", ParameterRoot: res.ParameterRoot,
 		Launcher: LauncherLocal,
@@ -102,23 +103,25 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 	return e
 }
 
-func queueOf(res provision.Resources, name string) Queue {
+func queueOf(res provision.Resources, name string) *service.Queue {
 	q := res.Queues[name]
-	return Queue{URL: q.URL, DLQURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount}
+	return &service.Queue{Name: name, URL: q.URL, DLQURL: q.DLQURL, MaxReceiveCount: q.MaxReceiveCount}
 }
 
-// start runs the task-manager until stop is called or the test ends.
+// start builds the task-manager as Build does and runs it, as Main does,
+// until stop is called or the test ends.
 func (e *env) start() (stop func()) {
 	e.t.Helper()
 	rt := service.NewRuntime("task-manager", slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), e.cfg)
-	a, err := New(rt, e.s)
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := build(ctx, rt, e.s)
 	if err != nil {
+		cancel()
 		e.t.Fatal(err)
 	}
-	e.app = a
-	ctx, cancel := context.WithCancel(context.Background())
+	e.svc = b
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	go func() { done <- rt.Run(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -208,7 +211,7 @@ func (e *env) running(dev string, within time.Duration) (domain.ObservedTask, do
 // tasks lists the running local tasks of a device.
 func (e *env) tasks(dev string) []domain.ObservedTask {
 	e.t.Helper()
-	all, err := e.app.Local.List(context.Background())
+	all, err := e.svc.local.List(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,8 +1,13 @@
-// Package wiring wires the task-manager: settings, AWS clients, the launcher,
-// the manager, the two queue consumers and the reconciliation loop.
+// Package wiring wires the task-manager: its settings (Declare), and
+// Build, which makes the adapters (DynamoDB, the ECS or local launcher,
+// EventBridge, Prometheus, the event publisher), the use cases of
+// internal/app over them, and the ports: the consumers of its two queues
+// (internal/ports/sqs) and the reconciliation loop, registered on the
+// runtime. mediagw-ctl is wired apart, in wiring/ctl.
 package wiring
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,9 +16,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+
+	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
+	ddbadapter "mediagw/services/task-manager/internal/adapters/dynamodb"
+	ecsadapter "mediagw/services/task-manager/internal/adapters/ecs"
+	ebadapter "mediagw/services/task-manager/internal/adapters/eventbridge"
+	"mediagw/services/task-manager/internal/adapters/local"
+	promadapter "mediagw/services/task-manager/internal/adapters/prometheus"
+	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
+	sqsport "mediagw/services/task-manager/internal/ports/sqs"
+)
+
+// Resources of topology.json.
+const (
+	DeviceEventsQueue = "mediagw-task-manager-device-events"
+	TaskStateQueue    = "mediagw-task-manager-task-state"
+	TaskEventsTopic   = "mediagw-task-events"
+	AlertsTopic       = "mediagw-alerts"
 )
 
 // Launchers.
@@ -22,19 +47,13 @@ const (
 	LauncherLocal = "local"
 )
 
-// Queue is one queue the task-manager consumes.
-type Queue struct {
-	URL, DLQURL     string
-	MaxReceiveCount int
-}
-
 // Settings is the task-manager's whole configuration.
 type Settings struct {
-	DeviceEvents, TaskState Queue
+	DeviceEvents, TaskState *service.Queue
 	// QueueWaitTime is the SQS long-poll wait.
 	QueueWaitTime time.Duration
 
-	TaskEventsTopicARN, AlertsTopicARN string
+	TaskEvents, Alerts                 *service.Topic
 	DeviceMediaURLTable, IPCameraTable string
 	RecordingsBucket                   string
 	KeyPrefix                          string
@@ -78,20 +97,14 @@ func (s Settings) passwordParameter() string {
 // Declare registers every setting with c and returns a function that gives
 // the parsed Settings (call it after c is parsed, i.e. inside service.Main).
 func Declare(c *service.Config) func() Settings {
-	q := func(name string) (url, dlq *string, mrc *int) {
-		url = c.String(topology.EnvName(name, "QUEUE_URL"), "", "queue "+name, service.Required())
-		dlq = c.String(topology.EnvName(name, "DLQ_URL"), "", "dead-letter queue of "+name)
-		mrc = c.Int(topology.EnvName(name, "MAX_RECEIVE_COUNT"), 5, "deliveries before a failing message of "+name+" is dead-lettered")
-		return
-	}
-	devURL, devDLQ, devMRC := q("mediagw-task-manager-device-events")
-	stURL, stDLQ, stMRC := q("mediagw-task-manager-task-state")
+	devices := c.Queue(DeviceEventsQueue)
+	states := c.Queue(TaskStateQueue)
 	wait := c.Duration("QUEUE_WAIT_TIME", 20*time.Second, "SQS long-poll wait")
-	taskTopic := c.String("TASK_EVENTS_TOPIC_ARN", "", "topic of RecordingTaskStarted/Stopped/Failed", service.Required())
-	alertTopic := c.String("ALERTS_TOPIC_ARN", "", "topic of Alert", service.Required())
-	dmTable := c.String("DEVICE_MEDIA_URL_TABLE", "", "deviceMediaURL table (read only)", service.Required())
-	ipTable := c.String("IP_CAMERA_TABLE", "", "ip-camera table (one row per device)", service.Required())
-	bucket := c.String("RECORDINGS_BUCKET", "", "S3 bucket recorders write to", service.Required())
+	taskTopic := c.Topic(TaskEventsTopic)
+	alertTopic := c.Topic(AlertsTopic)
+	dmTable := c.Table("deviceMediaURL")
+	ipTable := c.Table("ip-camera")
+	bucket := c.Bucket("mediagw-recordings")
 	prefix := c.String("RECORDINGS_KEY_PREFIX", "recordings", "S3 key prefix of the segments")
 	root := c.String("PARAMETER_ROOT", "/mediagw", "root of the SSM parameters")
 
@@ -159,7 +172,7 @@ func Declare(c *service.Config) func() Settings {
 		service.Check(func() error {
 			if *launcherName == LauncherLocal && *bin == "" {
 				// Not found is no start-up failure: the manager stays up, says
-				// so, and reports every launch that fails (see New).
+				// so, and reports every launch that fails (see Build).
 				if *bin = findRecorder(); *bin == "" {
 					*bin = "recorder"
 				}
@@ -173,9 +186,8 @@ func Declare(c *service.Config) func() Settings {
 
 	return func() Settings {
 		return Settings{
-			DeviceEvents:  Queue{URL: *devURL, DLQURL: *devDLQ, MaxReceiveCount: *devMRC},
-			TaskState:     Queue{URL: *stURL, DLQURL: *stDLQ, MaxReceiveCount: *stMRC},
-			QueueWaitTime: *wait, TaskEventsTopicARN: *taskTopic, AlertsTopicARN: *alertTopic,
+			DeviceEvents: devices, TaskState: states,
+			QueueWaitTime: *wait, TaskEvents: taskTopic, Alerts: alertTopic,
 			DeviceMediaURLTable: *dmTable, IPCameraTable: *ipTable, RecordingsBucket: *bucket, KeyPrefix: *prefix,
 			ParameterRoot: *root, Launcher: *launcherName,
 			Policy: domain.Policy{RestartInitial: *rInit, RestartMax: *rMax, MaxFailures: *maxFail,
@@ -194,6 +206,16 @@ func Declare(c *service.Config) func() Settings {
 func (s Settings) Validate() error {
 	var errs []error
 	bad := func(v, msg string) { errs = append(errs, &service.ConfigError{Var: v, Err: errors.New(msg)}) }
+	for i, q := range []*service.Queue{s.DeviceEvents, s.TaskState} {
+		if q == nil || q.URL == "" {
+			bad(topology.EnvName([]string{DeviceEventsQueue, TaskStateQueue}[i], "QUEUE_URL"), "required")
+		}
+	}
+	for i, t := range []*service.Topic{s.TaskEvents, s.Alerts} {
+		if t == nil || t.ARN == "" {
+			bad(topology.EnvName([]string{TaskEventsTopic, AlertsTopic}[i], "TOPIC_ARN"), "required")
+		}
+	}
 	switch s.Launcher {
 	case LauncherECS:
 		if s.TaskDefinition == "" {
@@ -229,4 +251,97 @@ func findRecorder() string {
 		return p
 	}
 	return ""
+}
+
+// Build wires the task-manager on rt: the launcher, the use cases, the
+// consumers of its two queues and the reconciliation every
+// RECONCILE_INTERVAL. It reconciles once before it returns, so that the
+// service turns ready with its tasks in place (a restarted task-manager
+// starts its local tasks again here). On the way out the scheduled
+// restarts stop, then the local tasks (the next task-manager starts them
+// again).
+func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
+	_, err := build(ctx, rt, s)
+	return err
+}
+
+// built is what component tests look into.
+type built struct {
+	manager *app.Manager
+	// local is the local launcher (nil with LAUNCHER=ecs).
+	local *local.Launcher
+}
+
+func build(ctx context.Context, rt *service.Runtime, s Settings) (*built, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := rt.AWS
+	db := dynamodb.NewFromConfig(cfg)
+	rec := app.Recorder{
+		RTSPUser: s.RTSPUser, PasswordParameter: s.passwordParameter(), SegmentLength: s.SegmentLength,
+		Bucket: s.RecordingsBucket, KeyPrefix: s.KeyPrefix, HTTPAddr: s.RecorderHTTPAddr,
+		// Leave the recorder a moment of the stop timeout for its own exit.
+		StopTimeout: max(s.StopTimeout-2*time.Second, time.Second),
+	}
+	b := &built{}
+	var launcher app.Launcher
+	switch s.Launcher {
+	case LauncherECS:
+		el, err := ecsadapter.New(ecs.NewFromConfig(cfg), ecsadapter.Config{
+			Cluster: s.Cluster, TaskDefinition: s.TaskDefinition, Container: s.Container,
+			Subnets: s.Subnets, SecurityGroups: s.SecurityGroups, AssignPublicIP: s.AssignPublicIP,
+			PlatformVersion: s.PlatformVersion, Recorder: rec, SpoolDir: s.ContainerSpoolDir,
+		})
+		if err != nil {
+			return nil, err
+		}
+		launcher = el
+	case LauncherLocal:
+		if _, err := exec.LookPath(s.RecorderBinary); err != nil {
+			rt.Logger.Error("RECORDER_BINARY: the recorder cannot be run; every launch fails until it can", "recorder_binary", s.RecorderBinary, "err", err)
+		}
+		if rec.HTTPAddr == "" {
+			rec.HTTPAddr = "127.0.0.1:0" // several recorders on one host
+		}
+		ll, err := local.New(local.Config{
+			Binary: s.RecorderBinary, Args: s.RecorderArgs, Recorder: rec, SpoolRoot: s.LocalSpoolDir,
+			LogDir: s.LocalLogDir, StopTimeout: s.StopTimeout, PassEnv: s.LocalPassEnv,
+			Container: s.Container, Cluster: s.Cluster, Logger: rt.Logger.With("launcher", "local"),
+		}, ebadapter.NewReporter(eventbridge.NewFromConfig(cfg), ""))
+		if err != nil {
+			return nil, err
+		}
+		b.local, launcher = ll, ll
+	}
+
+	m := app.New(ddbadapter.NewIPCamera(db, s.IPCameraTable), ddbadapter.NewDeviceMedia(db, s.DeviceMediaURLTable), launcher,
+		messaging.TopicPublisher(rt, s.TaskEvents, s.Alerts), app.Config{
+			Policy: s.Policy, AbsentGrace: s.AbsentGrace, ExactList: b.local != nil,
+			Cluster: s.Cluster, Container: s.Container, Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics),
+		})
+	b.manager = m
+	rt.OnStop(func(context.Context) error { m.Close(); return nil })
+	if b.local != nil {
+		rt.OnStop(func(ctx context.Context) error {
+			// Within SHUTDOWN_GRACE (25 s by default) after the consumers' 10 s.
+			cctx, cancel := context.WithTimeout(ctx, 12*time.Second)
+			defer cancel()
+			if err := b.local.Close(cctx); err != nil {
+				rt.Logger.Error("local tasks did not stop in time", "err", err)
+			}
+			return nil
+		})
+	}
+
+	consumer := func(c *messaging.ConsumerConfig) { c.WaitTime, c.ShutdownGrace = s.QueueWaitTime, 10*time.Second }
+	messaging.Consume(rt, s.DeviceEvents, sqsport.DeviceEvents(m).Handle, consumer)
+	messaging.Consume(rt, s.TaskState, sqsport.TaskState(m).Handle, consumer)
+	rt.Every("reconcile", s.ReconcileInterval, m.Reconcile)
+
+	if err := m.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		rt.Logger.ErrorContext(ctx, "start-up reconciliation incomplete; retried every interval", "err", err)
+	}
+	rt.Logger.InfoContext(ctx, "task-manager wired", "launcher", s.Launcher, "reconcile_interval", s.ReconcileInterval.String())
+	return b, nil
 }
