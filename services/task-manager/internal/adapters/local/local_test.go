@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"mediagw/services/task-manager/internal/adapters/local/localtest"
 	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
+	"mediagw/testsupport/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -68,22 +70,31 @@ func spec(device string) app.Spec {
 	}}
 }
 
+// waitFile waits until a file matching pattern has content and returns it.
 func waitFile(t *testing.T, pattern string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var content string
+	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, "a file "+pattern, func() bool {
 		if m, _ := filepath.Glob(pattern); len(m) > 0 {
 			if b, err := os.ReadFile(m[0]); err == nil && len(b) > 0 {
-				return string(b)
+				content = string(b)
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no file %s", pattern)
-	return ""
+		return false
+	})
+	return content
 }
 
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+// gone says whether a process has ended: no such process, or a zombie (gone
+// for every purpose but kill(0)).
+func gone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.Contains(string(b), ") Z")
+}
 
 func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
 	l, rep, root := newLauncher(t, 5*time.Second)
@@ -156,23 +167,17 @@ func TestKilledTaskIsReportedAsExitedAndItsGroupCleared(t *testing.T) {
 	if d.StopCode != app.StopCodeExited || d.ExitCode("recorder") != 137 {
 		t.Errorf("state change %+v (exit %d)", d, d.ExitCode("recorder"))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(gpid) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	// A zombie is gone for every purpose but kill(0); check its state.
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(gpid) + "/stat"); err == nil && !strings.Contains(string(b), ") Z") {
-		t.Errorf("the task's child %d outlived it", gpid)
-	}
+	testkit.Eventually(t, 5*time.Second, 20*time.Millisecond, fmt.Sprintf("the task's child %d ended with it", gpid), func() bool { return gone(gpid) })
 }
 
 func TestTaskIgnoringSIGTERMIsKilledAfterTheStopTimeout(t *testing.T) {
-	l, rep, _ := newLauncher(t, 300*time.Millisecond)
+	l, rep, root := newLauncher(t, 300*time.Millisecond)
 	task, err := l.Start(context.Background(), spec("ignoreterm1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let it install its SIGTERM handler
+	// The stand-in writes its environment once it ignores SIGTERM.
+	waitFile(t, filepath.Join(root, "gw1", "ignoreterm1", "env-*"))
 	if err := l.Stop(context.Background(), task.ID, "device deleted"); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +212,8 @@ func TestCloseStopsEveryTaskAndRefusesNewOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		if d := rep.next(t, time.Second); d.StopCode != app.StopCodeUserInitiated {
+		// Close waited for the reports: they are there (the bound only fails the test).
+		if d := rep.next(t, 10*time.Second); d.StopCode != app.StopCodeUserInitiated {
 			t.Errorf("state change %+v", d)
 		}
 	}

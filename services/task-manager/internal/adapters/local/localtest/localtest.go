@@ -10,7 +10,9 @@
 //	otherwise    runs until SIGTERM, then exits 0
 //
 // It writes its environment to $RECORDER_SPOOL_DIR/<gateway>/<device>/env-<pid>
-// so tests can check what a task is given.
+// so tests can check what a task is given, once its signal handling is in
+// place: a test that has seen the file can stop the task and know how it
+// will take the SIGTERM.
 package localtest
 
 import (
@@ -39,6 +41,12 @@ func Maybe() {
 func run() int {
 	dev := os.Getenv("RECORDER_DEVICE_INDEX")
 	spool := os.Getenv("RECORDER_SPOOL_DIR")
+	term := make(chan os.Signal, 1)
+	if strings.Contains(dev, "ignoreterm") {
+		signal.Ignore(syscall.SIGTERM)
+	} else {
+		signal.Notify(term, syscall.SIGTERM)
+	}
 	if spool != "" {
 		// Where the recorder keeps a device's spool.
 		spool = filepath.Join(spool, os.Getenv("RECORDER_GATEWAY_ID"), dev)
@@ -49,14 +57,13 @@ func run() int {
 		sort.Strings(env)
 		_ = os.WriteFile(filepath.Join(spool, fmt.Sprintf("env-%d", os.Getpid())), []byte(strings.Join(env, "\n")+"\n"), 0o600)
 	}
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
 	switch {
 	case strings.Contains(dev, "crash"):
+		// A recorder that fails soon after its start, as one whose camera
+		// refuses it does.
 		time.Sleep(100 * time.Millisecond)
 		return 3
 	case strings.Contains(dev, "ignoreterm"):
-		signal.Ignore(syscall.SIGTERM)
 		select {}
 	case strings.Contains(dev, "grandchild"):
 		c := exec.Command("sleep", "300")
