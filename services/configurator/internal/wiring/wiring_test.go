@@ -216,23 +216,43 @@ func next[T proto.Message](t *testing.T, e *env, queueURL string, within time.Du
 	return zero
 }
 
-// quiet checks that nothing of type T arrives within d.
-func quiet[T proto.Message](t *testing.T, e *env, queueURL string, d time.Duration) {
+// noMore waits until the configurator's queue holds no message, visible,
+// in flight or delayed: the event was deleted (or dead-lettered), so it
+// cannot be delivered again and no later run can happen. Whatever its runs
+// published went out before the deletion (the emulator fans out within
+// Publish), so a receive that does not wait then shows whether another T
+// came to queueURL.
+func noMore[T proto.Message](t *testing.T, e *env, queueURL string) {
 	t.Helper()
-	var zero T
-	want := messaging.EventType(zero)
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
-		})
+	q := e.res.Queues["mediagw-configurator-gateway-events"]
+	counts := []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, "the event deleted from the configurator's queue", func() bool {
+		a, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL), AttributeNames: counts})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range out.Messages {
-			if aws.ToString(m.MessageAttributes[messaging.AttrEventType].StringValue) == want {
-				t.Fatalf("unexpected %s: %s", want, aws.ToString(m.Body))
+		for _, n := range counts {
+			if a.Attributes[string(n)] != "0" {
+				return false
 			}
+		}
+		return true
+	})
+	var zero T
+	want := messaging.EventType(zero)
+	out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range out.Messages {
+		e.mu.Lock()
+		e.bodies = append(e.bodies, aws.ToString(m.Body))
+		e.mu.Unlock()
+		if aws.ToString(m.MessageAttributes[messaging.AttrEventType].StringValue) == want {
+			t.Fatalf("unexpected %s: %s", want, aws.ToString(m.Body))
 		}
 	}
 }
@@ -339,7 +359,10 @@ func TestServiceReportsWrongBootstrapPasswordOnce(t *testing.T) {
 		t.Fatalf("failed logins = %d, want at most 2", n)
 	}
 	// Reported and done: not redelivered, not dead-lettered, no new attempt.
-	quiet[*eventsv1.GatewayConfigurationFailed](t, e, sentinelQueue(e), 4*time.Second)
+	noMore[*eventsv1.GatewayConfigurationFailed](t, e, sentinelQueue(e))
+	if n := counter(t, e, "mediagw_configurator_runs_total", "failed_permanent"); n != 1 {
+		t.Fatalf("runs_total{failed_permanent} = %v, want 1", n)
+	}
 	if n := e.sim.Counters().FailedLogins[localIP]; n > 2 {
 		t.Fatalf("failed logins after a while = %d", n)
 	}
@@ -368,7 +391,7 @@ func TestServiceReportsLockout(t *testing.T) {
 	if ev.GetStep() != "login" || ev.GetRetryable() || left < 29*time.Minute || left > 30*time.Minute || !strings.Contains(ev.GetReason(), "lock") {
 		t.Fatalf("GatewayConfigurationFailed = %v", ev)
 	}
-	quiet[*eventsv1.GatewayConfigurationFailed](t, e, sentinelQueue(e), 3*time.Second)
+	noMore[*eventsv1.GatewayConfigurationFailed](t, e, sentinelQueue(e))
 	cs := e.sim.Counters()
 	n := 0
 	for _, v := range cs.Requests {
