@@ -1,0 +1,198 @@
+package app_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"mediagw/services/device-watcher/internal/domain"
+)
+
+// In-memory implementations of the app's interfaces. Each reports what it
+// was asked on a buffered channel, so that a test waits on facts.
+
+var discard = slog.New(slog.DiscardHandler)
+
+// fakeGateway lists the same cameras on every poll.
+type fakeGateway struct {
+	mu           sync.Mutex
+	cams         []domain.Sighting
+	reconfigured []time.Time
+	reconfigErr  error
+	polls        chan struct{}
+}
+
+func newFakeGateway(cams ...domain.Sighting) *fakeGateway {
+	return &fakeGateway{cams: cams, polls: make(chan struct{}, 1000)}
+}
+
+func (g *fakeGateway) Poll(_ context.Context, _ map[string]domain.Known) domain.Snapshot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	snap := domain.Snapshot{Started: now, Finished: now}
+	for _, c := range g.cams {
+		c.At, c.Source = now, domain.SourcePoll
+		snap.Sightings = append(snap.Sightings, c)
+	}
+	g.polls <- struct{}{}
+	return snap
+}
+
+func (g *fakeGateway) Stream(ctx context.Context, _ chan<- domain.StreamUpdate) { <-ctx.Done() }
+
+func (g *fakeGateway) Reconfigured(_ context.Context, at time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reconfigured = append(g.reconfigured, at)
+	return g.reconfigErr
+}
+
+// fakeStore stores nothing but what it was given; errors are taken one per
+// call, in order.
+type fakeStore struct {
+	mu          sync.Mutex
+	loadErrs    []error
+	commitErrs  []error
+	announceErr error
+	committed   []domain.Change
+	announced   []domain.Change
+}
+
+func next(errs *[]error) error {
+	if len(*errs) == 0 {
+		return nil
+	}
+	err := (*errs)[0]
+	*errs = (*errs)[1:]
+	return err
+}
+
+func (s *fakeStore) Load(context.Context, string) (domain.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return domain.State{Gateway: domain.Gateway{Reachable: true}}, next(&s.loadErrs)
+}
+
+func (s *fakeStore) LoadDevice(context.Context, string, string) (*domain.Device, *domain.Change, error) {
+	return nil, nil, nil
+}
+
+func (s *fakeStore) Commit(_ context.Context, _ domain.Lease, c domain.Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := next(&s.commitErrs); err != nil {
+		return err
+	}
+	s.committed = append(s.committed, c)
+	return nil
+}
+
+func (s *fakeStore) Announced(_ context.Context, c domain.Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.announced = append(s.announced, c)
+	return s.announceErr
+}
+
+// fakeLeases grants every lease asked for, after the given failures.
+type fakeLeases struct {
+	mu          sync.Mutex
+	acquireErrs []error
+	renewErrs   []error
+	token       int64
+	acquired    chan domain.Lease
+	released    chan domain.Lease
+	noted       []time.Time
+}
+
+func newFakeLeases(acquireErrs ...error) *fakeLeases {
+	return &fakeLeases{acquireErrs: acquireErrs, acquired: make(chan domain.Lease, 100), released: make(chan domain.Lease, 100)}
+}
+
+func (l *fakeLeases) Acquire(_ context.Context, id string) (domain.Lease, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := next(&l.acquireErrs); err != nil {
+		return domain.Lease{}, false, err
+	}
+	l.token++
+	lease := domain.Lease{ID: id, Holder: "me", Token: l.token, Expires: time.Now().Add(l.Duration())}
+	l.acquired <- lease
+	return lease, true, nil
+}
+
+func (l *fakeLeases) Renew(_ context.Context, lease domain.Lease) (domain.Lease, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := next(&l.renewErrs); err != nil {
+		return lease, err
+	}
+	lease.Expires = time.Now().Add(l.Duration())
+	return lease, nil
+}
+
+func (l *fakeLeases) Release(_ context.Context, lease domain.Lease) error {
+	l.released <- lease
+	return nil
+}
+
+func (l *fakeLeases) NoteConfigured(_ context.Context, _ string, at time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.noted = append(l.noted, at)
+	return nil
+}
+
+func (l *fakeLeases) Duration() time.Duration { return 3 * time.Second }
+
+// fakePublisher publishes to a channel, after the given failures.
+type fakePublisher struct {
+	mu        sync.Mutex
+	errs      []error
+	published chan proto.Message
+}
+
+func newFakePublisher(errs ...error) *fakePublisher {
+	return &fakePublisher{errs: errs, published: make(chan proto.Message, 100)}
+}
+
+func (p *fakePublisher) Publish(_ context.Context, ev proto.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := next(&p.errs); err != nil {
+		return err
+	}
+	p.published <- ev
+	return nil
+}
+
+// fakeMetrics records the lease transitions.
+type fakeMetrics struct {
+	mu        sync.Mutex
+	leaseHeld []bool
+	storeErrs map[string]int
+}
+
+func (m *fakeMetrics) LeaseHeld(_ string, held bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaseHeld = append(m.leaseHeld, held)
+}
+
+func (m *fakeMetrics) StoreError(kind string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.storeErrs == nil {
+		m.storeErrs = map[string]int{}
+	}
+	m.storeErrs[kind]++
+}
+
+func (m *fakeMetrics) PollDuration(string, time.Duration)             {}
+func (m *fakeMetrics) Published(string)                               {}
+func (m *fakeMetrics) DetectionLatency(string, string, time.Duration) {}
+func (m *fakeMetrics) State(string, domain.Counts, bool)              {}
