@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mediagw/services/recorder/internal/testsim"
+	"mediagw/testsupport/testkit"
 )
 
 // BenchmarkCPUPerStreamMinute compares, on the same simulated streams in
@@ -62,7 +63,12 @@ func runCPUBench(b *testing.B, streams int, measure time.Duration) {
 		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	}
 
-	// Past start-up (probing costs about half a CPU-second per start).
+	testkit.Eventually(b, 30*time.Second, 100*time.Millisecond, "the recorder's ffmpeg per stream", func() bool {
+		return len(testsim.FFmpegChildren(rec.cmd.Process.Pid)) == streams
+	})
+	// Measurement pacing, not synchronisation: let start-up (probing costs
+	// about half a CPU-second per start) pass before the CPU counters are
+	// read.
 	time.Sleep(10 * time.Second)
 	kids := testsim.FFmpegChildren(rec.cmd.Process.Pid)
 	if len(kids) != streams {
@@ -75,7 +81,7 @@ func runCPUBench(b *testing.B, streams int, measure time.Duration) {
 	}
 	bare0 := sumCPU(b, barePids)
 	b.ResetTimer()
-	time.Sleep(measure)
+	time.Sleep(measure) // measurement pacing: the window the CPU time is taken over
 	b.StopTimer()
 	if k := testsim.FFmpegChildren(rec.cmd.Process.Pid); len(k) != streams || k[0] != kids[0] {
 		b.Fatalf("the recorder's ffmpeg restarted during the measurement")

@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/domain"
 	"mediagw/services/recorder/internal/testsim"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/testkit"
@@ -153,7 +153,7 @@ func (e *env) start(extra ...string) *proc {
 }
 
 // segments lists channel 1's segments in start order.
-func (e *env) segments() []segment.Segment {
+func (e *env) segments() []domain.Segment {
 	e.t.Helper()
 	out, err := e.s3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{
 		Bucket: aws.String(e.bucket), Prefix: aws.String("recordings/gw-bin/" + e.device + "/1/"),
@@ -161,9 +161,9 @@ func (e *env) segments() []segment.Segment {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var segs []segment.Segment
+	var segs []domain.Segment
 	for _, o := range out.Contents {
-		s, err := segment.ParseKey("recordings", *o.Key)
+		s, err := domain.ParseKey("recordings", *o.Key)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -171,6 +171,23 @@ func (e *env) segments() []segment.Segment {
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].Start.Before(segs[j].Start) })
 	return segs
+}
+
+// growingSeconds is the media duration of the segment ffmpeg is writing
+// into the spool's work directory (0 if there is none).
+func (e *env) growingSeconds() float64 {
+	files, _ := filepath.Glob(filepath.Join(e.spool, "gw-bin", e.device, "1", "work", "*.ts"))
+	if len(files) == 0 {
+		return 0
+	}
+	sort.Strings(files)
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration",
+		"-of", "default=noprint_wrappers=1:nokey=1", files[len(files)-1]).Output()
+	if err != nil {
+		return 0
+	}
+	d, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	return d
 }
 
 func alive(pid int) bool {
@@ -259,7 +276,12 @@ func TestKilledRecorderIsPickedUpByTheNext(t *testing.T) {
 	e := newEnv(t, sim)
 	p := e.start()
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
-	time.Sleep(2 * time.Second) // into the next segment
+	// About 2 s into the next segment (of 4 s), as ffprobe reads the
+	// growing file.
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, "the growing segment to hold 1.5–2.5 s", func() bool {
+		d := e.growingSeconds()
+		return d >= 1.5 && d <= 2.5
+	})
 	kids := testsim.FFmpegChildren(p.cmd.Process.Pid)
 	p.cmd.Process.Kill()
 	<-p.done

@@ -1,29 +1,26 @@
-// Package config parses the recorder's settings that need more than the
-// service runtime's scalar types: the channel list, byte sizes, and the
-// identifiers that end up in S3 keys and file paths.
-package config
+package domain
 
 import (
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
-// Channel is one channel to record.
+// Channel is one camera channel to record.
 type Channel struct {
-	ID  string
-	URL string
+	ID  string // used in S3 keys, spool paths and metric labels
+	URL string // rtsp://host[:port]/path, without credentials
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
-// ValidID checks a gateway id, device index or channel id: it becomes an
-// S3 key segment and a directory name.
-func ValidID(s string) error {
-	if !idRE.MatchString(s) {
+// ValidName checks a device index or channel id: it becomes an S3 key
+// segment and a directory name. (Gateway ids are checked by
+// mediagw/pkg/gatewayid, which also refuses ':'.)
+func ValidName(s string) error {
+	if !nameRE.MatchString(s) {
 		return fmt.Errorf("%q: want letters, digits, '_', '.', ':' or '-' (up to 128, not starting with a symbol)", s)
 	}
 	return nil
@@ -44,7 +41,7 @@ func ParseChannels(s string) ([]Channel, error) {
 		if !ok || raw == "" {
 			return nil, fmt.Errorf("entry %d: want <channel>=<rtsp url>", i+1)
 		}
-		if err := ValidID(id); err != nil {
+		if err := ValidName(id); err != nil {
 			return nil, fmt.Errorf("entry %d: channel %w", i+1, err)
 		}
 		if seen[id] {
@@ -64,33 +61,4 @@ func ParseChannels(s string) ([]Channel, error) {
 		return nil, errors.New("no channels")
 	}
 	return out, nil
-}
-
-var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|B)?$`)
-
-// ParseBytes reads a size: a number of bytes, or with a unit: KB, MB, GB,
-// TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024).
-func ParseBytes(s string) (int64, error) {
-	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a size (e.g. 4GiB, 500MB, 1048576)", s)
-	}
-	n, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a size: %w", s, err)
-	}
-	unit := strings.TrimSuffix(m[2], "B")
-	mult := 1.0
-	if unit != "" {
-		base := 1000.0
-		if strings.HasSuffix(unit, "i") {
-			base = 1024
-		}
-		mult = map[byte]float64{'K': base, 'M': base * base, 'G': base * base * base, 'T': base * base * base * base}[unit[0]]
-	}
-	v := n * mult
-	if v < 1 || v > 1<<62 {
-		return 0, fmt.Errorf("%q: out of range", s)
-	}
-	return int64(v), nil
 }

@@ -1,4 +1,4 @@
-package config
+package domain
 
 import (
 	"strings"
@@ -32,29 +32,15 @@ func TestParseChannels(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]int64{"1048576": 1 << 20, "4GiB": 4 << 30, "500MB": 500e6, "1.5 KiB": 1536, "2G": 2e9, "10B": 10} {
-		got, err := ParseBytes(in)
-		if err != nil || got != want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "-1", "0", "4 GiBs", "lots", "1XB"} {
-		if _, err := ParseBytes(bad); err == nil {
-			t.Errorf("ParseBytes(%q) accepted", bad)
-		}
-	}
-}
-
-func TestValidID(t *testing.T) {
+func TestValidName(t *testing.T) {
 	for _, ok := range []string{"1", "gw-01", "6e0b1f7a-2c4d-4b8e-9f00-1234567890ab", "cam.1"} {
-		if err := ValidID(ok); err != nil {
-			t.Errorf("ValidID(%q) = %v", ok, err)
+		if err := ValidName(ok); err != nil {
+			t.Errorf("ValidName(%q) = %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", ".", "..", "a/b", "-x", "a b"} {
-		if ValidID(bad) == nil {
-			t.Errorf("ValidID(%q) accepted", bad)
+		if ValidName(bad) == nil {
+			t.Errorf("ValidName(%q) accepted", bad)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package restart
+package domain
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestBackoffGrowsCapsAndResets(t *testing.T) {
-	p := NewPolicy(time.Second, 8*time.Second, time.Minute, 3)
+	p := NewRestartPolicy(time.Second, 8*time.Second, time.Minute, 3)
 	var waits []time.Duration
 	var failing []bool
 	for i := 0; i < 6; i++ {
@@ -39,9 +39,24 @@ func TestBackoffGrowsCapsAndResets(t *testing.T) {
 }
 
 func TestNoSegmentsIsNeverHealthy(t *testing.T) {
-	p := NewPolicy(time.Second, time.Minute, time.Minute, 2)
+	p := NewRestartPolicy(time.Second, time.Minute, time.Minute, 2)
 	p.RunEnded(time.Hour, 0)
 	if _, f := p.RunEnded(time.Hour, 0); !f {
 		t.Fatal("two long runs without a segment should count as failing")
+	}
+}
+
+func TestBackoffGrowsByItsMultiplier(t *testing.T) {
+	b := Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second, Multiplier: 1.5, Jitter: 0.5}
+	nominal := 500 * time.Millisecond
+	for i := 0; i < 15; i++ {
+		if w := b.Next(); w < nominal/2 || w > nominal*3/2+1 {
+			t.Fatalf("wait %d = %v, want %v ± 50%%", i, w, nominal)
+		}
+		nominal = min(time.Duration(float64(nominal)*1.5), 30*time.Second)
+	}
+	b.Reset()
+	if w := b.Next(); w > 750*time.Millisecond {
+		t.Fatalf("after Reset: %v", w)
 	}
 }

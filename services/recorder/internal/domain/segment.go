@@ -1,7 +1,4 @@
-// Package segment is the recorder's domain model of one recorded piece of a
-// channel's stream: where it sits in wall-clock time, how it is named in S3,
-// and how the segment muxer's list entries map onto it.
-package segment
+package domain
 
 import (
 	"errors"

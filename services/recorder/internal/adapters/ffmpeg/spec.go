@@ -1,85 +1,21 @@
-// Package ffmpeg runs Debian's ffmpeg as the recorder's segmenter: one
-// process per channel run, reading RTSP over TCP, cutting segments with the
-// segment muxer and reporting each finished segment on a pipe.
+// Package ffmpeg runs Debian's ffmpeg as the recorder's segmenter
+// (app.Segmenter): one process per channel run, reading RTSP over TCP,
+// cutting segments with the segment muxer and reporting each finished
+// segment on a pipe; ffprobe measures half-written segments.
 package ffmpeg
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"time"
+
+	"mediagw/services/recorder/internal/domain"
 )
-
-// Container is the segment file format.
-type Container string
-
-const (
-	// MPEGTS keeps everything written so far playable when ffmpeg dies
-	// mid-segment: there is no index to finalise.
-	MPEGTS Container = "ts"
-	// FragmentedMP4 is MP4 with a fragment per keyframe: a killed segment
-	// keeps all complete fragments.
-	FragmentedMP4 Container = "fmp4"
-)
-
-// Ext is the file extension of the container.
-func (c Container) Ext() string {
-	if c == FragmentedMP4 {
-		return "mp4"
-	}
-	return "ts"
-}
-
-// ContentType is the MIME type of a segment file.
-func (c Container) ContentType() string {
-	if c == FragmentedMP4 {
-		return "video/mp4"
-	}
-	return "video/mp2t"
-}
-
-// ParseContainer reads "ts" (or "mpegts") and "fmp4".
-func ParseContainer(s string) (Container, error) {
-	switch s {
-	case "ts", "mpegts":
-		return MPEGTS, nil
-	case "fmp4":
-		return FragmentedMP4, nil
-	}
-	return "", fmt.Errorf("unknown container %q (want ts or fmp4)", s)
-}
 
 // Codecs the recorder can transcode to, by the name used in configuration
 // and S3 metadata, with the ffmpeg encoder.
 var encoders = map[string]string{"h264": "libx264", "hevc": "libx265"}
-
-// ValidCodec reports whether name is "copy" or a codec we can encode.
-func ValidCodec(name string) error {
-	if name == "" || name == "copy" {
-		return nil
-	}
-	if _, ok := encoders[name]; ok {
-		return nil
-	}
-	return fmt.Errorf("unknown codec %q (want copy, h264 or hevc)", name)
-}
-
-var sizeRE = regexp.MustCompile(`^(-2|[1-9][0-9]*)x(-2|[1-9][0-9]*)$`)
-
-// ValidSize checks a resize target "WIDTHxHEIGHT"; -2 for one side keeps
-// the aspect ratio.
-func ValidSize(s string) error {
-	if s == "" {
-		return nil
-	}
-	m := sizeRE.FindStringSubmatch(s)
-	if m == nil || (m[1] == "-2" && m[2] == "-2") {
-		return fmt.Errorf("size %q is not WIDTHxHEIGHT (one side may be -2)", s)
-	}
-	return nil
-}
 
 // Spec is one ffmpeg run.
 type Spec struct {
@@ -90,7 +26,7 @@ type Spec struct {
 	Dir           string // where segment files are written
 	Prefix        string // file name prefix, unique per run
 	SegmentLength time.Duration
-	Container     Container
+	Container     domain.Container
 	Codec         string // "" or "copy": stream copy; else h264 or hevc
 	Size          string // optional resize when transcoding
 }
@@ -106,10 +42,11 @@ func (s Spec) Args() ([]string, error) {
 	if s.SegmentLength <= 0 {
 		return nil, errors.New("segment length must be positive")
 	}
-	if err := ValidCodec(s.Codec); err != nil {
+	if err := domain.ValidCodec(s.Codec); err != nil {
 		return nil, err
 	}
-	if err := ValidSize(s.Size); err != nil {
+	width, height, err := domain.ParseSize(s.Size)
+	if err != nil {
 		return nil, err
 	}
 	if s.Size != "" && (s.Codec == "" || s.Codec == "copy") {
@@ -137,8 +74,7 @@ func (s Spec) Args() ([]string, error) {
 			// Keyframes on the segment grid, so cuts land on time.
 			"-force_key_frames", "expr:gte(t,n_forced*"+seg+")")
 		if s.Size != "" {
-			m := sizeRE.FindStringSubmatch(s.Size)
-			args = append(args, "-vf", "scale="+m[1]+":"+m[2])
+			args = append(args, "-vf", "scale="+width+":"+height)
 		}
 	} else {
 		args = append(args, "-c:v", "copy")
@@ -148,7 +84,7 @@ func (s Spec) Args() ([]string, error) {
 		// per finished segment, written the moment it is closed.
 		"-segment_list", "pipe:3", "-segment_list_type", "csv")
 	switch s.Container {
-	case FragmentedMP4:
+	case domain.FragmentedMP4:
 		args = append(args, "-segment_format", "mp4",
 			"-segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof")
 	default:

@@ -1,29 +1,31 @@
-package recorder
+package app
 
 import (
 	"context"
 	"errors"
-	"os"
+	"io/fs"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
-	"mediagw/services/recorder/internal/spool"
+	"mediagw/services/recorder/internal/domain"
 )
 
 // uploadAttemptTimeout bounds one upload attempt so a hung connection does
 // not hold the queue.
 const uploadAttemptTimeout = 2 * time.Minute
 
+// Waits between upload attempts of a segment while the store fails: the
+// spool holds segments through an outage of any length, so this is not a
+// retry of one request (the SDK does that) but the pace of the queue.
+const (
+	uploadRetryInitial = 500 * time.Millisecond
+	uploadRetryMax     = 30 * time.Second
+)
+
 // uploadLoop uploads a channel's spooled segments oldest first, retrying
 // the oldest with capped backoff while S3 fails, so order is kept.
 func (r *Recorder) uploadLoop(ctx context.Context, ch string) {
 	log := r.log.With("channel", ch)
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(500*time.Millisecond),
-		backoff.WithMaxInterval(30*time.Second),
-		backoff.WithMaxElapsedTime(0),
-	)
+	b := domain.Backoff{Initial: uploadRetryInitial, Max: uploadRetryMax, Multiplier: 1.5, Jitter: 0.5}
 	failures := 0
 	for {
 		it, err := r.spool.Next(ctx, ch)
@@ -33,10 +35,7 @@ func (r *Recorder) uploadLoop(ctx context.Context, ch string) {
 		started := time.Now()
 		err = r.upload(ctx, it)
 		if err == nil {
-			r.m.UploadSeconds.Observe(time.Since(started).Seconds())
-			r.m.SegmentsUploaded.WithLabelValues(ch).Inc()
-			r.m.UploadedBytes.WithLabelValues(ch).Add(float64(it.Segment.Size))
-			r.m.LastUploadedEnd.WithLabelValues(ch).Set(float64(it.Segment.End().UnixMilli()) / 1e3)
+			r.m.SegmentUploaded(ch, it.Segment.Size, time.Since(started), it.Segment.End())
 			if err := r.spool.Done(it); err != nil {
 				log.Error("removing an uploaded segment from the spool", "err", err)
 			}
@@ -48,10 +47,10 @@ func (r *Recorder) uploadLoop(ctx context.Context, ch string) {
 			b.Reset()
 			continue
 		}
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
 			// Deleted from outside: nothing left to retry.
 			log.Error("spooled segment file vanished", "file", it.Path)
-			r.m.SegmentsFailed.WithLabelValues(ch, "missing").Inc()
+			r.m.SegmentFailed(ch, "missing")
 			_ = r.spool.Done(it)
 			r.updateSpoolGauges()
 			continue
@@ -61,8 +60,8 @@ func (r *Recorder) uploadLoop(ctx context.Context, ch string) {
 			return
 		}
 		failures++
-		r.m.UploadFailures.WithLabelValues(ch).Inc()
-		wait := b.NextBackOff()
+		r.m.UploadFailed(ch)
+		wait := b.Next()
 		log.Warn("upload failed; segment stays spooled", "err", err, "attempt", failures, "retry_in", wait.Round(time.Millisecond).String())
 		t := time.NewTimer(wait)
 		select {
@@ -74,13 +73,8 @@ func (r *Recorder) uploadLoop(ctx context.Context, ch string) {
 	}
 }
 
-func (r *Recorder) upload(ctx context.Context, it *spool.Item) error {
-	f, err := os.Open(it.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+func (r *Recorder) upload(ctx context.Context, it *domain.Spooled) error {
 	ctx, cancel := context.WithTimeout(ctx, uploadAttemptTimeout)
 	defer cancel()
-	return r.store.Put(ctx, it.Segment.Key(r.cfg.KeyPrefix), f, r.cfg.Container.ContentType(), it.Segment.Metadata())
+	return r.d.Uploader.Upload(ctx, it.Segment.Key(r.cfg.KeyPrefix), it.Path, r.cfg.Container.ContentType(), it.Segment.Metadata())
 }

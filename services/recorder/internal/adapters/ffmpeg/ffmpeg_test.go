@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"mediagw/services/recorder/internal/domain"
 	"mediagw/testsupport/testkit"
 )
 
 func TestArgs(t *testing.T) {
-	s := Spec{Input: "rtsp://127.0.0.1:5000/Streaming/Channels/101", RTSPTimeout: 3 * time.Second, Dir: "/spool/work", Prefix: "r1_", SegmentLength: 30 * time.Second, Container: MPEGTS}
+	s := Spec{Input: "rtsp://127.0.0.1:5000/Streaming/Channels/101", RTSPTimeout: 3 * time.Second, Dir: "/spool/work", Prefix: "r1_", SegmentLength: 30 * time.Second, Container: domain.MPEGTS}
 	args, err := s.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func TestArgs(t *testing.T) {
 			t.Errorf("args %q lack %q", line, want)
 		}
 	}
-	s.Container, s.Codec, s.Size, s.SegmentLength = FragmentedMP4, "h264", "-2x720", 4500*time.Millisecond
+	s.Container, s.Codec, s.Size, s.SegmentLength = domain.FragmentedMP4, "h264", "-2x720", 4500*time.Millisecond
 	args, err = s.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func clip(t *testing.T, seconds int, preset ...string) string {
 func TestProcessListsSegmentsAndFinishesOnStop(t *testing.T) {
 	src := clip(t, 30)
 	dir := t.TempDir()
-	spec := Spec{Input: src, InputOptions: []string{"-re"}, Dir: dir, Prefix: "run1_", SegmentLength: 2 * time.Second, Container: MPEGTS}
+	spec := Spec{Input: src, InputOptions: []string{"-re"}, Dir: dir, Prefix: "run1_", SegmentLength: 2 * time.Second, Container: domain.MPEGTS}
 	p, err := Start("ffmpeg", spec, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +124,7 @@ func TestProcessListsSegmentsAndFinishesOnStop(t *testing.T) {
 // the first segment starts at 0; FirstPacket has the truth.
 func TestFirstPacketOfTheFirstSegment(t *testing.T) {
 	src := clip(t, 2, "veryfast")
-	p, err := Start("ffmpeg", Spec{Input: src, InputOptions: []string{}, Dir: t.TempDir(), Prefix: "b_", SegmentLength: time.Second, Container: MPEGTS}, slog.New(slog.DiscardHandler))
+	p, err := Start("ffmpeg", Spec{Input: src, InputOptions: []string{}, Dir: t.TempDir(), Prefix: "b_", SegmentLength: time.Second, Container: domain.MPEGTS}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,16 @@
-// Package metrics defines the recorder's Prometheus metrics.
-package metrics
+// Package prometheus records the recorder's metrics (app.Metrics) on a
+// Prometheus registry.
+package prometheus
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mediagw/services/recorder/internal/app"
+)
+
+var _ app.Metrics = (*Metrics)(nil)
 
 // Metrics are registered on the registry given to New; nothing is global.
 type Metrics struct {
@@ -17,8 +26,8 @@ type Metrics struct {
 	Restarts         *prometheus.CounterVec // channel, reason
 	LastSegmentEnd   *prometheus.GaugeVec   // channel: unix time
 	LastUploadedEnd  *prometheus.GaugeVec   // channel: unix time
-	ChannelFailing   *prometheus.GaugeVec   // channel: 1 while the stream keeps failing
-	ClockDrift       *prometheus.GaugeVec   // channel: seconds
+	Failing          *prometheus.GaugeVec   // channel: 1 while the stream keeps failing
+	Drift            *prometheus.GaugeVec   // channel: seconds
 
 	reg prometheus.Registerer
 }
@@ -66,17 +75,17 @@ func New(reg prometheus.Registerer, gateway, device string) *Metrics {
 		LastUploadedEnd: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "recorder_last_uploaded_segment_end_timestamp_seconds", Help: "Wall-clock end of the last segment uploaded.",
 		}, ch),
-		ChannelFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "recorder_channel_failing", Help: "1 while a channel's stream keeps failing (several unhealthy runs in a row).",
 		}, ch),
-		ClockDrift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "recorder_clock_drift_seconds", Help: "How much later than placed (beyond the pipeline latency) the last segment ended; the anchor moves beyond ±0.5 s.",
 		}, ch),
 		reg: reg,
 	}
 	reg.MustRegister(m.SegmentsWritten, m.SegmentsUploaded, m.SegmentsFailed, m.SegmentsDropped, m.UploadFailures,
 		m.UploadSeconds, m.UploadedBytes, m.SpoolBytes, m.SpoolSegments, m.Restarts, m.LastSegmentEnd,
-		m.LastUploadedEnd, m.ChannelFailing, m.ClockDrift)
+		m.LastUploadedEnd, m.Failing, m.Drift)
 	return m
 }
 
@@ -89,3 +98,42 @@ func (m *Metrics) ReceivedBytes(channel string, f func() uint64) {
 		ConstLabels: prometheus.Labels{"channel": channel},
 	}, func() float64 { return float64(f()) }))
 }
+
+func (m *Metrics) SegmentWritten(ch string, end time.Time) {
+	m.SegmentsWritten.WithLabelValues(ch).Inc()
+	m.LastSegmentEnd.WithLabelValues(ch).Set(unixSeconds(end))
+}
+
+func (m *Metrics) SegmentUploaded(ch string, bytes int64, took time.Duration, end time.Time) {
+	m.UploadSeconds.Observe(took.Seconds())
+	m.SegmentsUploaded.WithLabelValues(ch).Inc()
+	m.UploadedBytes.WithLabelValues(ch).Add(float64(bytes))
+	m.LastUploadedEnd.WithLabelValues(ch).Set(unixSeconds(end))
+}
+
+func (m *Metrics) SegmentFailed(ch, reason string) {
+	m.SegmentsFailed.WithLabelValues(ch, reason).Inc()
+}
+func (m *Metrics) SegmentDropped(ch string) { m.SegmentsDropped.WithLabelValues(ch).Inc() }
+func (m *Metrics) UploadFailed(ch string)   { m.UploadFailures.WithLabelValues(ch).Inc() }
+
+func (m *Metrics) Spool(bytes int64, segments int) {
+	m.SpoolBytes.Set(float64(bytes))
+	m.SpoolSegments.Set(float64(segments))
+}
+
+func (m *Metrics) FFmpegRestarted(ch, reason string) { m.Restarts.WithLabelValues(ch, reason).Inc() }
+
+func (m *Metrics) ChannelFailing(ch string, failing bool) {
+	v := 0.0
+	if failing {
+		v = 1
+	}
+	m.Failing.WithLabelValues(ch).Set(v)
+}
+
+func (m *Metrics) ClockDrift(ch string, drift time.Duration) {
+	m.Drift.WithLabelValues(ch).Set(drift.Seconds())
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }

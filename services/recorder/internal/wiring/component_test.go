@@ -1,4 +1,4 @@
-package recorder
+package wiring
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"mediagw/services/recorder/internal/ffmpeg"
-	"mediagw/services/recorder/internal/metrics"
+	"mediagw/services/recorder/internal/adapters/prometheus"
+	"mediagw/services/recorder/internal/domain"
 	"mediagw/services/recorder/internal/testsim"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/testkit"
@@ -49,7 +49,7 @@ func TestRecordsContinuousSegmentsIntoS3(t *testing.T) {
 			}
 		}
 	}
-	if err, took := stop(); err != nil || took > h.cfg.StopTimeout {
+	if err, took := stop(); err != nil || took > h.stopTimeout {
 		t.Fatalf("stop: %v after %v", err, took)
 	}
 
@@ -173,15 +173,18 @@ func TestSpoolSurvivesARestart(t *testing.T) {
 	t.Parallel()
 	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-spool")
-	h.cfg.StopTimeout = 3 * time.Second
+	h.stopTimeout = 3 * time.Second
 	stop := h.start(storeAt(h.aws, h.bucket, "http://127.0.0.1:1")) // nothing listens there
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 spooled segments", func() bool { return testutil.ToFloat64(h.m.SpoolSegments) >= 2 })
 	err, took := stop()
-	if !errors.Is(err, ErrSpoolNotEmpty) {
+	if !errors.Is(err, domain.ErrSpoolNotEmpty) {
 		t.Fatalf("stop with S3 down = %v, want ErrSpoolNotEmpty", err)
 	}
-	if took > h.cfg.StopTimeout+time.Second {
-		t.Errorf("stop took %v with a %v budget", took, h.cfg.StopTimeout)
+	if ExitCode(err) != ExitSpoolNotEmpty {
+		t.Errorf("exit code %d for %v, want %d", ExitCode(err), err, ExitSpoolNotEmpty)
+	}
+	if took > h.stopTimeout+time.Second {
+		t.Errorf("stop took %v with a %v budget", took, h.stopTimeout)
 	}
 	spooled := int(testutil.ToFloat64(h.m.SpoolSegments))
 
@@ -191,7 +194,7 @@ func TestSpoolSurvivesARestart(t *testing.T) {
 	h2 := *h
 	h2.m = nil
 	h2.reg = newRegistry()
-	h2.cfg.StopTimeout = 10 * time.Second
+	h2.stopTimeout = 10 * time.Second
 	stop2 := h2.start(h.store())
 	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, "leftovers in S3", func() bool { return len(h.segments("1")) >= spooled })
 	if err, _ := stop2(); err != nil {
@@ -204,21 +207,13 @@ func TestSpoolSurvivesARestart(t *testing.T) {
 	checkContinuous(t, objs)
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
-	for _, c := range []Config{{}, {Channels: []Channel{{ID: "1", URL: "rtsp://h/x"}}}} {
-		if _, err := New(c, nil, nil, nil); err == nil {
-			t.Errorf("New(%+v) accepted", c)
-		}
-	}
-}
-
 // Transcoding with a resize into fragmented MP4: segments are still cut on
 // the grid (keyframes are forced there) and playable.
 func TestTranscodeIntoFragmentedMP4(t *testing.T) {
 	t.Parallel()
 	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-fmp4")
-	h.cfg.Container, h.cfg.Codec, h.cfg.Size = ffmpeg.FragmentedMP4, "h264", "320x-2"
+	h.s.Container, h.s.Codec, h.s.Size = domain.FragmentedMP4, "h264", "320x-2"
 	stop := h.start(h.store())
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "3 segments", func() bool { return len(h.segments("1")) >= 3 })
 	if err, _ := stop(); err != nil {
@@ -257,7 +252,7 @@ func TestWatchdogRestartsFFmpeg(t *testing.T) {
 	t.Parallel()
 	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-wd")
-	h.cfg.Watchdog = 2 * time.Second
+	h.s.Watchdog = 2 * time.Second
 	stop := h.start(h.store())
 	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, "a watchdog restart", func() bool {
 		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "stalled")) >= 1
@@ -277,20 +272,24 @@ func TestGivesUpWhenEveryChannelIsDead(t *testing.T) {
 	s := testsim.Start(t)
 	s.SetAvailable(testsim.StreamPath("cam-dead"), false)
 	h := newHarness(t, s, "cam-dead")
-	h.cfg.GiveUpAfter = 4 * time.Second
-	h.cfg.FailingAfter = 2
-	h.cfg.RestartMax = 500 * time.Millisecond
-	h.m = metrics.New(h.reg, h.cfg.Gateway, h.cfg.Device)
-	r, err := New(h.cfg, h.store(), h.m, h.log)
+	h.s.GiveUpAfter = 4 * time.Second
+	h.knobs.FailingAfter = 2
+	h.s.RestartMaxBackoff = 500 * time.Millisecond
+	h.m = prometheus.New(h.reg, h.s.Gateway.String(), h.s.Device)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rt, err := h.runtime(ctx, h.store())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := r.Run(ctx); !errors.Is(err, ErrGaveUp) {
+	err = rt.Run(ctx)
+	if !errors.Is(err, domain.ErrGaveUp) {
 		t.Fatalf("Run = %v, want ErrGaveUp", err)
 	}
-	if testutil.ToFloat64(h.m.ChannelFailing.WithLabelValues("1")) != 1 || !strings.Contains(h.logs.String(), "stream keeps failing") {
+	if ExitCode(err) != ExitGaveUp {
+		t.Errorf("exit code %d for %v", ExitCode(err), err)
+	}
+	if testutil.ToFloat64(h.m.Failing.WithLabelValues("1")) != 1 || !strings.Contains(h.logs.String(), "stream keeps failing") {
 		t.Error("the dead stream was not reported as failing")
 	}
 }

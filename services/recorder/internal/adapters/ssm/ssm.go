@@ -1,5 +1,6 @@
-// Package secret reads the RTSP password from SSM Parameter Store.
-package secret
+// Package ssm reads the RTSP password from SSM Parameter Store
+// (app.Password).
+package ssm
 
 import (
 	"context"
@@ -11,10 +12,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/services/recorder/internal/app"
+	"mediagw/services/recorder/internal/domain"
 )
 
 // ErrNotFound means the parameter does not exist.
-var ErrNotFound = errors.New("parameter not found")
+var ErrNotFound = domain.ErrNotFound
+
+var _ app.Password = (*Password)(nil)
 
 // ParameterGetter is the part of the SSM client used here.
 type ParameterGetter interface {
@@ -27,6 +33,7 @@ type Password struct {
 	client   ParameterGetter
 	name     string
 	minAge   time.Duration
+	now      func() time.Time
 	mu       sync.Mutex
 	value    string
 	have     bool
@@ -37,7 +44,7 @@ type Password struct {
 // NewPassword reads parameter name with client. After Invalidate, the value
 // is read again, at most once per minAge.
 func NewPassword(client ParameterGetter, name string, minAge time.Duration) *Password {
-	return &Password{client: client, name: name, minAge: minAge}
+	return &Password{client: client, name: name, minAge: minAge, now: time.Now}
 }
 
 // Get returns the password, reading it from SSM the first time and after
@@ -45,7 +52,7 @@ func NewPassword(client ParameterGetter, name string, minAge time.Duration) *Pas
 func (p *Password) Get(ctx context.Context) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.have && (!p.outdated || time.Since(p.fetched) < p.minAge) {
+	if p.have && (!p.outdated || p.now().Sub(p.fetched) < p.minAge) {
 		return p.value, nil
 	}
 	out, err := p.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.name), WithDecryption: aws.Bool(true)})
@@ -59,7 +66,7 @@ func (p *Password) Get(ctx context.Context) (string, error) {
 	if out.Parameter == nil || out.Parameter.Value == nil {
 		return "", fmt.Errorf("ssm parameter %s: no value", p.name)
 	}
-	p.value, p.have, p.fetched, p.outdated = *out.Parameter.Value, true, time.Now(), false
+	p.value, p.have, p.fetched, p.outdated = *out.Parameter.Value, true, p.now(), false
 	return p.value, nil
 }
 

@@ -1,4 +1,4 @@
-package rtspproxy
+package rtsp
 
 import (
 	"encoding/base64"

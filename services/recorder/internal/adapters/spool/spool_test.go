@@ -6,15 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/domain"
 )
 
-var src = segment.Source{Gateway: "gw1", Device: "dev1"}
+var src = domain.Source{Gateway: "gw1", Device: "dev1"}
 
-func seg(ch string, start time.Time) segment.Segment {
-	s := segment.Segment{Source: src, Start: start, Duration: 4 * time.Second, Codec: "h264", Ext: "ts"}
+func seg(ch string, start time.Time) domain.Segment {
+	s := domain.Segment{Source: src, Start: start, Duration: 4 * time.Second, Codec: "h264", Ext: "ts"}
 	s.Channel = ch
 	return s
 }
@@ -40,7 +41,7 @@ func TestAddNextDoneInStartOrder(t *testing.T) {
 	// Added out of order: the queue is by start time.
 	for i, off := range []int{2, 0, 1} {
 		f := writeSegment(t, s, "1", "seg"+string(rune('a'+i))+".ts", 100)
-		if _, err := s.Add(seg("1", t0.Add(time.Duration(off)*4*time.Second)), f); err != nil {
+		if _, _, err := s.Add(seg("1", t0.Add(time.Duration(off)*4*time.Second)), f); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
@@ -76,29 +77,40 @@ func TestAddNextDoneInStartOrder(t *testing.T) {
 	}
 }
 
+// Next blocks on an empty channel and returns the segment as soon as it is
+// added. In a synctest bubble, Wait returns once the goroutine calling Next
+// is durably blocked, so "not returned before Add" is a fact, not a guess.
 func TestNextWakesOnAdd(t *testing.T) {
-	s, _, err := Open(t.TempDir(), src, []string{"1"}, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	got := make(chan *Item, 1)
-	go func() {
-		it, _ := s.Next(context.Background(), "1")
-		got <- it
-	}()
-	time.Sleep(20 * time.Millisecond)
-	if _, err := s.Add(seg("1", time.Now()), writeSegment(t, s, "1", "a.ts", 10)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case it := <-got:
-		if it == nil {
-			t.Fatal("Next returned nil")
+	synctest.Test(t, func(t *testing.T) {
+		s, _, err := Open(t.TempDir(), src, []string{"1"}, 1<<20)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Next did not wake up after Add")
-	}
+		defer s.Close()
+		got := make(chan *domain.Spooled, 1)
+		go func() {
+			it, _ := s.Next(context.Background(), "1")
+			got <- it
+		}()
+		synctest.Wait()
+		select {
+		case it := <-got:
+			t.Fatalf("Next returned %v on an empty channel instead of waiting", it)
+		default:
+		}
+		if _, _, err := s.Add(seg("1", time.Now()), writeSegment(t, s, "1", "a.ts", 10)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case it := <-got:
+			if it == nil {
+				t.Fatal("Next returned nil")
+			}
+		default:
+			t.Fatal("Next did not wake up after Add")
+		}
+	})
 }
 
 func TestBoundDropsOldestAcrossChannelsButNotBusy(t *testing.T) {
@@ -108,9 +120,9 @@ func TestBoundDropsOldestAcrossChannelsButNotBusy(t *testing.T) {
 	}
 	defer s.Close()
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	add := func(ch string, off int, name string) []segment.Segment {
+	add := func(ch string, off int, name string) []domain.Segment {
 		t.Helper()
-		d, err := s.Add(seg(ch, t0.Add(time.Duration(off)*time.Second)), writeSegment(t, s, ch, name, 100))
+		_, d, err := s.Add(seg(ch, t0.Add(time.Duration(off)*time.Second)), writeSegment(t, s, ch, name, 100))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +156,7 @@ func TestReopenQueuesLeftoversAndLocks(t *testing.T) {
 	}
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 123e6, time.UTC)
 	want := seg("1", t0)
-	if _, err := s.Add(want, writeSegment(t, s, "1", "a.ts", 42)); err != nil {
+	if _, _, err := s.Add(want, writeSegment(t, s, "1", "a.ts", 42)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := Open(root, src, []string{"1"}, 1<<20); !errors.Is(err, ErrLocked) {
@@ -175,7 +187,7 @@ func TestReopenOverBoundDropsOldest(t *testing.T) {
 	}
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	for i, name := range []string{"a.ts", "b.ts", "c.ts"} {
-		if _, err := s.Add(seg("1", t0.Add(time.Duration(i)*time.Second)), writeSegment(t, s, "1", name, 100)); err != nil {
+		if _, _, err := s.Add(seg("1", t0.Add(time.Duration(i)*time.Second)), writeSegment(t, s, "1", name, 100)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,7 +208,7 @@ func TestReleaseRequeues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Add(seg("1", time.Now()), writeSegment(t, s, "1", "a.ts", 1)); err != nil {
+	if _, _, err := s.Add(seg("1", time.Now()), writeSegment(t, s, "1", "a.ts", 1)); err != nil {
 		t.Fatal(err)
 	}
 	it, _ := s.Next(context.Background(), "1")

@@ -1,4 +1,4 @@
-package rtspproxy
+package rtsp
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/icholy/digest"
+
+	rtspmsg "mediagw/pkg/rtsp"
 )
 
 const (
@@ -36,7 +38,7 @@ type fakeGateway struct {
 	frames    [][]byte // sent after PLAY
 
 	mu       sync.Mutex
-	requests []*message
+	requests []*rtspmsg.Message
 	authOK   map[string]int // method -> authorised requests
 	fromCli  [][]byte
 	nonce    int
@@ -135,21 +137,22 @@ func (g *fakeGateway) serve(c net.Conn) {
 			r.Discard(len(f))
 			continue
 		}
-		m, err := readMessage(r)
+		m, err := rtspmsg.Read(r, rtspmsg.Limits{})
 		if err != nil {
 			return
 		}
 		g.mu.Lock()
 		g.requests = append(g.requests, m)
 		g.mu.Unlock()
-		method, uri, _, _ := m.request()
-		resp := &message{line: "RTSP/1.0 200 OK", fields: []field{{"CSeq", m.get("CSeq")}}}
+		method, uri := m.Method, m.URI
+		resp := rtspmsg.NewResponse(200)
+		resp.Header.Add("CSeq", m.Header.Get("CSeq"))
 		if !strings.HasPrefix(uri, g.base()) {
-			resp.line = "RTSP/1.0 400 Bad Request"
-		} else if !g.authorised(method, uri, m.get("Authorization")) {
-			resp.line = "RTSP/1.0 401 Unauthorized"
+			resp.Status, resp.Reason = 400, "Bad Request"
+		} else if !g.authorised(method, uri, m.Header.Get("Authorization")) {
+			resp.Status, resp.Reason = 401, "Unauthorized"
 			for _, ch := range g.challenges() {
-				resp.fields = append(resp.fields, field{"WWW-Authenticate", ch})
+				resp.Header.Add("WWW-Authenticate", ch)
 			}
 		} else {
 			g.mu.Lock()
@@ -157,14 +160,16 @@ func (g *fakeGateway) serve(c net.Conn) {
 			g.mu.Unlock()
 			switch method {
 			case "DESCRIBE":
-				resp.fields = append(resp.fields, field{"Content-Base", uri + "/"}, field{"Content-Type", "application/sdp"})
-				resp.body = []byte("v=0\r\nm=video 0 RTP/AVP 96\r\na=control:trackID=1\r\n")
+				resp.Header.Add("Content-Base", uri+"/")
+				resp.Header.Add("Content-Type", "application/sdp")
+				resp.Body = []byte("v=0\r\nm=video 0 RTP/AVP 96\r\na=control:trackID=1\r\n")
 			case "SETUP":
-				resp.fields = append(resp.fields, field{"Session", "12345;timeout=60"}, field{"Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"})
+				resp.Header.Add("Session", "12345;timeout=60")
+				resp.Header.Add("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")
 			}
 		}
-		resp.write(w)
-		if method == "PLAY" && resp.status() == 200 {
+		resp.Write(w)
+		if method == "PLAY" && resp.Status == 200 {
 			for _, f := range g.frames {
 				w.Write(f)
 			}
@@ -201,20 +206,19 @@ func dial(t *testing.T, p *Proxy) *client {
 	return &client{t: t, c: c, r: bufio.NewReaderSize(c, frameBuffer)}
 }
 
-func (c *client) do(method, uri string) *message {
+func (c *client) do(method, uri string) *rtspmsg.Message {
 	c.t.Helper()
 	c.seq++
-	m := &message{line: method + " " + uri + " RTSP/1.0", fields: []field{{"CSeq", fmt.Sprint(c.seq)}, {"User-Agent", "Lavf59"}}}
-	w := bufio.NewWriter(c.c)
-	m.write(w)
-	if err := w.Flush(); err != nil {
+	m := rtspmsg.NewRequest(method, uri)
+	m.Header = rtspmsg.Header{{Name: "CSeq", Value: fmt.Sprint(c.seq)}, {Name: "User-Agent", Value: "Lavf59"}}
+	if err := m.Write(c.c); err != nil {
 		c.t.Fatal(err)
 	}
-	resp, err := readMessage(c.r)
+	resp, err := rtspmsg.Read(c.r, rtspmsg.Limits{})
 	if err != nil {
 		c.t.Fatalf("%s: %v", method, err)
 	}
-	if got := resp.get("CSeq"); got != fmt.Sprint(c.seq) {
+	if got := resp.Header.Get("CSeq"); got != fmt.Sprint(c.seq) {
 		c.t.Fatalf("%s: response CSeq %q, want the client's %d", method, got, c.seq)
 	}
 	return resp
@@ -252,18 +256,18 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 	}
 	c := dial(t, p)
 	for _, method := range []string{"OPTIONS", "DESCRIBE"} {
-		if r := c.do(method, p.URL()); r.status() != 200 {
-			t.Fatalf("%s = %q", method, r.line)
+		if r := c.do(method, p.URL()); r.Status != 200 {
+			t.Fatalf("%s = %d %s", method, r.Status, r.Reason)
 		}
 	}
 	// The gateway's Content-Base comes back unchanged; ffmpeg then uses it
 	// on this connection and the proxy passes it on.
-	if r := c.do("SETUP", g.base()+"/Streaming/Channels/101?transportmode=unicast/trackID=1"); r.status() != 200 {
-		t.Fatalf("SETUP = %q", r.line)
+	if r := c.do("SETUP", g.base()+"/Streaming/Channels/101?transportmode=unicast/trackID=1"); r.Status != 200 {
+		t.Fatalf("SETUP = %d", r.Status)
 	}
 	before := time.Now()
-	if r := c.do("PLAY", p.URL()); r.status() != 200 {
-		t.Fatalf("PLAY = %q", r.line)
+	if r := c.do("PLAY", p.URL()); r.Status != 200 {
+		t.Fatalf("PLAY = %d", r.Status)
 	}
 	for i, want := range g.frames {
 		got := make([]byte, len(want))
@@ -282,8 +286,8 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 	}
 	// RTCP from the client reaches the gateway; keep-alives are authorised.
 	c.c.Write(frame(1, "receiver report"))
-	if r := c.do("GET_PARAMETER", p.URL()); r.status() != 200 {
-		t.Fatalf("GET_PARAMETER = %q", r.line)
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 {
+		t.Fatalf("GET_PARAMETER = %d", r.Status)
 	}
 	for _, m := range []string{"OPTIONS", "DESCRIBE", "SETUP", "PLAY", "GET_PARAMETER"} {
 		if g.authorisedCount(m) != 1 {
@@ -296,8 +300,8 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 		t.Errorf("gateway got client frames %q", g.fromCli)
 	}
 	for _, r := range g.requests {
-		if strings.Contains(r.get("Authorization"), testPass) {
-			t.Errorf("password sent in clear with Digest on offer: %q", r.line)
+		if strings.Contains(r.Header.Get("Authorization"), testPass) {
+			t.Errorf("password sent in clear with Digest on offer: %s %s", r.Method, r.URI)
 		}
 	}
 }
@@ -307,15 +311,15 @@ func TestStaleNonceIsAnsweredAgain(t *testing.T) {
 	var rejected atomic.Int32
 	p := startProxy(t, Config{Upstream: g.base() + "/x", Credentials: creds, AuthRejected: func() { rejected.Add(1) }})
 	c := dial(t, p)
-	if r := c.do("DESCRIBE", p.URL()); r.status() != 200 {
-		t.Fatalf("DESCRIBE = %q", r.line)
+	if r := c.do("DESCRIBE", p.URL()); r.Status != 200 {
+		t.Fatalf("DESCRIBE = %d", r.Status)
 	}
 	g.expireNonce()
-	if r := c.do("GET_PARAMETER", p.URL()); r.status() != 200 {
-		t.Fatalf("GET_PARAMETER after the nonce expired = %q", r.line)
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 {
+		t.Fatalf("GET_PARAMETER after the nonce expired = %d", r.Status)
 	}
-	if r := c.do("GET_PARAMETER", p.URL()); r.status() != 200 || g.authorisedCount("GET_PARAMETER") != 2 {
-		t.Fatalf("second GET_PARAMETER = %q", r.line)
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 || g.authorisedCount("GET_PARAMETER") != 2 {
+		t.Fatalf("second GET_PARAMETER = %d", r.Status)
 	}
 	if rejected.Load() != 0 {
 		t.Fatal("a stale nonce was reported as a refused password")
@@ -327,11 +331,11 @@ func TestBasicOnlyGateway(t *testing.T) {
 	g.basicOnly = true
 	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Credentials: creds})
 	c := dial(t, p)
-	if r := c.do("DESCRIBE", p.URL()); r.status() != 200 {
-		t.Fatalf("DESCRIBE = %q", r.line)
+	if r := c.do("DESCRIBE", p.URL()); r.Status != 200 {
+		t.Fatalf("DESCRIBE = %d", r.Status)
 	}
-	if r := c.do("OPTIONS", p.URL()); r.status() != 200 || g.authorisedCount("OPTIONS") != 1 {
-		t.Fatalf("OPTIONS = %q", r.line)
+	if r := c.do("OPTIONS", p.URL()); r.Status != 200 || g.authorisedCount("OPTIONS") != 1 {
+		t.Fatalf("OPTIONS = %d", r.Status)
 	}
 }
 
@@ -342,8 +346,8 @@ func TestWrongPasswordIsReportedAnd401Forwarded(t *testing.T) {
 	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Credentials: creds, AuthRejected: func() { rejected.Add(1) }})
 	c := dial(t, p)
 	r := c.do("DESCRIBE", p.URL())
-	if r.status() != 401 {
-		t.Fatalf("DESCRIBE with a wrong password = %q, want 401", r.line)
+	if r.Status != 401 {
+		t.Fatalf("DESCRIBE with a wrong password = %d, want 401", r.Status)
 	}
 	if rejected.Load() == 0 {
 		t.Fatal("AuthRejected not called")
@@ -361,8 +365,8 @@ func TestCredentialsErrorForwards401(t *testing.T) {
 	p := startProxy(t, Config{Upstream: g.base() + "/x", Credentials: func(context.Context) (string, string, error) {
 		return "", "", errors.New("ssm down")
 	}})
-	if r := dial(t, p).do("OPTIONS", p.URL()); r.status() != 401 {
-		t.Fatalf("OPTIONS = %q, want the gateway's 401", r.line)
+	if r := dial(t, p).do("OPTIONS", p.URL()); r.Status != 401 {
+		t.Fatalf("OPTIONS = %d, want the gateway's 401", r.Status)
 	}
 }
 

@@ -1,4 +1,4 @@
-package recorder
+package wiring
 
 import (
 	"context"
@@ -19,12 +19,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/prometheus/client_golang/prometheus"
+	prom "github.com/prometheus/client_golang/prometheus"
 
-	"mediagw/services/recorder/internal/ffmpeg"
-	"mediagw/services/recorder/internal/metrics"
-	"mediagw/services/recorder/internal/s3store"
-	"mediagw/services/recorder/internal/segment"
+	"mediagw/pkg/gatewayid"
+	"mediagw/pkg/service"
+	"mediagw/services/recorder/internal/adapters/ffmpeg"
+	"mediagw/services/recorder/internal/adapters/prometheus"
+	"mediagw/services/recorder/internal/adapters/rtsp"
+	s3store "mediagw/services/recorder/internal/adapters/s3"
+	"mediagw/services/recorder/internal/adapters/spool"
+	"mediagw/services/recorder/internal/app"
+	"mediagw/services/recorder/internal/domain"
 	"mediagw/services/recorder/internal/testsim"
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/testkit"
@@ -73,59 +78,95 @@ func s3Client(cfg aws.Config) *s3.Client {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 }
 
-// harness is a recorder under test with its dependencies.
+// harness is a recorder under test: the wiring's build over the real
+// adapters (simulator, ffmpeg, moto), with waits shortened.
 type harness struct {
 	t      *testing.T
 	sim    *testsim.Sim
 	aws    aws.Config
 	bucket string
-	cfg    Config
-	reg    *prometheus.Registry
-	m      *metrics.Metrics
-	logs   *testkit.Buffer
-	log    *slog.Logger
+	s      Settings   // as the binder would give them
+	knobs  app.Config // the app's waits no setting reaches: RestartInitial, FailingAfter
+	// stopTimeout is the app's stop budget (the runtime's grace − 1 s).
+	stopTimeout time.Duration
+	reg         *prom.Registry
+	m           *prometheus.Metrics
+	logs        *testkit.Buffer
+	log         *slog.Logger
 }
 
 func newHarness(t *testing.T, s *testsim.Sim, devices ...string) *harness {
 	t.Helper()
 	awsCfg := awstest.Config(t)
-	h := &harness{t: t, sim: s, aws: awsCfg, bucket: newBucket(t, awsCfg), reg: prometheus.NewRegistry()}
+	h := &harness{t: t, sim: s, aws: awsCfg, bucket: newBucket(t, awsCfg), reg: prom.NewRegistry()}
 	h.log, h.logs = testLogger(t)
-	h.cfg = Config{
-		Gateway:        "gw-test",
-		Device:         awstest.Name("dev"),
-		RTSPUser:       testsim.User,
-		Password:       func(context.Context) (string, error) { return testsim.Password, nil },
-		SegmentLength:  testSegment,
-		Container:      ffmpeg.MPEGTS,
-		KeyPrefix:      "recordings",
-		SpoolDir:       t.TempDir(),
-		SpoolLimit:     1 << 30,
-		RTSPTimeout:    2 * time.Second,
-		RestartInitial: 200 * time.Millisecond,
-		RestartMax:     2 * time.Second,
-		StopTimeout:    10 * time.Second,
+	gw, err := gatewayid.Parse("gw-test")
+	if err != nil {
+		t.Fatal(err)
 	}
+	h.s = Settings{
+		Gateway:           gw,
+		Device:            awstest.Name("dev"),
+		RTSPUser:          testsim.User,
+		SegmentLength:     testSegment,
+		Container:         domain.MPEGTS,
+		KeyPrefix:         "recordings",
+		Bucket:            h.bucket,
+		SpoolDir:          t.TempDir(),
+		SpoolMaxBytes:     1 << 30,
+		RTSPTimeout:       2 * time.Second,
+		RestartMaxBackoff: 2 * time.Second,
+	}
+	h.knobs = app.Config{RestartInitial: 200 * time.Millisecond}
+	h.stopTimeout = 10 * time.Second
 	for i, d := range devices {
-		h.cfg.Channels = append(h.cfg.Channels, Channel{ID: strconv.Itoa(i + 1), URL: s.URL(d)})
+		h.s.Channels = append(h.s.Channels, domain.Channel{ID: strconv.Itoa(i + 1), URL: s.URL(d)})
 	}
 	return h
 }
 
-// start runs the recorder with store until the returned stop is called;
-// stop returns Run's error and how long Run took after the cancel.
-func (h *harness) start(store ObjectStore) (stop func() (error, time.Duration)) {
+// simPassword is the simulator's password, as if read from SSM.
+type simPassword struct{}
+
+func (simPassword) Get(context.Context) (string, error) { return testsim.Password, nil }
+func (simPassword) Invalidate()                         {}
+
+// runtime builds the recorder with store on a fresh runtime, ready to Run.
+func (h *harness) runtime(ctx context.Context, store app.Uploader) (*service.Runtime, error) {
 	h.t.Helper()
 	if h.m == nil {
-		h.m = metrics.New(h.reg, h.cfg.Gateway, h.cfg.Device)
+		h.m = prometheus.New(h.reg, h.s.Gateway.String(), h.s.Device)
 	}
-	r, err := New(h.cfg, store, h.m, h.log)
+	rt := service.NewRuntime(Name, h.log, h.aws)
+	rt.Grace = h.stopTimeout + time.Second
+	deps := app.Deps{
+		OpenSpool: spool.Opener(h.s.SpoolDir, domain.Source{Gateway: h.s.Gateway.String(), Device: h.s.Device}, h.s.SpoolMaxBytes),
+		Uploader:  store,
+		Segmenter: ffmpeg.Segmenter{},
+		Relays:    rtsp.Relays{},
+		Password:  simPassword{},
+		Metrics:   h.m,
+		Logger:    h.log,
+	}
+	err := build(ctx, rt, h.s, deps, func(c *app.Config) {
+		c.RestartInitial = h.knobs.RestartInitial
+		c.FailingAfter = h.knobs.FailingAfter
+	})
+	return rt, err
+}
+
+// start runs the recorder with store until the returned stop is called;
+// stop returns the runtime's error and how long it took after the cancel.
+func (h *harness) start(store app.Uploader) (stop func() (error, time.Duration)) {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rt, err := h.runtime(ctx, store)
 	if err != nil {
+		cancel()
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- rt.Run(ctx) }()
 	var once sync.Once
 	var res error
 	var took time.Duration
@@ -135,7 +176,7 @@ func (h *harness) start(store ObjectStore) (stop func() (error, time.Duration)) 
 			cancel()
 			select {
 			case res = <-done:
-			case <-time.After(h.cfg.StopTimeout + 10*time.Second):
+			case <-time.After(h.stopTimeout + 10*time.Second):
 				res = errors.New("Run did not return")
 			}
 			took = time.Since(t0)
@@ -146,28 +187,28 @@ func (h *harness) start(store ObjectStore) (stop func() (error, time.Duration)) 
 	return stop
 }
 
-func (h *harness) store() ObjectStore { return s3store.New(h.aws, h.bucket) }
+func (h *harness) store() app.Uploader { return s3store.New(h.aws, h.bucket) }
 
 // storeAt is a store that reaches S3 at endpoint (a switch or a dead port)
 // and does not retry within one attempt.
-func storeAt(cfg aws.Config, bucket, endpoint string) ObjectStore {
+func storeAt(cfg aws.Config, bucket, endpoint string) app.Uploader {
 	return s3store.New(cfg, bucket, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.RetryMaxAttempts = 1
 	})
 }
 
-func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+func newRegistry() *prom.Registry { return prom.NewRegistry() }
 
 type object struct {
 	key string
-	seg segment.Segment
+	seg domain.Segment
 }
 
 // segments lists a channel's objects in start order.
 func (h *harness) segments(ch string) []object {
 	h.t.Helper()
-	prefix := segment.Segment{Source: segment.Source{Gateway: h.cfg.Gateway, Device: h.cfg.Device, Channel: ch}}.Key(h.cfg.KeyPrefix)
+	prefix := domain.Segment{Source: domain.Source{Gateway: h.s.Gateway.String(), Device: h.s.Device, Channel: ch}}.Key(h.s.KeyPrefix)
 	prefix = prefix[:strings.Index(prefix, "/"+ch+"/")+len(ch)+2]
 	var out []object
 	p := s3.NewListObjectsV2Paginator(s3Client(h.aws), &s3.ListObjectsV2Input{Bucket: aws.String(h.bucket), Prefix: aws.String(prefix)})
@@ -177,7 +218,7 @@ func (h *harness) segments(ch string) []object {
 			h.t.Fatalf("list: %v", err)
 		}
 		for _, o := range page.Contents {
-			seg, err := segment.ParseKey(h.cfg.KeyPrefix, *o.Key)
+			seg, err := domain.ParseKey(h.s.KeyPrefix, *o.Key)
 			if err != nil {
 				h.t.Fatalf("object with a bad key: %v", err)
 			}

@@ -1,4 +1,4 @@
-package secret
+package ssm
 
 import (
 	"context"
@@ -32,6 +32,8 @@ func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ .
 func TestCachedUntilRefusedThenRateLimited(t *testing.T) {
 	f := &fakeSSM{value: "one"}
 	p := NewPassword(f, "/x", 50*time.Millisecond)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		if v, err := p.Get(ctx); err != nil || v != "one" {
@@ -46,7 +48,7 @@ func TestCachedUntilRefusedThenRateLimited(t *testing.T) {
 	if v, _ := p.Get(ctx); v != "one" || f.calls != 1 {
 		t.Fatalf("re-read %q within the minimum age (calls %d)", v, f.calls)
 	}
-	time.Sleep(60 * time.Millisecond)
+	now = now.Add(60 * time.Millisecond) // past the minimum age
 	if v, _ := p.Get(ctx); v != "two" || f.calls != 2 {
 		t.Fatalf("after the minimum age Get = %q (calls %d), want the rotated value", v, f.calls)
 	}

@@ -15,16 +15,13 @@ import (
 	"syscall"
 	"time"
 
-	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/app"
+	"mediagw/services/recorder/internal/domain"
 )
 
-// Entry is a finished segment as ffmpeg listed it, with the time the line
-// was read.
-type Entry struct {
-	segment.ListEntry
-	Path string // absolute path of the file
-	Seen time.Time
-}
+// Entry is a finished segment as ffmpeg listed it (absolute path), with the
+// time the line was read.
+type Entry = app.Listed
 
 // Process is one running ffmpeg.
 type Process struct {
@@ -100,6 +97,9 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // Entries delivers finished segments; it is closed when ffmpeg exits.
 func (p *Process) Entries() <-chan Entry { return p.entries }
 
+// Listed is Entries (app.Capture).
+func (p *Process) Listed() <-chan app.Listed { return p.entries }
+
 // Done is closed when ffmpeg has exited and its output is read.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
@@ -151,7 +151,7 @@ func (p *Process) readList(r *os.File, log *slog.Logger) {
 	defer close(p.entries)
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		e, err := segment.ParseListEntry(sc.Text())
+		e, err := domain.ParseListEntry(sc.Text())
 		if err != nil {
 			log.Error("ffmpeg segment list", "err", err)
 			continue

@@ -1,11 +1,14 @@
-// Package spool keeps finished segments on local disk until they are
-// uploaded: bounded in bytes (the oldest are dropped when the bound is hit),
-// in start-time order per channel, and surviving a restart of the process.
+// Package spool is the recorder's disk spool (app.Spool): finished
+// segments wait on local disk until they are uploaded, bounded in bytes (the
+// oldest are dropped when the bound is hit, by domain.DropVictims), in
+// start-time order per channel, surviving a restart of the process; and the
+// work area ffmpeg writes the growing segment into, with the run state a
+// later process needs to place a half-written one.
 //
 // Layout under the root, per channel:
 //
 //	<root>/<gateway>/<device>/<channel>/.lock   flock: one recorder per channel
-//	                                   /work/   ffmpeg writes segments here
+//	                                   /work/   ffmpeg writes segments here (+ run.json)
 //	                                   /queue/  finished segments + .json sidecars
 package spool
 
@@ -22,30 +25,30 @@ import (
 	"syscall"
 	"time"
 
-	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/domain"
 )
 
 // ErrLocked means another process records the same channel into the same
 // spool directory.
-var ErrLocked = errors.New("spool directory is in use by another recorder")
+var ErrLocked = domain.ErrSpoolLocked
 
-// Item is one spooled segment.
-type Item struct {
-	Segment segment.Segment
-	Path    string // media file
-	meta    string // sidecar
-	busy    bool
+// item is one spooled segment.
+type item struct {
+	*domain.Spooled
+	meta string // sidecar
+	busy bool
 }
 
 type channel struct {
 	dir   string
 	lock  *os.File
-	items []*Item // ordered by start
+	items []*item // ordered by start
 	wake  chan struct{}
 }
 
 // Spool is safe for concurrent use.
 type Spool struct {
+	src   domain.Source
 	limit int64
 
 	mu    sync.Mutex
@@ -56,8 +59,8 @@ type Spool struct {
 // Open locks and loads the spool directories of the given channels.
 // Segments left by an earlier process are queued again. If they exceed the
 // bound, the oldest are dropped and returned.
-func Open(root string, src segment.Source, channels []string, limit int64) (*Spool, []segment.Segment, error) {
-	s := &Spool{limit: limit, chans: map[string]*channel{}}
+func Open(root string, src domain.Source, channels []string, limit int64) (*Spool, []domain.Segment, error) {
+	s := &Spool{src: src, limit: limit, chans: map[string]*channel{}}
 	for _, ch := range channels {
 		c, err := openChannel(filepath.Join(root, src.Gateway, src.Device, ch))
 		if err != nil {
@@ -124,12 +127,12 @@ type sidecar struct {
 	Media      string    `json:"media"`
 }
 
-func load(queue string) ([]*Item, error) {
+func load(queue string) ([]*item, error) {
 	names, err := os.ReadDir(queue)
 	if err != nil {
 		return nil, err
 	}
-	var items []*Item
+	var items []*item
 	for _, de := range names {
 		name := de.Name()
 		if !strings.HasSuffix(name, ".json") {
@@ -157,16 +160,18 @@ func load(queue string) ([]*Item, error) {
 			_ = os.Remove(meta)
 			continue
 		}
-		items = append(items, &Item{
-			Segment: segment.Segment{
-				Source:   segment.Source{Gateway: sc.Gateway, Device: sc.Device, Channel: sc.Channel},
-				Start:    sc.Start,
-				Duration: time.Duration(sc.DurationMS) * time.Millisecond,
-				Codec:    sc.Codec,
-				Ext:      sc.Ext,
-				Size:     fi.Size(),
+		items = append(items, &item{
+			Spooled: &domain.Spooled{
+				Segment: domain.Segment{
+					Source:   domain.Source{Gateway: sc.Gateway, Device: sc.Device, Channel: sc.Channel},
+					Start:    sc.Start,
+					Duration: time.Duration(sc.DurationMS) * time.Millisecond,
+					Codec:    sc.Codec,
+					Ext:      sc.Ext,
+					Size:     fi.Size(),
+				},
+				Path: media,
 			},
-			Path: media,
 			meta: meta,
 		})
 	}
@@ -185,21 +190,21 @@ func (s *Spool) WorkDir(ch string) string {
 }
 
 // ErrUnknownChannel is returned for a channel the spool was not opened with.
-var ErrUnknownChannel = errors.New("unknown channel")
+var ErrUnknownChannel = domain.ErrUnknownChannel
 
 // Add moves a finished segment file into the queue. If the spool then
 // exceeds its bound, the oldest segments not being uploaded are deleted and
 // returned (possibly including this one).
-func (s *Spool) Add(seg segment.Segment, file string) ([]segment.Segment, error) {
+func (s *Spool) Add(seg domain.Segment, file string) (domain.Segment, []domain.Segment, error) {
 	s.mu.Lock()
 	c := s.chans[seg.Channel]
 	s.mu.Unlock()
 	if c == nil {
-		return nil, fmt.Errorf("spool add: channel %q: %w", seg.Channel, ErrUnknownChannel)
+		return seg, nil, fmt.Errorf("spool add: channel %q: %w", seg.Channel, ErrUnknownChannel)
 	}
 	fi, err := os.Stat(file)
 	if err != nil {
-		return nil, fmt.Errorf("spool add: %w", err)
+		return seg, nil, fmt.Errorf("spool add: %w", err)
 	}
 	seg.Size = fi.Size()
 	base := fmt.Sprintf("%d_%d", seg.Start.UnixMilli(), seg.Duration.Milliseconds())
@@ -212,16 +217,16 @@ func (s *Spool) Add(seg segment.Segment, file string) ([]segment.Segment, error)
 		Codec: seg.Codec, Ext: seg.Ext, Media: filepath.Base(media),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("spool add: %w", err)
+		return seg, nil, fmt.Errorf("spool add: %w", err)
 	}
 	if err := writeFileAtomic(meta, b); err != nil {
-		return nil, fmt.Errorf("spool add: %w", err)
+		return seg, nil, fmt.Errorf("spool add: %w", err)
 	}
 	if err := os.Rename(file, media); err != nil {
 		_ = os.Remove(meta)
-		return nil, fmt.Errorf("spool add: %w", err)
+		return seg, nil, fmt.Errorf("spool add: %w", err)
 	}
-	it := &Item{Segment: seg, Path: media, meta: meta}
+	it := &item{Spooled: &domain.Spooled{Segment: seg, Path: media}, meta: meta}
 
 	s.mu.Lock()
 	i := sort.Search(len(c.items), func(i int) bool { return c.items[i].Segment.Start.After(seg.Start) })
@@ -236,19 +241,24 @@ func (s *Spool) Add(seg segment.Segment, file string) ([]segment.Segment, error)
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return dropped, err
+	return seg, dropped, err
 }
 
-func (s *Spool) enforce() ([]segment.Segment, error) {
+func (s *Spool) enforce() ([]domain.Segment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var all []*Item
+	var all []*item
+	var queue []domain.Queued
 	for _, c := range s.chans {
-		all = append(all, c.items...)
+		for _, it := range c.items {
+			all = append(all, it)
+			queue = append(queue, domain.Queued{Segment: it.Segment, Busy: it.busy})
+		}
 	}
-	var dropped []segment.Segment
+	var dropped []domain.Segment
 	var errs []error
-	for _, it := range victims(all, s.size, s.limit) {
+	for _, i := range domain.DropVictims(queue, s.size, s.limit) {
+		it := all[i]
 		if err := s.removeLocked(it); err != nil {
 			errs = append(errs, err)
 			continue
@@ -258,7 +268,7 @@ func (s *Spool) enforce() ([]segment.Segment, error) {
 	return dropped, errors.Join(errs...)
 }
 
-func (s *Spool) removeLocked(it *Item) error {
+func (s *Spool) removeLocked(it *item) error {
 	c := s.chans[it.Segment.Channel]
 	if c == nil {
 		return nil
@@ -279,7 +289,7 @@ func (s *Spool) removeLocked(it *Item) error {
 
 // Next waits for the oldest queued segment of a channel that is not being
 // uploaded and marks it busy. Give it back with Done or Release.
-func (s *Spool) Next(ctx context.Context, ch string) (*Item, error) {
+func (s *Spool) Next(ctx context.Context, ch string) (*domain.Spooled, error) {
 	s.mu.Lock()
 	c := s.chans[ch]
 	s.mu.Unlock()
@@ -292,7 +302,7 @@ func (s *Spool) Next(ctx context.Context, ch string) (*Item, error) {
 			if !it.busy {
 				it.busy = true
 				s.mu.Unlock()
-				return it, nil
+				return it.Spooled, nil
 			}
 		}
 		s.mu.Unlock()
@@ -304,18 +314,35 @@ func (s *Spool) Next(ctx context.Context, ch string) (*Item, error) {
 	}
 }
 
+// find returns the item of a segment Next handed out (nil if it is gone).
+func (s *Spool) findLocked(sp *domain.Spooled) *item {
+	if c := s.chans[sp.Segment.Channel]; c != nil {
+		for _, it := range c.items {
+			if it.Spooled == sp {
+				return it
+			}
+		}
+	}
+	return nil
+}
+
 // Done deletes an uploaded segment.
-func (s *Spool) Done(it *Item) error {
+func (s *Spool) Done(sp *domain.Spooled) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.removeLocked(it)
+	if it := s.findLocked(sp); it != nil {
+		return s.removeLocked(it)
+	}
+	return nil // already gone
 }
 
 // Release gives back a segment whose upload failed; it stays queued.
-func (s *Spool) Release(it *Item) {
+func (s *Spool) Release(sp *domain.Spooled) {
 	s.mu.Lock()
-	it.busy = false
-	c := s.chans[it.Segment.Channel]
+	if it := s.findLocked(sp); it != nil {
+		it.busy = false
+	}
+	c := s.chans[sp.Segment.Channel]
 	s.mu.Unlock()
 	if c != nil {
 		select {

@@ -1,4 +1,5 @@
-// Package rtspproxy is the recorder's credential-injecting RTSP relay.
+// Package rtsp is the recorder's credential-injecting RTSP relay
+// (app.Relays).
 //
 // ffmpeg's RTSP demuxer takes credentials only inside the URL, where `ps`
 // and ffmpeg's own log lines would show them. So ffmpeg connects to this
@@ -7,8 +8,9 @@
 // the gateway's 401 challenge (Digest preferred, Basic if that is all it
 // offers) and adds an Authorization header to every later request, keep-
 // alives included. Interleaved `$` frames pass through untouched in both
-// directions. ffmpeg never learns the password.
-package rtspproxy
+// directions. ffmpeg never learns the password. Messages are read and
+// written with mediagw/pkg/rtsp.
+package rtsp
 
 import (
 	"bufio"
@@ -25,6 +27,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	rtspmsg "mediagw/pkg/rtsp"
 )
 
 // Config configures a Proxy.
@@ -69,13 +73,13 @@ type Proxy struct {
 func Listen(cfg Config) (*Proxy, error) {
 	u, err := url.Parse(cfg.Upstream)
 	if err != nil {
-		return nil, errors.New("rtspproxy: upstream is not a URL")
+		return nil, errors.New("rtsp relay: upstream is not a URL")
 	}
 	if u.Scheme != "rtsp" || u.Host == "" {
-		return nil, errors.New("rtspproxy: upstream must be rtsp://host[:port]/path")
+		return nil, errors.New("rtsp relay: upstream must be rtsp://host[:port]/path")
 	}
 	if u.User != nil {
-		return nil, errors.New("rtspproxy: upstream URL must not carry credentials")
+		return nil, errors.New("rtsp relay: upstream URL must not carry credentials")
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
@@ -86,7 +90,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("rtspproxy: listen: %w", err)
+		return nil, fmt.Errorf("rtsp relay: listen: %w", err)
 	}
 	p := &Proxy{
 		cfg:       cfg,
@@ -163,7 +167,7 @@ func (p *Proxy) rewriteURI(uri string) string {
 // pending is a request sent upstream and not yet answered.
 type pending struct {
 	clientSeq string
-	req       *message // as sent, without Authorization
+	req       *rtspmsg.Message // as sent, without Authorization
 	method    string
 	uri       string
 	authNonce string // nonce it was authorised with; "" if none
@@ -267,12 +271,12 @@ func (s *session) fromClient() error {
 			r.Discard(len(frame))
 			continue
 		}
-		m, err := readMessage(r)
+		m, err := rtspmsg.Read(r, rtspmsg.Limits{})
 		if err != nil {
 			return err
 		}
-		if m.isResponse() { // to a request the gateway made
-			if err := s.toUpstream(m.write); err != nil {
+		if m.IsResponse() { // to a request the gateway made
+			if err := s.toUpstream(func(w *bufio.Writer) error { return m.Write(w) }); err != nil {
 				return err
 			}
 			continue
@@ -283,15 +287,10 @@ func (s *session) fromClient() error {
 	}
 }
 
-func (s *session) forwardRequest(m *message) error {
-	method, uri, proto, err := m.request()
-	if err != nil {
-		return err
-	}
-	uri = s.p.rewriteURI(uri)
-	m.line = method + " " + uri + " " + proto
-	m.del("Authorization")
-	pr := &pending{clientSeq: m.get("CSeq"), req: m, method: method, uri: uri}
+func (s *session) forwardRequest(m *rtspmsg.Message) error {
+	m.URI = s.p.rewriteURI(m.URI)
+	m.Header.Del("Authorization")
+	pr := &pending{clientSeq: m.Header.Get("CSeq"), req: m, method: m.Method, uri: m.URI}
 	return s.send(pr)
 }
 
@@ -301,8 +300,8 @@ func (s *session) send(pr *pending) error {
 	s.mu.Lock()
 	s.seq++
 	seq := strconv.Itoa(s.seq)
-	out := pr.req.clone()
-	out.set("CSeq", seq)
+	out := pr.req.Clone()
+	out.Header.Set("CSeq", seq)
 	pr.authed, pr.authNonce = false, ""
 	if s.auth != nil {
 		h, err := s.auth.header(pr.method, pr.uri)
@@ -310,12 +309,12 @@ func (s *session) send(pr *pending) error {
 			s.mu.Unlock()
 			return err
 		}
-		out.set("Authorization", h)
+		out.Header.Set("Authorization", h)
 		pr.authed, pr.authNonce = true, s.auth.nonce()
 	}
 	s.pending[seq] = pr
 	s.mu.Unlock()
-	return s.toUpstream(out.write)
+	return s.toUpstream(func(w *bufio.Writer) error { return out.Write(w) })
 }
 
 func (s *session) toUpstream(write func(*bufio.Writer) error) error {
@@ -386,7 +385,7 @@ func (s *session) fromUpstream() error {
 			s.p.received.Add(uint64(n))
 			continue
 		}
-		m, err := readMessage(r)
+		m, err := rtspmsg.Read(r, rtspmsg.Limits{})
 		if err != nil {
 			return err
 		}
@@ -395,7 +394,7 @@ func (s *session) fromUpstream() error {
 			return err
 		}
 		if forward {
-			if err := m.write(w); err != nil {
+			if err := m.Write(w); err != nil {
 				return err
 			}
 			if err := w.Flush(); err != nil {
@@ -407,11 +406,11 @@ func (s *session) fromUpstream() error {
 
 // onUpstreamMessage handles a response (or a gateway request) and says
 // whether to pass it on to ffmpeg.
-func (s *session) onUpstreamMessage(m *message) (bool, error) {
-	if !m.isResponse() {
+func (s *session) onUpstreamMessage(m *rtspmsg.Message) (bool, error) {
+	if !m.IsResponse() {
 		return true, nil
 	}
-	seq := m.get("CSeq")
+	seq := m.Header.Get("CSeq")
 	s.mu.Lock()
 	pr := s.pending[seq]
 	delete(s.pending, seq)
@@ -419,8 +418,8 @@ func (s *session) onUpstreamMessage(m *message) (bool, error) {
 	if pr == nil {
 		return true, nil
 	}
-	if m.status() == 401 && s.p.cfg.Credentials != nil {
-		retry, err := s.answerChallenge(pr, m.values("WWW-Authenticate"))
+	if m.Status == 401 && s.p.cfg.Credentials != nil {
+		retry, err := s.answerChallenge(pr, m.Header.Values("WWW-Authenticate"))
 		if err != nil {
 			return false, err
 		}
@@ -428,8 +427,8 @@ func (s *session) onUpstreamMessage(m *message) (bool, error) {
 			return false, s.send(pr)
 		}
 	}
-	m.set("CSeq", pr.clientSeq)
-	if pr.method == "PLAY" && m.status() == 200 {
+	m.Header.Set("CSeq", pr.clientSeq)
+	if pr.method == "PLAY" && m.Status == 200 {
 		s.mu.Lock()
 		s.playing = true
 		s.mu.Unlock()

@@ -1,30 +1,84 @@
-package recorder
+package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"mediagw/services/recorder/internal/ffmpeg"
-	"mediagw/services/recorder/internal/restart"
-	"mediagw/services/recorder/internal/segment"
+	"mediagw/services/recorder/internal/domain"
 )
 
 // stopGrace is how long ffmpeg gets to close its segment after SIGINT.
 const stopGrace = 5 * time.Second
 
+// runChannel is one channel's part: its uploads, its relay and its ffmpeg
+// runs until ctx ends; then the channel's spool is uploaded within the stop
+// budget (StopTimeout − 1 s from the stop). It returns ErrSpoolNotEmpty
+// when segments are left on disk (the next recorder with the same spool
+// directory uploads them).
+func (r *Recorder) runChannel(ctx context.Context, c domain.Channel) error {
+	var stopAt atomic.Int64
+	defer context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })()
+
+	// Uploads outlive ctx: they drain the spool after the stop signal.
+	upCtx, cancelUploads := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelUploads()
+	uploaded := make(chan struct{})
+	go func() {
+		defer close(uploaded)
+		r.uploadLoop(upCtx, c.ID)
+	}()
+
+	anchors := make(chan time.Time, 1)
+	relay, err := r.d.Relays.Open(RelaySpec{
+		Upstream:     c.URL,
+		Credentials:  r.credentials(),
+		AuthRejected: r.passwordRefused,
+		Playing: func(at time.Time) {
+			select {
+			case anchors <- at:
+			default:
+			}
+		},
+		Logger: r.log.With("channel", c.ID),
+	})
+	if err != nil {
+		err = fmt.Errorf("channel %s: rtsp relay: %w", c.ID, err)
+	} else {
+		r.m.ReceivedBytes(c.ID, relay.ReceivedBytes)
+		r.recordChannel(ctx, c, relay.URL(), anchors)
+		relay.Close()
+	}
+
+	// Drain the channel's spool within the stop budget.
+	start := time.Now()
+	if t := stopAt.Load(); t != 0 {
+		start = time.Unix(0, t)
+	}
+	deadline := start.Add(r.cfg.StopTimeout - time.Second)
+	for time.Now().Before(deadline) && r.spool.Pending(c.ID) > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancelUploads()
+	<-uploaded
+	r.updateSpoolGauges()
+	if n := r.spool.Pending(c.ID); n > 0 {
+		r.log.Error("stopping with segments not uploaded; a recorder with the same spool directory will upload them", "channel", c.ID, "segments", n, "spool", r.spool.WorkDir(c.ID))
+		err = errors.Join(err, fmt.Errorf("%w: channel %s: %d segments", domain.ErrSpoolNotEmpty, c.ID, n))
+	}
+	return err
+}
+
 // recordChannel runs ffmpeg for one channel again and again until ctx ends.
-func (r *Recorder) recordChannel(ctx context.Context, c Channel, input string, anchors <-chan time.Time) {
+func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, input string, anchors <-chan time.Time) {
 	log := r.log.With("channel", c.ID)
 	healthy := r.cfg.SegmentLength + 10*time.Second
-	policy := restart.NewPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)
-	r.m.ChannelFailing.WithLabelValues(c.ID).Set(0)
+	policy := domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)
+	r.m.ChannelFailing(c.ID, false)
 	wasFailing := false
 	for ctx.Err() == nil {
 		started := time.Now()
@@ -32,9 +86,9 @@ func (r *Recorder) recordChannel(ctx context.Context, c Channel, input string, a
 		if ctx.Err() != nil {
 			return
 		}
-		r.m.Restarts.WithLabelValues(c.ID, res.reason).Inc()
+		r.m.FFmpegRestarted(c.ID, res.reason)
 		wait, failing := policy.RunEnded(time.Since(started), res.segments)
-		r.m.ChannelFailing.WithLabelValues(c.ID).Set(b2f(failing))
+		r.m.ChannelFailing(c.ID, failing)
 		switch {
 		case failing && !wasFailing:
 			log.Error("stream keeps failing", "runs_in_a_row", policy.Failures(), "last_reason", res.reason, "err", res.err)
@@ -60,15 +114,6 @@ type runResult struct {
 	err      error
 }
 
-// runState is what a later process needs to place the segment a killed
-// ffmpeg left half-written: persisted in the work directory per entry.
-type runState struct {
-	Prefix  string    `json:"prefix"`
-	Anchor  time.Time `json:"anchor"`
-	LastEnd float64   `json:"last_end"`
-	Codec   string    `json:"codec"`
-}
-
 func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan time.Time) runResult {
 	log := r.log.With("channel", ch)
 	select { // a first-frame time left over from the previous run
@@ -76,24 +121,24 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 	default:
 	}
 	work := r.spool.WorkDir(ch)
-	st := runState{Prefix: fmt.Sprintf("%d_", time.Now().UnixMilli())}
-	spec := ffmpeg.Spec{
+	st := domain.RunState{Prefix: fmt.Sprintf("%d_", time.Now().UnixMilli())}
+	spec := CaptureSpec{
 		Input: input, RTSPTimeout: r.cfg.RTSPTimeout, Dir: work, Prefix: st.Prefix,
 		SegmentLength: r.cfg.SegmentLength, Container: r.cfg.Container, Codec: r.cfg.Codec, Size: r.cfg.Size,
 	}
-	p, err := ffmpeg.Start(r.cfg.FFmpeg, spec, log)
+	p, err := r.d.Segmenter.Start(spec, log)
 	if err != nil {
 		return runResult{reason: "start_failed", err: err}
 	}
 	log.Debug("ffmpeg started", "pid", p.Pid())
 
 	res := runResult{reason: "exited"}
-	var clock *segment.Clock
+	var clock *domain.Clock
 	var anchor time.Time
 	listed := map[string]bool{}
 	watchdog := time.NewTimer(r.cfg.Watchdog)
 	defer watchdog.Stop()
-	entries := p.Entries()
+	entries := p.Listed()
 	stop := ctx.Done()
 	stopping := false
 	stopFFmpeg := func() {
@@ -126,9 +171,9 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 				if anchor.IsZero() {
 					// No first-frame time (not RTSP, or the proxy missed it):
 					// the entry is written when its end arrives.
-					anchor = e.Seen.Add(-segment.StreamDuration(e.End))
+					anchor = e.Seen.Add(-domain.StreamDuration(e.End))
 				}
-				clock = segment.NewClock(anchor, segment.DefaultSkewTolerance, segment.DefaultSkewConfirm)
+				clock = domain.NewClock(anchor, domain.DefaultSkewTolerance, domain.DefaultSkewConfirm)
 			}
 			if st.Codec == "" {
 				st.Codec = p.Codec()
@@ -140,12 +185,12 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 				res.segments++
 			}
 			drift, moved := clock.Observe(e.ListEntry, e.Seen)
-			r.m.ClockDrift.WithLabelValues(ch).Set(drift.Seconds())
+			r.m.ClockDrift(ch, drift)
 			if moved != 0 {
 				log.Info("camera clock drifted: moved the time anchor", "by", moved.String())
 			}
 			st.Anchor, st.LastEnd = clock.Anchor(), e.End
-			r.saveRunState(work, st)
+			r.spool.SaveRun(ch, st)
 			if !stopping {
 				watchdog.Reset(r.cfg.Watchdog)
 			}
@@ -156,96 +201,70 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 
 	// A segment ffmpeg did not list (it was killed) is still playable.
 	if clock == nil && !anchor.IsZero() {
-		clock = segment.NewClock(anchor, segment.DefaultSkewTolerance, segment.DefaultSkewConfirm)
+		clock = domain.NewClock(anchor, domain.DefaultSkewTolerance, domain.DefaultSkewConfirm)
 	}
-	r.salvage(context.WithoutCancel(ctx), ch, clock, st, unlisted(work, st.Prefix, listed))
-	_ = os.Remove(filepath.Join(work, runStateFile))
+	var unlisted []WorkFile
+	for _, f := range r.spool.WorkFiles(ch) {
+		if strings.HasPrefix(f.Name, st.Prefix) && !listed[f.Name] {
+			unlisted = append(unlisted, f)
+		}
+	}
+	r.salvage(context.WithoutCancel(ctx), ch, clock, st, unlisted)
+	r.spool.ClearRun(ch)
 	return res
 }
 
 // addSegment places a listed segment in time and spools it.
-func (r *Recorder) addSegment(ch string, clock *segment.Clock, e segment.ListEntry, path, codec string) bool {
+func (r *Recorder) addSegment(ch string, clock *domain.Clock, e domain.ListEntry, path, codec string) bool {
 	start, dur := clock.Span(e)
 	if dur <= 0 {
-		removeFile(path)
+		r.spool.Discard(path)
 		return false
 	}
-	seg := segment.Segment{Source: r.source(ch), Start: start, Duration: dur, Codec: codec, Ext: r.cfg.Container.Ext()}
-	if fi, err := os.Stat(path); err == nil {
-		seg.Size = fi.Size()
-	}
-	dropped, err := r.spool.Add(seg, path)
+	seg := domain.Segment{Source: r.source(ch), Start: start, Duration: dur, Codec: codec, Ext: r.cfg.Container.Ext()}
+	seg, dropped, err := r.spool.Add(seg, path)
 	if err != nil {
 		r.log.Error("spooling a segment", "channel", ch, "err", err)
-		r.m.SegmentsFailed.WithLabelValues(ch, "spool").Inc()
-		removeFile(path)
+		r.m.SegmentFailed(ch, "spool")
+		r.spool.Discard(path)
 		return false
 	}
 	r.log.Debug("segment spooled", "channel", ch, "start", seg.Start, "duration_ms", seg.Duration.Milliseconds(), "bytes", seg.Size)
-	r.m.SegmentsWritten.WithLabelValues(ch).Inc()
-	r.m.LastSegmentEnd.WithLabelValues(ch).Set(float64(seg.End().UnixMilli()) / 1e3)
+	r.m.SegmentWritten(ch, seg.End())
 	r.setLastSegment(ch, time.Now())
 	r.dropped(dropped)
 	r.updateSpoolGauges()
 	return true
 }
 
-const runStateFile = "run.json"
-
-func (r *Recorder) saveRunState(work string, st runState) {
-	b, _ := json.Marshal(st)
-	tmp := filepath.Join(work, runStateFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o640); err == nil {
-		_ = os.Rename(tmp, filepath.Join(work, runStateFile))
-	}
-}
-
-// unlisted returns the run's segment files that ffmpeg did not list, in
-// name (= creation) order.
-func unlisted(work, prefix string, listed map[string]bool) []string {
-	des, err := os.ReadDir(work)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, de := range des {
-		n := de.Name()
-		if strings.HasPrefix(n, prefix) && !listed[n] && !de.IsDir() {
-			out = append(out, filepath.Join(work, n))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // salvage spools segments a killed ffmpeg left unlisted: each continues
 // where the last listed one ended, its length measured by ffprobe.
-func (r *Recorder) salvage(ctx context.Context, ch string, clock *segment.Clock, st runState, files []string) {
+func (r *Recorder) salvage(ctx context.Context, ch string, clock *domain.Clock, st domain.RunState, files []WorkFile) {
 	end := st.LastEnd
 	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err == nil && fi.Size() == 0 {
-			removeFile(f)
+		if f.Size == 0 {
+			r.spool.Discard(f.Path)
 			continue
 		}
 		var dur float64
-		if err == nil && clock != nil {
+		var err error
+		if clock != nil {
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			dur, err = ffmpeg.ProbeDuration(pctx, r.cfg.FFprobe, f)
+			dur, err = r.d.Segmenter.ProbeDuration(pctx, f.Path)
 			cancel()
 		}
 		if err != nil || clock == nil || dur <= 0 {
 			if err == nil {
 				err = errors.New("cannot be placed in time")
 			}
-			r.log.Warn("discarding a half-written segment", "channel", ch, "file", filepath.Base(f), "err", err)
-			r.m.SegmentsFailed.WithLabelValues(ch, "unplaceable").Inc()
-			removeFile(f)
+			r.log.Warn("discarding a half-written segment", "channel", ch, "file", f.Name, "err", err)
+			r.m.SegmentFailed(ch, "unplaceable")
+			r.spool.Discard(f.Path)
 			continue
 		}
-		e := segment.ListEntry{File: f, Start: end, End: end + dur}
-		if r.addSegment(ch, clock, e, f, st.Codec) {
-			r.log.Info("kept a half-written segment", "channel", ch, "file", filepath.Base(f), "seconds", dur)
+		e := domain.ListEntry{File: f.Path, Start: end, End: end + dur}
+		if r.addSegment(ch, clock, e, f.Path, st.Codec) {
+			r.log.Info("kept a half-written segment", "channel", ch, "file", f.Name, "seconds", dur)
 		}
 		end = e.End
 	}
@@ -254,37 +273,20 @@ func (r *Recorder) salvage(ctx context.Context, ch string, clock *segment.Clock,
 // salvageLeftovers handles what a killed predecessor left in the work
 // directory, using the run state it saved.
 func (r *Recorder) salvageLeftovers(ctx context.Context, ch string) {
-	work := r.spool.WorkDir(ch)
-	var st runState
-	var clock *segment.Clock
-	if b, err := os.ReadFile(filepath.Join(work, runStateFile)); err == nil && json.Unmarshal(b, &st) == nil && !st.Anchor.IsZero() {
-		clock = segment.NewClock(st.Anchor, segment.DefaultSkewTolerance, segment.DefaultSkewConfirm)
+	st, ok := r.spool.LoadRun(ch)
+	var clock *domain.Clock
+	if ok && !st.Anchor.IsZero() {
+		clock = domain.NewClock(st.Anchor, domain.DefaultSkewTolerance, domain.DefaultSkewConfirm)
 	}
-	des, err := os.ReadDir(work)
-	if err != nil {
-		return
-	}
-	var mine, others []string
-	for _, de := range des {
-		n := de.Name()
-		if de.IsDir() || n == runStateFile || strings.HasSuffix(n, ".tmp") {
-			continue
-		}
-		if st.Prefix != "" && strings.HasPrefix(n, st.Prefix) {
-			mine = append(mine, filepath.Join(work, n))
+	var mine, others []WorkFile
+	for _, f := range r.spool.WorkFiles(ch) {
+		if st.Prefix != "" && strings.HasPrefix(f.Name, st.Prefix) {
+			mine = append(mine, f)
 		} else {
-			others = append(others, filepath.Join(work, n))
+			others = append(others, f)
 		}
 	}
-	sort.Strings(mine)
 	r.salvage(ctx, ch, clock, st, mine)
-	r.salvage(ctx, ch, nil, runState{}, others)
-	_ = os.Remove(filepath.Join(work, runStateFile))
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
+	r.salvage(ctx, ch, nil, domain.RunState{}, others)
+	r.spool.ClearRun(ch)
 }

@@ -1,14 +1,17 @@
-// Package s3store uploads segment files to S3 with the SDK's upload manager.
-package s3store
+// Package s3 uploads segment files to S3 with the SDK's upload manager
+// (app.Uploader).
+package s3
 
 import (
 	"context"
 	"fmt"
-	"io"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"mediagw/services/recorder/internal/app"
 )
 
 // Store puts objects into one bucket.
@@ -16,6 +19,8 @@ type Store struct {
 	bucket   string
 	uploader *manager.Uploader
 }
+
+var _ app.Uploader = (*Store)(nil)
 
 // New uploads to bucket. Segments below 32 MiB (30 s of an 8 Mbit/s
 // stream) go in a single PutObject; larger ones in 32 MiB parts. With a
@@ -30,13 +35,18 @@ func New(cfg aws.Config, bucket string, opts ...func(*s3.Options)) *Store {
 	})}
 }
 
-// Put uploads body under key. A body that is an *os.File is read in place,
-// without buffering it in memory.
-func (s *Store) Put(ctx context.Context, key string, body io.Reader, contentType string, meta map[string]string) error {
-	_, err := s.uploader.Upload(ctx, &s3.PutObjectInput{
+// Upload stores the file at path under key, read in place (not buffered in
+// memory). A missing file yields an error matching fs.ErrNotExist.
+func (s *Store) Upload(ctx context.Context, key, path, contentType string, meta map[string]string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = s.uploader.Upload(ctx, &s3.PutObjectInput{
 		Bucket:      aws.String(s.bucket),
 		Key:         aws.String(key),
-		Body:        body,
+		Body:        f,
 		ContentType: aws.String(contentType),
 		Metadata:    meta,
 	})
