@@ -220,3 +220,44 @@ func TestReleaseRequeues(t *testing.T) {
 		t.Fatalf("after Release, Next = %v, %v; want the same item", it2, err)
 	}
 }
+
+// The work area: ffmpeg's files by name (run state and temporary files
+// left out), the run state saved, read back by the next process and
+// cleared, and files discarded.
+func TestWorkAreaAndRunState(t *testing.T) {
+	root := t.TempDir()
+	s, _, err := Open(root, src, []string{"1"}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSegment(t, s, "1", "r2_000001.ts", 7)
+	writeSegment(t, s, "1", "r2_000000.ts", 0)
+	writeSegment(t, s, "1", "x.tmp", 1)
+	anchor := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
+	st := domain.RunState{Prefix: "r2_", Anchor: anchor, LastEnd: 12.5, Codec: "h264"}
+	s.SaveRun("1", st)
+	files := s.WorkFiles("1")
+	if len(files) != 2 || files[0].Name != "r2_000000.ts" || files[1].Name != "r2_000001.ts" || files[1].Size != 7 ||
+		files[1].Path != filepath.Join(s.WorkDir("1"), "r2_000001.ts") {
+		t.Fatalf("work files %+v", files)
+	}
+	s.Close()
+
+	s2, _, err := Open(root, src, []string{"1"}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, ok := s2.LoadRun("1")
+	if !ok || got.Prefix != st.Prefix || !got.Anchor.Equal(anchor) || got.LastEnd != 12.5 || got.Codec != "h264" {
+		t.Fatalf("LoadRun = %+v, %v; want %+v", got, ok, st)
+	}
+	s2.ClearRun("1")
+	if _, ok := s2.LoadRun("1"); ok {
+		t.Fatal("run state still there after ClearRun")
+	}
+	s2.Discard(files[0].Path)
+	if files := s2.WorkFiles("1"); len(files) != 1 || files[0].Name != "r2_000001.ts" {
+		t.Fatalf("after Discard: %+v", files)
+	}
+}
