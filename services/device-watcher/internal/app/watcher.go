@@ -430,10 +430,6 @@ func (s *Session) run(ctx context.Context) error {
 				s.applySnapshot(snap)
 				applied = &snap
 			}
-			if again {
-				again = false
-				startPoll()
-			}
 		case u := <-updates:
 			if s.applyStream(u) {
 				startPoll()
@@ -444,6 +440,13 @@ func (s *Session) run(ctx context.Context) error {
 		}
 		if applied != nil {
 			s.polled(*applied)
+		}
+		// A poll asked for while one ran starts now, after the one that
+		// ran has had all its effects: polls never overlap, each starts
+		// after the previous one is counted.
+		if again && !polling {
+			again = false
+			startPoll()
 		}
 	}
 }

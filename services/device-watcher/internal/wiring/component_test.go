@@ -1,6 +1,7 @@
 package wiring_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ func (h *harness) sim(gatewayID string, devices, channels int, opts ...gatewaysi
 	return s
 }
 
-// settle gives late duplicates time to show.
-const settle = 1500 * time.Millisecond
+// patience bounds every wait on a fact: a failure bound only, long enough
+// for a loaded machine; a passing test does not wait for it.
+const patience = 20 * time.Second
 
 func onlyOne(t *testing.T, c *collector, typ, device string) received {
 	t.Helper()
@@ -43,31 +45,33 @@ func none(t *testing.T, c *collector, typ, device string) {
 func waitInitial(t *testing.T, h *harness, s *gatewaysim.Server) {
 	t.Helper()
 	for _, d := range s.Devices() {
-		h.device.wait(t, "DeviceOnline", d.DevIndex, 1, 15*time.Second)
-		h.waitRows(d.DevIndex, len(d.Channels), "online", 5*time.Second)
+		h.device.wait(t, "DeviceOnline", d.DevIndex, 1, patience)
+		h.waitRows(d.DevIndex, len(d.Channels), "online", patience)
 	}
 }
 
-func TestCameraAddedIsAnnouncedWithin2sOverTheEventStream(t *testing.T) {
+func TestCameraAddedIsAnnouncedOverTheEventStream(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	s := h.sim("gw-a", 1, 1)
-	// Polls are far apart: only the event stream can be this quick.
+	// Polls are far apart: only the event stream can announce the camera.
 	w := h.start("dw-1", []string{"gw-a=" + s.URL()}, "--poll-interval=30s")
 	waitInitial(t, h, s)
-	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "stream connected", func() bool { return s.Counters().Subscribers == 1 })
+	testkit.Eventually(t, patience, 50*time.Millisecond, "stream connected", func() bool { return s.Counters().Subscribers == 1 })
+	// The first poll and the one resynchronising the stream have run: the
+	// next comes with the 30 s tick.
+	w.waitPolls(t, "gw-a", 2)
 
-	added := time.Now()
 	d, err := s.AddDevice(gatewaysim.DeviceSpec{Name: "Lobby", Channels: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := h.device.wait(t, "DeviceOnline", d.DevIndex, 1, 2*time.Second)[0]
-	rows := h.waitRows(d.DevIndex, 2, "online", 2*time.Second-time.Since(added))
-	if took := time.Since(added); took > 2*time.Second {
-		t.Fatalf("event and rows took %s", took)
+	ev := h.device.wait(t, "DeviceOnline", d.DevIndex, 1, patience)[0]
+	rows := h.waitRows(d.DevIndex, 2, "online", patience)
+	// Detected by the stream, not by a poll.
+	if got := w.metric("mediagw_device_watcher_detection_latency_seconds", map[string]string{"source": "stream", "event_type": "mediagw.events.v1.DeviceOnline"}); got != 1 {
+		t.Fatalf("stream latency samples: %v", got)
 	}
-	t.Logf("camera added → event %s, rows %s", ev.Arrived.Sub(added).Round(time.Millisecond), time.Since(added).Round(time.Millisecond))
 
 	on := ev.Event.(*eventsv1.DeviceOnline)
 	if on.GatewayId != "gw-a" || on.DeviceName != "Lobby" || len(on.Channels) != 2 || on.Meta.GetSource() != "device-watcher" {
@@ -84,21 +88,25 @@ func TestCameraAddedIsAnnouncedWithin2sOverTheEventStream(t *testing.T) {
 			t.Fatalf("row %+v", r)
 		}
 	}
-	if got := w.metric("mediagw_device_watcher_detection_latency_seconds", map[string]string{"source": "stream", "event_type": "mediagw.events.v1.DeviceOnline"}); got != 1 {
-		t.Fatalf("stream latency samples: %v", got)
-	}
-	time.Sleep(settle)
+	// A reconnection makes the watcher poll again (after the event: nothing
+	// else is polling); once that poll is applied and every event
+	// received, a duplicate would show.
+	s.DropSubscribers()
+	w.waitPolls(t, "gw-a", 3)
+	h.caughtUp()
 	onlyOne(t, h.device, "DeviceOnline", d.DevIndex)
 	if got := w.metric("mediagw_device_watcher_channels", map[string]string{"gateway": "gw-a", "state": "online"}); got != 3 {
 		t.Fatalf("online channels gauge %v, want 3", got)
 	}
 }
 
-func TestCameraAddedIsAnnouncedWithinOnePollIntervalWithoutTheStream(t *testing.T) {
+func TestCameraAddedIsAnnouncedByTheFirstPollThatListsItWithoutTheStream(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	s := h.sim("gw-b", 1, 1)
-	w := h.start("dw-1", []string{"gw-b=" + s.URL()}, "--subscribe=false", "--poll-interval=1s")
+	// Through a proxy that notes when the gateway's lists name a camera.
+	lists, proxyURL := startGarbler(t, s.URL())
+	w := h.start("dw-1", []string{"gw-b=" + proxyURL}, "--subscribe=false", "--poll-interval=1s")
 	waitInitial(t, h, s)
 	if n := s.Counters().Subscribers; n != 0 {
 		t.Fatalf("%d subscribers with SUBSCRIBE=false", n)
@@ -108,22 +116,23 @@ func TestCameraAddedIsAnnouncedWithinOnePollIntervalWithoutTheStream(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := h.device.wait(t, "DeviceOnline", d.DevIndex, 1, 3*time.Second)[0]
-	h.waitRows(d.DevIndex, 1, "online", time.Second)
-	// Seen by the first poll after the addition: its observation time is
-	// within one interval of it. Publishing adds the cycle's own work.
+	ev := h.device.wait(t, "DeviceOnline", d.DevIndex, 1, patience)[0]
+	h.waitRows(d.DevIndex, 1, "online", patience)
+	// Observed by a poll that started after the addition, and the first
+	// poll whose list named the camera announced it: the poll that
+	// announced it started before that list came back (a later poll starts
+	// only after the previous one was applied).
 	seen := ev.Event.(*eventsv1.DeviceOnline).Meta.OccurredAt.AsTime()
-	if seen.Before(added) || seen.Sub(added) > time.Second {
-		t.Fatalf("observed %s after the addition, want within the 1 s poll interval", seen.Sub(added))
+	if seen.Before(added) {
+		t.Fatalf("observed %s before the addition", added.Sub(seen))
 	}
-	if took := ev.Arrived.Sub(added); took > 2*time.Second {
-		t.Fatalf("event arrived %s after the addition", took)
+	if first := lists.firstListing(d.DevIndex); !seen.Before(first) {
+		t.Fatalf("announced by a poll that started %s after the first list naming the camera: a poll missed it", seen.Sub(first))
 	}
-	t.Logf("camera added → observed by poll after %s, event in queue after %s", seen.Sub(added).Round(time.Millisecond), ev.Arrived.Sub(added).Round(time.Millisecond))
 	if w.metric("mediagw_device_watcher_detection_latency_seconds", map[string]string{"source": "poll", "event_type": "mediagw.events.v1.DeviceOnline"}) < 1 {
 		t.Fatal("no poll latency sample")
 	}
-	time.Sleep(settle)
+	h.settled(w, "gw-b")
 	onlyOne(t, h.device, "DeviceOnline", d.DevIndex)
 }
 
@@ -131,36 +140,42 @@ func TestOfflineHysteresis(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	s := h.sim("gw-c", 2, 1)
-	h.start("dw-1", []string{"gw-c=" + s.URL()})
+	w := h.start("dw-1", []string{"gw-c=" + s.URL()})
 	waitInitial(t, h, s)
 	devs := s.Devices()
 	a, b := devs[0].DevIndex, devs[1].DevIndex
+	suspect := func(n float64) func() bool {
+		return func() bool {
+			return w.metric("mediagw_device_watcher_channels", map[string]string{"gateway": "gw-c", "state": "suspect"}) == n
+		}
+	}
+	// setStatus changes a camera's status and waits until the watcher has
+	// seen it (the camera is suspect while seen offline, announced online).
+	setStatus := func(dev string, status gatewaysim.DeviceStatus) {
+		t.Helper()
+		if err := s.SetStatus(dev, status); err != nil {
+			t.Fatal(err)
+		}
+		n := 0.0
+		if status != gatewaysim.StatusOnline {
+			n = 1
+		}
+		testkit.Eventually(t, patience, 10*time.Millisecond, fmt.Sprintf("camera %s seen %s", dev, status), suspect(n))
+	}
 
-	// Offline for 1 s (< 2 s hysteresis), and a camera flapping every 400 ms.
-	if err := s.SetStatus(a, gatewaysim.StatusOffline); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Flap(b, 400*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
-	if err := s.SetStatus(a, gatewaysim.StatusOnline); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * time.Second)
-	if err := s.Flap(b, 0); err != nil {
-		t.Fatal(err)
-	}
-	// Flap(…, 0) does not wait for the flapping goroutine to end: a toggle
-	// in flight could land after SetStatus.
-	time.Sleep(200 * time.Millisecond)
-	if err := s.SetStatus(b, gatewaysim.StatusOnline); err != nil {
-		t.Fatal(err)
+	// Offline for less than the 2 s hysteresis: seen offline, then online.
+	setStatus(a, gatewaysim.StatusOffline)
+	setStatus(a, gatewaysim.StatusOnline)
+	// A camera flapping, each time seen offline then online, for longer
+	// than the hysteresis: four more polls (1 s apart) while it flaps.
+	for end := w.polls("gw-c") + 4; w.polls("gw-c") < end; {
+		setStatus(b, gatewaysim.StatusOffline)
+		setStatus(b, gatewaysim.StatusOnline)
 	}
 	if d, _ := s.Device(b); d.Status != gatewaysim.StatusOnline {
 		t.Fatalf("camera %s left %s after flapping", b, d.Status)
 	}
-	time.Sleep(settle)
+	h.settled(w, "gw-c")
 	none(t, h.device, "DeviceOffline", "")
 	onlyOne(t, h.device, "DeviceOnline", a)
 	onlyOne(t, h.device, "DeviceOnline", b)
@@ -170,24 +185,25 @@ func TestOfflineHysteresis(t *testing.T) {
 	if err := s.SetStatus(a, gatewaysim.StatusOffline); err != nil {
 		t.Fatal(err)
 	}
-	ev := h.device.wait(t, "DeviceOffline", a, 1, 6*time.Second)[0]
+	ev := h.device.wait(t, "DeviceOffline", a, 1, patience)[0]
 	off := ev.Event.(*eventsv1.DeviceOffline)
 	if ev.Arrived.Sub(wentOffline) < 2*time.Second {
 		t.Fatalf("offline announced after %s, before the hysteresis", ev.Arrived.Sub(wentOffline))
 	}
+	// The gateway's event time has whole seconds.
 	if since := off.OfflineSince.AsTime(); since.Sub(wentOffline).Abs() > 1100*time.Millisecond || len(off.Channels) != 1 {
 		t.Fatalf("offline event %+v (went offline at %s)", off, wentOffline)
 	}
-	h.waitRows(a, 1, "offline", 2*time.Second)
-	time.Sleep(3 * time.Second)
+	h.waitRows(a, 1, "offline", patience)
+	h.settled(w, "gw-c")
 	onlyOne(t, h.device, "DeviceOffline", a)
 
 	// Back online: announced again at once.
 	if err := s.SetStatus(a, gatewaysim.StatusOnline); err != nil {
 		t.Fatal(err)
 	}
-	h.device.wait(t, "DeviceOnline", a, 2, 2*time.Second)
-	h.waitRows(a, 1, "online", 2*time.Second)
+	h.device.wait(t, "DeviceOnline", a, 2, patience)
+	h.waitRows(a, 1, "online", patience)
 	none(t, h.device, "DeviceOffline", b)
 }
 
@@ -195,18 +211,18 @@ func TestDeletedCameraIsAnnouncedAndItsRowsGo(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	s := h.sim("gw-d", 2, 3)
-	h.start("dw-1", []string{"gw-d=" + s.URL()})
+	w := h.start("dw-1", []string{"gw-d=" + s.URL()})
 	waitInitial(t, h, s)
 	victim := s.Devices()[0]
 	if err := s.DeleteDevice(victim.DevIndex); err != nil {
 		t.Fatal(err)
 	}
-	ev := h.device.wait(t, "DeviceDeleted", victim.DevIndex, 1, 3*time.Second)[0]
+	ev := h.device.wait(t, "DeviceDeleted", victim.DevIndex, 1, patience)[0]
 	if del := ev.Event.(*eventsv1.DeviceDeleted); del.GatewayId != "gw-d" || len(del.Channels) != 3 {
 		t.Fatalf("deleted event %+v", del)
 	}
-	testkit.Eventually(t, 2*time.Second, 50*time.Millisecond, "rows of the deleted camera gone", func() bool { return len(h.rows(victim.DevIndex)) == 0 })
-	time.Sleep(settle)
+	testkit.Eventually(t, patience, 50*time.Millisecond, "rows of the deleted camera gone", func() bool { return len(h.rows(victim.DevIndex)) == 0 })
+	h.settled(w, "gw-d")
 	onlyOne(t, h.device, "DeviceDeleted", victim.DevIndex)
 	none(t, h.device, "DeviceOffline", "")
 	if n := len(h.rows(s.Devices()[0].DevIndex)); n != 3 {
@@ -222,19 +238,28 @@ func TestGatewayRebootIsUnreachableThenReachableWithoutDeviceEvents(t *testing.T
 	waitInitial(t, h, s)
 	before := len(h.device.all())
 
+	rebooted := time.Now()
 	s.Reboot(3 * time.Second)
-	un := h.gw.wait(t, "GatewayUnreachable", "", 1, 4*time.Second)[0].Event.(*eventsv1.GatewayUnreachable)
+	unEv := h.gw.wait(t, "GatewayUnreachable", "", 1, patience)[0]
+	un := unEv.Event.(*eventsv1.GatewayUnreachable)
 	if un.GatewayId != "gw-e" || un.Reason == "" || un.Since == nil {
 		t.Fatalf("unreachable %+v", un)
 	}
-	testkit.Eventually(t, time.Second, 50*time.Millisecond, "reachable gauge 0 while rebooting", func() bool {
+	testkit.Eventually(t, patience, 20*time.Millisecond, "reachable gauge 0 while rebooting", func() bool {
 		return w.metric("mediagw_device_watcher_gateway_reachable", map[string]string{"gateway": "gw-e"}) == 0
 	})
-	re := h.gw.wait(t, "GatewayReachable", "", 1, 6*time.Second)[0].Event.(*eventsv1.GatewayReachable)
-	if d := re.UnreachableFor.AsDuration(); d < 2*time.Second || d > 6*time.Second {
-		t.Fatalf("unreachable for %s, rebooted for 3 s", d)
+	reEv := h.gw.wait(t, "GatewayReachable", "", 1, patience)[0]
+	re := reEv.Event.(*eventsv1.GatewayReachable)
+	// The watcher failed to reach the gateway from no earlier than the
+	// reboot, and reached it again once it was back up, before the event
+	// said so: the duration lies between what the test saw of each end.
+	back := s.Settings().BootTime
+	if d := re.UnreachableFor.AsDuration(); d < back.Sub(unEv.Arrived) || d > reEv.Arrived.Sub(rebooted) {
+		t.Fatalf("unreachable for %s: the gateway was down from %s to %s, the events arrived at %s and %s",
+			d, rebooted.Format(time.StampMilli), back.Format(time.StampMilli), unEv.Arrived.Format(time.StampMilli), reEv.Arrived.Format(time.StampMilli))
 	}
-	time.Sleep(3 * time.Second) // longer than the hysteresis
+	// Two polls after the return: every camera seen online again.
+	h.settled(w, "gw-e")
 	onlyOne(t, h.gw, "GatewayUnreachable", "")
 	onlyOne(t, h.gw, "GatewayReachable", "")
 	if after := h.device.all(); len(after) != before {

@@ -45,7 +45,16 @@ type harness struct {
 	ssm    *ssm.Client
 	device *collector // task-manager's device-events queue
 	gw     *collector // health-sentinel's queue (gateway unreachable/reachable)
+
+	mu    sync.Mutex
+	procs []*watcherProc // every watcher started, stopped ones included
 }
+
+// The event types each collector's queue receives from the watchers.
+var (
+	deviceTypes  = []string{"DeviceOnline", "DeviceOffline", "DeviceDeleted"}
+	gatewayTypes = []string{"GatewayUnreachable", "GatewayReachable"}
+)
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -59,6 +68,11 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, aws: cfg, env: res.Env(), ddb: dynamodb.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg)}
 	h.device = collect(t, sqs.NewFromConfig(cfg), res.Queues["mediagw-task-manager-device-events"].URL)
 	h.gw = collect(t, sqs.NewFromConfig(cfg), res.Queues["mediagw-health-sentinel-events"].URL)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("device events received:%s\ngateway events received:%s", h.device.summary(), h.gw.summary())
+		}
+	})
 	return h
 }
 
@@ -112,6 +126,9 @@ func (h *harness) start(instance string, gateways []string, flags ...string) *wa
 	go func() { done <- rt.Run(ctx) }()
 	var once sync.Once
 	p := &watcherProc{rt: rt, logs: logs}
+	h.mu.Lock()
+	h.procs = append(h.procs, p)
+	h.mu.Unlock()
 	p.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -143,9 +160,59 @@ func tail(s string, n int) string {
 }
 
 // metric returns the value of a counter or gauge with the given labels
-// (a subset match), summed over matching series.
+// (a subset match), summed over matching series; for a histogram, its
+// number of samples.
 func (p *watcherProc) metric(name string, labels map[string]string) float64 {
 	return metricValue(p.rt.Metrics, name, labels)
+}
+
+// polls is the number of polls of gw the watcher has applied: each counted
+// once its changes were stored and announced, and the next poll starts
+// only after that (see app.Session).
+func (p *watcherProc) polls(gw string) int {
+	return int(p.metric("mediagw_device_watcher_poll_duration_seconds", map[string]string{"gateway": gw}))
+}
+
+// waitPolls waits until the watcher has applied at least n polls of gw.
+func (p *watcherProc) waitPolls(t *testing.T, gw string, n int) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, fmt.Sprintf("%d polls of %s applied", n, gw), func() bool { return p.polls(gw) >= n })
+}
+
+// settled returns once the watcher p has applied two more polls of gw than
+// when it was called — the second started after the first was applied, so
+// after the call: a whole observation of the gateway made since — and the
+// queues hold every event the harness's watchers published. A check that
+// something did not happen, made after it, is bounded by that observation
+// instead of a sleep.
+func (h *harness) settled(p *watcherProc, gw string) {
+	h.t.Helper()
+	p.waitPolls(h.t, gw, p.polls(gw)+2)
+	h.caughtUp()
+}
+
+// published is the number of events of the given types (short names) the
+// harness's watchers published.
+func (h *harness) published(types ...string) int {
+	h.mu.Lock()
+	procs := append([]*watcherProc(nil), h.procs...)
+	h.mu.Unlock()
+	n := 0
+	for _, p := range procs {
+		for _, typ := range types {
+			n += int(p.metric("mediagw_device_watcher_events_total", map[string]string{"event_type": "mediagw.events.v1." + typ}))
+		}
+	}
+	return n
+}
+
+// caughtUp waits until the collectors received every event the harness's
+// watchers published so far.
+func (h *harness) caughtUp() {
+	h.t.Helper()
+	testkit.Eventually(h.t, 30*time.Second, 20*time.Millisecond, "every published event received from the queues", func() bool {
+		return len(h.device.of("", "")) >= h.published(deviceTypes...) && len(h.gw.of("", "")) >= h.published(gatewayTypes...)
+	})
 }
 
 func metricValue(reg *prometheus.Registry, name string, labels map[string]string) float64 {
@@ -227,8 +294,9 @@ func collect(t *testing.T, client *sqs.Client, url string) *collector {
 				MessageAttributeNames: []string{"All"},
 			})
 			if err != nil {
-				if ctx.Err() == nil {
-					time.Sleep(100 * time.Millisecond)
+				select { // the emulator is busy: ask again shortly
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
 				}
 				continue
 			}
@@ -275,32 +343,26 @@ func (c *collector) all() []received {
 	return append([]received(nil), c.events...)
 }
 
-// of returns the events of type typ (short name, e.g. "DeviceOnline") about
-// device (any device when "").
+// of returns the events of type typ (short name, e.g. "DeviceOnline"; ""
+// for every type the collector decoded) about device (any device when "").
 func (c *collector) of(typ, device string) []received {
 	var out []received
 	for _, r := range c.all() {
-		if r.Type == "mediagw.events.v1."+typ && (device == "" || r.Device() == device) {
+		if (typ == "" || r.Type == "mediagw.events.v1."+typ) && (device == "" || r.Device() == device) {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// wait waits until n events of typ about device arrived and returns them.
+// wait waits until n events of typ about device arrived and returns them;
+// within is a failure bound only.
 func (c *collector) wait(t *testing.T, typ, device string, n int, within time.Duration) []received {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got := c.of(typ, device)
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d %s event(s) for %q within %s, got %d; all events: %s", n, typ, device, within, len(got), c.summary())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, within, 20*time.Millisecond, fmt.Sprintf("%d %s event(s) for %q", n, typ, device), func() bool {
+		return len(c.of(typ, device)) >= n
+	})
+	return c.of(typ, device)
 }
 
 func (c *collector) summary() string {
@@ -354,22 +416,23 @@ func (h *harness) rows(device string) []row {
 	return rows
 }
 
-// waitRows waits until the device has n rows all in status.
+// waitRows waits until the device has n rows all in status, not pending;
+// within is a failure bound only (0: check once).
 func (h *harness) waitRows(device string, n int, status string, within time.Duration) []row {
 	h.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		rows := h.rows(device)
+	var rows []row
+	defer func() {
+		if h.t.Failed() {
+			h.t.Logf("device %s rows: %+v", device, rows)
+		}
+	}()
+	testkit.Eventually(h.t, within, 20*time.Millisecond, fmt.Sprintf("device %s: %d rows %s", device, n, status), func() bool {
+		rows = h.rows(device)
 		ok := len(rows) == n
 		for _, r := range rows {
 			ok = ok && r.Status == status && !r.Pending
 		}
-		if ok {
-			return rows
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("device %s: want %d rows %s within %s, have %+v", device, n, status, within, rows)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok
+	})
+	return rows
 }

@@ -49,10 +49,10 @@ func TestRestartMidRunAnnouncesNothingTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2 := h.start("dw-2", []string{"gw-r=" + s.URL()})
-	h.device.wait(t, "DeviceDeleted", b, 1, 5*time.Second)
-	h.device.wait(t, "DeviceOnline", d.DevIndex, 1, 5*time.Second)
-	h.device.wait(t, "DeviceOffline", c, 1, 6*time.Second)
-	time.Sleep(settle)
+	h.device.wait(t, "DeviceDeleted", b, 1, patience)
+	h.device.wait(t, "DeviceOnline", d.DevIndex, 1, patience)
+	h.device.wait(t, "DeviceOffline", c, 1, patience)
+	h.settled(w2, "gw-r")
 	for _, idx := range []string{a, b, c, d.DevIndex} {
 		onlyOne(t, h.device, "DeviceOnline", idx)
 	}
@@ -63,10 +63,12 @@ func TestRestartMidRunAnnouncesNothingTwice(t *testing.T) {
 	// A restart with nothing changed: no event, and no state written.
 	w2.stop()
 	w3 := h.start("dw-3", []string{"gw-r=" + s.URL()})
-	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "dw-3 holds the lease", func() bool {
+	testkit.Eventually(t, patience, 50*time.Millisecond, "dw-3 holds the lease", func() bool {
 		return w3.metric("mediagw_device_watcher_lease_held", map[string]string{"gateway": "gw-r"}) == 1
 	})
-	time.Sleep(3 * time.Second) // polls, stream, longer than the hysteresis
+	// A whole poll after the reload: every camera seen as stored. No timer
+	// is involved: the offline camera was stored offline, the others online.
+	h.settled(w3, "gw-r")
 	if got := len(h.device.all()); got != total {
 		t.Fatalf("%d events after a restart with nothing changed:%s", got-total, h.device.summary())
 	}
@@ -106,7 +108,7 @@ func TestTwoWatchersAnnounceEachChangeOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.device.wait(t, "DeviceOnline", df.DevIndex, 1, 3*time.Second)
+	h.device.wait(t, "DeviceOnline", df.DevIndex, 1, patience)
 
 	// The holder of gw-f stops (rolling deploy): the other takes over.
 	gone := holder("gw-f")
@@ -123,12 +125,13 @@ func TestTwoWatchersAnnounceEachChangeOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.device.wait(t, "DeviceDeleted", df.DevIndex, 1, 8*time.Second)
-	h.device.wait(t, "DeviceOnline", dg.DevIndex, 1, 8*time.Second)
+	h.device.wait(t, "DeviceDeleted", df.DevIndex, 1, patience)
+	h.device.wait(t, "DeviceOnline", dg.DevIndex, 1, patience)
 	if hf, hg := holder("gw-f"), holder("gw-g"); hf != other || hg != other {
 		t.Fatalf("after %s stopped: gw-f held by %q, gw-g by %q", gone, hf, hg)
 	}
-	time.Sleep(settle)
+	h.settled(w[other], "gw-f")
+	h.settled(w[other], "gw-g")
 	for _, s := range []*gatewaysim.Server{sf, sg} {
 		for _, d := range s.Devices() {
 			onlyOne(t, h.device, "DeviceOnline", d.DevIndex)
@@ -149,7 +152,9 @@ func TestChangeStoredButNotAnnouncedIsAnnouncedOnceByTheNextHolder(t *testing.T)
 	s := h.sim("gw-h", 1, 2)
 	dev := s.Devices()[0]
 	ddb := awsddb.NewFromConfig(h.aws)
-	crashed := dynamodb.NewLeases(ddb, h.env["LEASES_TABLE"], "crashed", 300*time.Millisecond)
+	// The crashed holder's clock says its lease ended a minute ago.
+	crashed := dynamodb.NewLeases(ddb, h.env["LEASES_TABLE"], "crashed", 300*time.Millisecond,
+		dynamodb.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
 	l, ok, err := crashed.Acquire(context.Background(), domain.LeaseID("gw-h"))
 	if err != nil || !ok {
 		t.Fatalf("lease: %v %v", ok, err)
@@ -162,15 +167,14 @@ func TestChangeStoredButNotAnnouncedIsAnnouncedOnceByTheNextHolder(t *testing.T)
 	if err := st.Commit(context.Background(), l, c); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond) // the crashed holder's lease expires
 
-	h.start("dw-1", []string{"gw-h=" + s.URL()})
-	ev := h.device.wait(t, "DeviceOnline", dev.DevIndex, 1, 5*time.Second)[0]
+	w := h.start("dw-1", []string{"gw-h=" + s.URL()})
+	ev := h.device.wait(t, "DeviceOnline", dev.DevIndex, 1, patience)[0]
 	if ev.ID != "stored-before-crash" {
 		t.Fatalf("event id %q, want the stored one", ev.ID)
 	}
-	h.waitRows(dev.DevIndex, 2, "online", 2*time.Second)
-	time.Sleep(settle)
+	h.waitRows(dev.DevIndex, 2, "online", patience)
+	h.settled(w, "gw-h")
 	onlyOne(t, h.device, "DeviceOnline", dev.DevIndex)
 }
 
@@ -180,7 +184,7 @@ func TestWrongPasswordIsTriedOnceAndAFixedOneIsPickedUp(t *testing.T) {
 	s := h.sim("gw-p", 1, 1)
 	h.setPassword("gw-p", "Wrong-Passw0rd")
 	w := h.start("dw-1", []string{"gw-p=" + s.URL()}, "--password-reread-after=500ms", "--poll-interval=300ms")
-	testkit.Eventually(t, 5*time.Second, 50*time.Millisecond, "bad credentials counted", func() bool {
+	testkit.Eventually(t, patience, 50*time.Millisecond, "bad credentials counted", func() bool {
 		return w.metric("mediagw_device_watcher_gateway_errors_total", map[string]string{"gateway": "gw-p", "kind": "bad_credentials"}) >= 3
 	})
 	failed := func() int {
@@ -195,7 +199,7 @@ func TestWrongPasswordIsTriedOnceAndAFixedOneIsPickedUp(t *testing.T) {
 	}
 	none(t, h.device, "DeviceOnline", "")
 	h.setPassword("gw-p", gatewaysimtest.Password)
-	h.device.wait(t, "DeviceOnline", s.Devices()[0].DevIndex, 1, 5*time.Second)
+	h.device.wait(t, "DeviceOnline", s.Devices()[0].DevIndex, 1, patience)
 	if n := failed(); n != 1 {
 		t.Fatalf("%d failed logins at the gateway, want 1", n)
 	}
@@ -206,15 +210,17 @@ func TestWrongPasswordIsTriedOnceAndAFixedOneIsPickedUp(t *testing.T) {
 	}
 }
 
-// garbler sits between the watcher and the simulator and spoils answers.
+// garbler sits between the watcher and the simulator and spoils answers;
+// it notes when a list first named each camera.
 type garbler struct {
 	mu      sync.Mutex
-	status  map[string]string // devIndex → devStatus to report
-	badURLs map[string]bool   // devIndex → streamMedia answers a non-RTSP URL
+	status  map[string]string    // devIndex → devStatus to report
+	badURLs map[string]bool      // devIndex → streamMedia answers a non-RTSP URL
+	listed  map[string]time.Time // devIndex → first deviceList answer naming it
 }
 
 func startGarbler(t *testing.T, target string) (*garbler, string) {
-	g := &garbler{status: map[string]string{}, badURLs: map[string]bool{}}
+	g := &garbler{status: map[string]string{}, badURLs: map[string]bool{}, listed: map[string]time.Time{}}
 	u, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
@@ -223,6 +229,14 @@ func startGarbler(t *testing.T, target string) (*garbler, string) {
 	srv := httptest.NewServer(rp)
 	t.Cleanup(srv.Close)
 	return g, srv.URL
+}
+
+// firstListing is when a deviceList answer naming devIndex first passed
+// the proxy, before the watcher read it.
+func (g *garbler) firstListing(devIndex string) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.listed[devIndex]
 }
 
 func (g *garbler) set(f func(g *garbler)) {
@@ -251,9 +265,14 @@ func (g *garbler) modify(resp *http.Response) error {
 		}
 		if sr, ok := doc["SearchResult"].(map[string]any); ok {
 			list, _ := sr["MatchList"].([]any)
+			now := time.Now()
 			for _, m := range list {
 				d, _ := m.(map[string]any)["Device"].(map[string]any)
-				if st, ok := g.status[d["devIndex"].(string)]; ok {
+				idx, _ := d["devIndex"].(string)
+				if _, ok := g.listed[idx]; !ok {
+					g.listed[idx] = now
+				}
+				if st, ok := g.status[idx]; ok {
 					d["devStatus"] = st
 				}
 			}
@@ -297,10 +316,13 @@ func TestNonsenseFromTheGatewayIsCountedAndErasesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, "every kind of nonsense counted", func() bool {
+	testkit.Eventually(t, patience, 50*time.Millisecond, "every kind of nonsense counted", func() bool {
 		return errs("deviceList", "unknown_status") >= 1 && errs("streamMedia", "malformed") >= 1 && errs("deviceList", "malformed") >= 2 && len(s.Faults()) == 0
 	})
-	time.Sleep(3 * time.Second) // longer than the hysteresis
+	// Longer than the 2 s hysteresis: six more polls, 500 ms apart, of
+	// the nonsense; then every event they caused has been received.
+	w.waitPolls(t, "gw-x", w.polls("gw-x")+6)
+	h.caughtUp()
 	none(t, h.device, "DeviceOffline", "")
 	none(t, h.device, "DeviceDeleted", "")
 	none(t, h.device, "DeviceOnline", b.DevIndex)
@@ -311,8 +333,8 @@ func TestNonsenseFromTheGatewayIsCountedAndErasesNothing(t *testing.T) {
 
 	// Sense again: the new camera is announced, the old one left alone.
 	g.set(func(g *garbler) { g.status, g.badURLs = map[string]string{}, map[string]bool{} })
-	h.device.wait(t, "DeviceOnline", b.DevIndex, 1, 3*time.Second)
-	time.Sleep(settle)
+	h.device.wait(t, "DeviceOnline", b.DevIndex, 1, patience)
+	h.settled(w, "gw-x")
 	onlyOne(t, h.device, "DeviceOnline", a)
 	onlyOne(t, h.device, "DeviceOnline", b.DevIndex)
 	none(t, h.device, "DeviceOffline", "")
