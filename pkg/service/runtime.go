@@ -233,7 +233,8 @@ func parseLevel(s string) (slog.Level, error) {
 // calls build to wire the service and register its parts, marks it ready
 // and runs the parts (Run) until SIGTERM or SIGINT, or until one fails.
 // Work in flight then has SHUTDOWN_GRACE to finish. It returns the process
-// exit code: 0, 1 for a failure, 2 for bad configuration.
+// exit code: 0, 1 for a failure, 2 for bad configuration, or the code of
+// an ExitCoder error (a service's own codes, such as the recorder's).
 func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 	if err := c.Parse(os.Args[1:], os.Stdout); err != nil {
 		if errors.Is(err, ErrHelp) {
@@ -283,7 +284,7 @@ func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 			return 0
 		}
 		logger.Error("start-up failed", "err", err)
-		return 1
+		return exitCode(err)
 	}
 	rt.SetReady(true)
 
@@ -302,8 +303,20 @@ func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 	}
 	if runErr != nil {
 		logger.Error("stopped with error", "err", runErr)
-		return 1
+		return exitCode(runErr)
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// ExitCoder is an error carrying the exit code Main ends the process with
+// (a service's own codes beyond 0, 1 and 2).
+type ExitCoder interface{ ExitCode() int }
+
+func exitCode(err error) int {
+	var c ExitCoder
+	if errors.As(err, &c) {
+		return c.ExitCode()
+	}
+	return 1
 }

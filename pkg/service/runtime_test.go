@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,4 +131,18 @@ func TestEveryGoesOnAfterAFailure(t *testing.T) {
 			t.Fatalf("mediagw_periodic_failures_total = %v, want 3", got)
 		}
 	})
+}
+
+type codedErr struct{ code int }
+
+func (e codedErr) Error() string { return fmt.Sprintf("exit %d", e.code) }
+func (e codedErr) ExitCode() int { return e.code }
+
+func TestExitCodeComesFromTheError(t *testing.T) {
+	if got := exitCode(fmt.Errorf("part: %w", codedErr{6})); got != 6 {
+		t.Errorf("wrapped ExitCoder: %d, want 6", got)
+	}
+	if got := exitCode(errors.New("plain")); got != 1 {
+		t.Errorf("plain error: %d, want 1", got)
+	}
 }
