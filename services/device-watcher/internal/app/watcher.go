@@ -41,7 +41,7 @@ type Config struct {
 type Watcher struct {
 	cfg     Config
 	id      string // cfg.GatewayID
-	obs     Gateway
+	gw      Gateway
 	store   DeviceStore
 	leases  Leases
 	pub     EventPublisher
@@ -62,7 +62,7 @@ func New(cfg Config, gw Gateway, st DeviceStore, leases Leases, pub EventPublish
 	if m == nil {
 		m = NopMetrics{}
 	}
-	return &Watcher{cfg: cfg, id: cfg.GatewayID.String(), obs: gw, store: st, leases: leases, pub: pub, metrics: m,
+	return &Watcher{cfg: cfg, id: cfg.GatewayID.String(), gw: gw, store: st, leases: leases, pub: pub, metrics: m,
 		log: log.With("gateway_id", cfg.GatewayID.String()), pollNow: make(chan struct{}, 1)}
 }
 
@@ -76,7 +76,7 @@ func (w *Watcher) GatewayID() gatewayid.ID { return w.cfg.GatewayID }
 // lease for it to hear at its next renewal; this instance's connection is
 // reset as well, for when it takes the lease.
 func (w *Watcher) Reconfigured(ctx context.Context, configuredAt time.Time) error {
-	if err := w.obs.Reconfigured(ctx, configuredAt); err != nil {
+	if err := w.gw.Reconfigured(ctx, configuredAt); err != nil {
 		return err
 	}
 	if w.holding.Load() {
@@ -223,7 +223,7 @@ func (w *Watcher) heardConfigured(ctx context.Context, at time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, w.leases.Duration()/6)
 	defer cancel()
 	w.log.Info("gateway reconfigured (noted on the lease)", "configured_at", at)
-	if err := w.obs.Reconfigured(ctx, at); err != nil {
+	if err := w.gw.Reconfigured(ctx, at); err != nil {
 		w.log.Warn("acting on the gateway's reconfiguration failed", "err", err)
 	}
 	w.requestPoll()
@@ -305,7 +305,7 @@ func (s *Session) poll(ctx context.Context, known map[string]domain.Known) domai
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return s.w.obs.Poll(pctx, known)
+	return s.w.gw.Poll(pctx, known)
 }
 
 // polled records a poll once it has been applied and its changes stored
@@ -385,7 +385,7 @@ func (s *Session) run(ctx context.Context) error {
 	if cfg.Subscribe {
 		go func() {
 			defer close(streamDone)
-			s.w.obs.Stream(ctx, updates)
+			s.w.gw.Stream(ctx, updates)
 		}()
 	} else {
 		close(streamDone)
