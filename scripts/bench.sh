@@ -18,5 +18,5 @@ bench() { # package regexp
   go test -run '^$' -bench "$2" -benchtime 1x "$1" | grep -E '^Benchmark' | tr -s ' \t' ' ' | sed 's/ / | /g'
 }
 bench ./pkg/messaging ConsumerThroughput
-bench ./services/device-watcher/internal/watcher "PollCycle|BareDeviceList"
+bench ./services/device-watcher/internal/wiring "PollCycle|BareDeviceList"
 (cd services/recorder && echo "== recorder CPUPerStreamMinute (BENCH_SECONDS=${BENCH_SECONDS:-60})" && go test -run '^$' -bench CPUPerStreamMinute -benchtime 1x ./cmd/recorder | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok)')
