@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	cfg := service.NewConfig("health-sentinel", "serves /healthz, /readyz and /metrics; consumes nothing yet (issue 11)", ":9104")
+	cfg := service.NewConfig("health-sentinel", "serves /healthz, /readyz and /metrics; consumes nothing yet", ":9104")
 	settings := wiring.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
 		return wiring.Build(ctx, rt, settings())
