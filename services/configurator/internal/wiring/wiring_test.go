@@ -32,6 +32,7 @@ import (
 	"mediagw/testsupport/awstest"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/servicetest"
 	"mediagw/testsupport/testkit"
 )
 
@@ -149,24 +150,7 @@ func (e *env) serve(t *testing.T) {
 		ReceiveWait: time.Second, VisibilityTimeout: 10 * time.Second, RedeliveryBase: time.Second, RedeliveryMax: time.Second,
 	}
 	e.runtime = service.NewRuntime(wiring.Name, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), e.aws)
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := wiring.Build(ctx, e.runtime, s); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- e.runtime.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the service did not stop within 30 s")
-		}
-	})
+	servicetest.Start(t, e.runtime, func(ctx context.Context, rt *service.Runtime) error { return wiring.Build(ctx, rt, s) }, 30*time.Second)
 }
 
 func (e *env) publish(t *testing.T, ev proto.Message) {

@@ -30,6 +30,7 @@ import (
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/wiring"
 	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/servicetest"
 	"mediagw/testsupport/testkit"
 )
 
@@ -117,28 +118,16 @@ func (h *harness) start(instance string, gateways []string, flags ...string) *wa
 	}
 	logs := &testkit.Buffer{}
 	rt := service.NewRuntime(wiring.Name, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), h.aws)
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := wiring.Build(ctx, rt, settings()); err != nil {
-		cancel()
-		h.t.Fatalf("build: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	var once sync.Once
+	stop := servicetest.Start(h.t, rt, func(ctx context.Context, rt *service.Runtime) error { return wiring.Build(ctx, rt, settings()) }, 20*time.Second)
 	p := &watcherProc{rt: rt, logs: logs}
 	h.mu.Lock()
 	h.procs = append(h.procs, p)
 	h.mu.Unlock()
+	var once sync.Once
 	p.stop = func() {
 		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					h.t.Errorf("watcher %s: %v", instance, err)
-				}
-			case <-time.After(20 * time.Second):
-				h.t.Errorf("watcher %s did not stop within 20 s", instance)
+			if err := stop(); err != nil {
+				h.t.Errorf("watcher %s: %v", instance, err)
 			}
 		})
 	}

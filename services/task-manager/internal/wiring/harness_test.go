@@ -30,6 +30,7 @@ import (
 	"mediagw/services/task-manager/internal/app"
 	"mediagw/services/task-manager/internal/domain"
 	"mediagw/testsupport/awstest"
+	"mediagw/testsupport/servicetest"
 	"mediagw/testsupport/testkit"
 )
 
@@ -113,26 +114,16 @@ func queueOf(res provision.Resources, name string) *service.Queue {
 func (e *env) start() (stop func()) {
 	e.t.Helper()
 	rt := service.NewRuntime("task-manager", slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), e.cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	b, err := build(ctx, rt, e.s)
-	if err != nil {
-		cancel()
-		e.t.Fatal(err)
-	}
-	e.svc = b
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
+	stopRun := servicetest.Start(e.t, rt, func(ctx context.Context, rt *service.Runtime) error {
+		b, err := build(ctx, rt, e.s)
+		e.svc = b
+		return err
+	}, 30*time.Second)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					e.t.Errorf("task-manager: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				e.t.Error("task-manager did not stop within 30 s")
+			if err := stopRun(); err != nil {
+				e.t.Errorf("task-manager: %v", err)
 			}
 		})
 	}
