@@ -23,6 +23,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 # The README's code blocks: the quickstart's first command and the watching block.
 run_cmd=$(awk '/^## Quickstart/{q=1} q&&/^```sh/{b=1;next} b&&/^```/{exit} b' README.md | head -1 | sed 's/[[:space:]]*#.*$//')

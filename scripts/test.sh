@@ -25,11 +25,19 @@ go vet "${PACKAGES[@]}"
 log "proto"
 scripts/proto.sh --check
 
+# The README's commands run a whole system of their own (make run on free
+# ports): beside the Go tests, not after them, so make test takes the time
+# of the longer of the two.
+README_LOG=$(mktemp)
+log "the README's commands, as written (beside the Go tests; output at the end)"
+scripts/readme-test.sh >"$README_LOG" 2>&1 &
+README_PID=$!
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOTO_PORT=$(free_port)
 "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"${TMPDIR:-/tmp}/mediagw-test-moto.log" 2>&1 &
 MOTO_PID=$!
-trap 'kill $MOTO_PID 2>/dev/null; wait $MOTO_PID 2>/dev/null || true' EXIT
+trap 'kill $MOTO_PID $README_PID 2>/dev/null; wait $MOTO_PID $README_PID 2>/dev/null || true; rm -f "$README_LOG"' EXIT
 export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null && break; sleep 0.2; done
@@ -39,5 +47,6 @@ status=0
 go test -count=1 -timeout 30m "${PACKAGES[@]}" || status=$?
 
 log "the README's commands, as written"
-scripts/readme-test.sh || status=1
+wait $README_PID || status=1
+cat "$README_LOG" >&2
 exit $status
