@@ -32,13 +32,16 @@ mapfile -t watch < <(awk '/^### Watching it work/{w=1} w&&/^```sh/{b=1;next} b&&
 [ ${#watch[@]} -ge 5 ] || fail "found ${#watch[@]} watching commands in README.md"
 
 log "starting '$run_cmd' (free ports, state in $WORK/.run)"
-# Job control, as in a terminal: the job gets a process group of its own
-# (its id is the job's pid) and, unlike a plain background command of a
-# script, does not start with SIGINT ignored.
-set -m
-MEDIAGW_FREE_PORTS=1 MEDIAGW_RUN_DIR=$WORK/.run bash -c "$run_cmd" >"$OUT" 2>&1 &
+# As in a terminal: make run gets a process group of its own (its id is
+# make's pid), with SIGINT at its default, whatever this script inherited
+# (a background job of a script starts with SIGINT ignored, and keeps
+# it ignored through exec).
+MEDIAGW_FREE_PORTS=1 MEDIAGW_RUN_DIR=$WORK/.run python3 -c '
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.setsid()
+os.execvp(sys.argv[1], sys.argv[1:])' bash -c "$run_cmd" >"$OUT" 2>&1 &
 MAKE_PID=$!
-set +m
 deadline=$((SECONDS + 600))
 until grep -q "all services ready" "$OUT"; do
   kill -0 "$MAKE_PID" 2>/dev/null || fail "make run ended before it was ready"
@@ -107,7 +110,7 @@ grep -q "\[run\] stopped" "$OUT" || fail "make run did not report a clean stop"
 if grep -E "exited; see|Error [0-9]|\*\*\*" "$OUT" >&2; then fail "make run reported a process dying or an error on Ctrl-C"; fi
 # Nothing it started is left: no process whose environment points into its state.
 for env in /proc/[0-9]*/environ; do
-  if tr '\0' '\n' <"$env" 2>/dev/null | grep -q "$WORK/.run"; then
+  if { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -q "$WORK/.run"; then
     pid=${env#/proc/}; pid=${pid%/environ}
     fail "process $pid ($(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)) outlived make run"
   fi
