@@ -14,12 +14,23 @@ fail() { log "FAIL: $*"; log "make run output:"; tail -40 "$OUT" >&2 || true; ex
 WORK=$(mktemp -d)
 OUT=$WORK/make-run.log
 MAKE_PID=
+# leftovers: the processes whose environment points into make run's state
+# (make run starts each in a session of its own, out of make's group).
+leftovers() {
+  local env pid
+  for env in /proc/[0-9]*/environ; do
+    if { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -q "$WORK/.run"; then
+      pid=${env#/proc/}; echo "${pid%/environ}"
+    fi
+  done
+}
 cleanup() {
   if [ -n "$MAKE_PID" ] && kill -0 "$MAKE_PID" 2>/dev/null; then
     kill -INT -- "-$MAKE_PID" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$MAKE_PID" 2>/dev/null || break; sleep 0.3; done
     kill -KILL -- "-$MAKE_PID" 2>/dev/null || true
   fi
+  leftovers | xargs -r kill -KILL 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -108,11 +119,8 @@ MAKE_PID=
 [ $status -eq 0 ] || [ $status -eq 130 ] || fail "make run exited $status after Ctrl-C"
 grep -q "\[run\] stopped" "$OUT" || fail "make run did not report a clean stop"
 if grep -E "exited; see|Error [0-9]|\*\*\*" "$OUT" >&2; then fail "make run reported a process dying or an error on Ctrl-C"; fi
-# Nothing it started is left: no process whose environment points into its state.
-for env in /proc/[0-9]*/environ; do
-  if { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -q "$WORK/.run"; then
-    pid=${env#/proc/}; pid=${pid%/environ}
-    fail "process $pid ($(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)) outlived make run"
-  fi
+# Nothing it started is left.
+for pid in $(leftovers); do
+  fail "process $pid ($(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)) outlived make run"
 done
 log "README commands work as written; Ctrl-C stopped everything cleanly"
