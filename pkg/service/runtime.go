@@ -128,12 +128,22 @@ func (r *Runtime) OnStop(fn func(ctx context.Context) error) {
 // Run runs every registered part until ctx ends or one of them fails —
 // the one failure policy of every service: a part's error cancels the
 // others, and Run returns it once they have stopped. Then the OnStop
-// functions run, within Grace. A runtime with no parts waits for ctx.
+// functions run. After ctx ends, parts and cleanup share one Grace; after
+// a part's failure, the cleanup has a Grace of its own. A runtime with no
+// parts waits for ctx.
 func (r *Runtime) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.started = true
 	parts := append([]part(nil), r.parts...)
 	r.mu.Unlock()
+
+	// The grace counts from the stop signal, for the parts and the cleanup
+	// together: cleanup gets what the parts left of it.
+	var stopDeadline atomic.Pointer[time.Time]
+	defer context.AfterFunc(ctx, func() {
+		d := time.Now().Add(r.Grace)
+		stopDeadline.Store(&d)
+	})()
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range parts {
@@ -158,7 +168,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 	r.mu.Lock()
 	stops := append([]func(context.Context) error(nil), r.stops...)
 	r.mu.Unlock()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Grace)
+	deadline := time.Now().Add(r.Grace) // a part failed: the cleanup gets a whole grace
+	if d := stopDeadline.Load(); d != nil {
+		deadline = *d
+	}
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	for _, stop := range stops {
 		if serr := stop(sctx); serr != nil {
@@ -297,7 +311,9 @@ func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 		logger.Info("shutting down", "grace", rt.Grace.String())
 		select {
 		case runErr = <-done:
-		case <-time.After(rt.Grace):
+		// A second past the grace: Run's cleanup has the grace as its
+		// deadline and returns at it; this catches what ignores it.
+		case <-time.After(rt.Grace + time.Second):
 			runErr = fmt.Errorf("still busy %s after the shutdown signal", rt.Grace)
 		}
 	}

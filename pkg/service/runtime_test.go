@@ -146,3 +146,34 @@ func TestExitCodeComesFromTheError(t *testing.T) {
 		t.Errorf("plain error: %d, want 1", got)
 	}
 }
+
+// After the stop signal, the parts and the cleanup share one grace: a
+// cleanup that starts late gets only what is left of it.
+func TestCleanupGetsWhatThePartsLeftOfTheGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := quietRuntime()
+		rt.Grace = 10 * time.Second
+		rt.Go("slow to stop", func(ctx context.Context) error {
+			<-ctx.Done()
+			time.Sleep(7 * time.Second) // fake time: finishing work in flight
+			return nil
+		})
+		var left time.Duration
+		rt.OnStop(func(ctx context.Context) error {
+			d, _ := ctx.Deadline()
+			left = time.Until(d)
+			return nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- rt.Run(ctx) }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if left != 3*time.Second {
+			t.Fatalf("cleanup had %s left, want 3s (10s grace − 7s of the parts)", left)
+		}
+	})
+}
