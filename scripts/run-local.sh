@@ -32,10 +32,9 @@ MOTO_PORT=$(port "AWS emulator" 4566)
 SIM_HTTP=127.0.0.1:$(port "gateway ISAPI" 18080)
 SIM_RTSP=127.0.0.1:$(port "gateway RTSP" 8554)
 SIM_ADMIN=127.0.0.1:$(port "gateway admin" 18081)
-declare -A ports
+declare -A ports=([configurator]=9101 [device-watcher]=9102 [task-manager]=9103 [health-sentinel]=9104)
 for svc in configurator device-watcher task-manager health-sentinel; do
-  case $svc in configurator) d=9101;; device-watcher) d=9102;; task-manager) d=9103;; health-sentinel) d=9104;; esac
-  ports[$svc]=$(port "$svc" $d)
+  ports[$svc]=$(port "$svc" "${ports[$svc]}")
 done
 export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
