@@ -19,11 +19,11 @@ log() { printf '[run] %s\n' "$*" >&2; }
 
 scripts/bootstrap.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/ports.sh
 # port NAME DEFAULT: the default, or a free port with MEDIAGW_FREE_PORTS=1.
 port() {
   if [ "${MEDIAGW_FREE_PORTS:-}" = 1 ]; then free_port; return; fi
-  if ! python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$2" 2>/dev/null; then
+  if ! port_free "$2"; then
     log "port $2 ($1) is taken (another make run, or another server?); stop it, or run with MEDIAGW_FREE_PORTS=1"; exit 1
   fi
   echo "$2"

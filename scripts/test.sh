@@ -33,7 +33,7 @@ log "the README's commands, as written (beside the Go tests; output at the end)"
 scripts/readme-test.sh >"$README_LOG" 2>&1 &
 README_PID=$!
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/ports.sh
 MOTO_PORT=$(free_port)
 "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"${TMPDIR:-/tmp}/mediagw-test-moto.log" 2>&1 &
 MOTO_PID=$!
