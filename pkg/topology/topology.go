@@ -69,6 +69,7 @@ type Table struct {
 	SortKey          string `json:"sortKey"`
 	SortKeyType      string `json:"sortKeyType"`
 	TTLAttribute     string `json:"ttlAttribute"`
+	Comment          string `json:"comment,omitempty"`
 }
 
 // Bucket is an S3 bucket whose objects move to Glacier after GlacierAfterDays.
