@@ -785,6 +785,188 @@ func (x *GatewayConfigurationFailed) GetLockRemaining() *durationpb.Duration {
 	return nil
 }
 
+// GatewayCredentialsRejected: a component stopped logging in to the gateway
+// because the login budget (pkg/loginbudget) refused: the gateway rejected
+// the password in the parameter, the budget of failed logins is spent, or
+// the gateway is locked. Nobody logs in with that password again until the
+// parameter changes. Published on the transition, not on every refusal.
+type GatewayCredentialsRejected struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Meta      *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	GatewayId string                 `protobuf:"bytes,2,opt,name=gateway_id,json=gatewayId,proto3" json:"gateway_id,omitempty"`
+	// Component that met the refusal: "configurator", "device-watcher".
+	Component string `protobuf:"bytes,3,opt,name=component,proto3" json:"component,omitempty"`
+	// "credentials-rejected", "budget-spent" or "locked".
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The SSM parameter and version that was refused ("<name>@<version>").
+	Credential string `protobuf:"bytes,5,opt,name=credential,proto3" json:"credential,omitempty"`
+	// Human-readable detail, free of secrets.
+	Detail string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	// When a login may be possible again; unset when only a changed
+	// parameter helps.
+	Until *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until,proto3" json:"until,omitempty"`
+	// Failed or unanswered logins in the last 30 minutes.
+	FailedLogins  int32 `protobuf:"varint,8,opt,name=failed_logins,json=failedLogins,proto3" json:"failed_logins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayCredentialsRejected) Reset() {
+	*x = GatewayCredentialsRejected{}
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayCredentialsRejected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayCredentialsRejected) ProtoMessage() {}
+
+func (x *GatewayCredentialsRejected) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayCredentialsRejected.ProtoReflect.Descriptor instead.
+func (*GatewayCredentialsRejected) Descriptor() ([]byte, []int) {
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GatewayCredentialsRejected) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *GatewayCredentialsRejected) GetGatewayId() string {
+	if x != nil {
+		return x.GatewayId
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsRejected) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsRejected) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsRejected) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsRejected) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsRejected) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *GatewayCredentialsRejected) GetFailedLogins() int32 {
+	if x != nil {
+		return x.FailedLogins
+	}
+	return 0
+}
+
+// GatewayCredentialsAccepted: a component that had met a refusal logs in
+// again (the parameter changed, or the lock ended).
+type GatewayCredentialsAccepted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	GatewayId     string                 `protobuf:"bytes,2,opt,name=gateway_id,json=gatewayId,proto3" json:"gateway_id,omitempty"`
+	Component     string                 `protobuf:"bytes,3,opt,name=component,proto3" json:"component,omitempty"`
+	Credential    string                 `protobuf:"bytes,4,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayCredentialsAccepted) Reset() {
+	*x = GatewayCredentialsAccepted{}
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayCredentialsAccepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayCredentialsAccepted) ProtoMessage() {}
+
+func (x *GatewayCredentialsAccepted) ProtoReflect() protoreflect.Message {
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayCredentialsAccepted.ProtoReflect.Descriptor instead.
+func (*GatewayCredentialsAccepted) Descriptor() ([]byte, []int) {
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GatewayCredentialsAccepted) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *GatewayCredentialsAccepted) GetGatewayId() string {
+	if x != nil {
+		return x.GatewayId
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsAccepted) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *GatewayCredentialsAccepted) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
 // GatewayUnreachable: the gateway stopped answering.
 type GatewayUnreachable struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -798,7 +980,7 @@ type GatewayUnreachable struct {
 
 func (x *GatewayUnreachable) Reset() {
 	*x = GatewayUnreachable{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[9]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +992,7 @@ func (x *GatewayUnreachable) String() string {
 func (*GatewayUnreachable) ProtoMessage() {}
 
 func (x *GatewayUnreachable) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[9]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1005,7 @@ func (x *GatewayUnreachable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayUnreachable.ProtoReflect.Descriptor instead.
 func (*GatewayUnreachable) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GatewayUnreachable) GetMeta() *EventMeta {
@@ -866,7 +1048,7 @@ type GatewayReachable struct {
 
 func (x *GatewayReachable) Reset() {
 	*x = GatewayReachable{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[10]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1060,7 @@ func (x *GatewayReachable) String() string {
 func (*GatewayReachable) ProtoMessage() {}
 
 func (x *GatewayReachable) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[10]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1073,7 @@ func (x *GatewayReachable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayReachable.ProtoReflect.Descriptor instead.
 func (*GatewayReachable) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GatewayReachable) GetMeta() *EventMeta {
@@ -931,7 +1113,7 @@ type RecordingTask struct {
 
 func (x *RecordingTask) Reset() {
 	*x = RecordingTask{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[11]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1125,7 @@ func (x *RecordingTask) String() string {
 func (*RecordingTask) ProtoMessage() {}
 
 func (x *RecordingTask) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[11]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1138,7 @@ func (x *RecordingTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingTask.ProtoReflect.Descriptor instead.
 func (*RecordingTask) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RecordingTask) GetTaskId() string {
@@ -1005,7 +1187,7 @@ type RecordingTaskStarted struct {
 
 func (x *RecordingTaskStarted) Reset() {
 	*x = RecordingTaskStarted{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[12]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1199,7 @@ func (x *RecordingTaskStarted) String() string {
 func (*RecordingTaskStarted) ProtoMessage() {}
 
 func (x *RecordingTaskStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[12]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1212,7 @@ func (x *RecordingTaskStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingTaskStarted.ProtoReflect.Descriptor instead.
 func (*RecordingTaskStarted) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecordingTaskStarted) GetMeta() *EventMeta {
@@ -1059,7 +1241,7 @@ type RecordingTaskStopped struct {
 
 func (x *RecordingTaskStopped) Reset() {
 	*x = RecordingTaskStopped{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[13]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1253,7 @@ func (x *RecordingTaskStopped) String() string {
 func (*RecordingTaskStopped) ProtoMessage() {}
 
 func (x *RecordingTaskStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[13]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1266,7 @@ func (x *RecordingTaskStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingTaskStopped.ProtoReflect.Descriptor instead.
 func (*RecordingTaskStopped) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RecordingTaskStopped) GetMeta() *EventMeta {
@@ -1123,7 +1305,7 @@ type RecordingTaskFailed struct {
 
 func (x *RecordingTaskFailed) Reset() {
 	*x = RecordingTaskFailed{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[14]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1317,7 @@ func (x *RecordingTaskFailed) String() string {
 func (*RecordingTaskFailed) ProtoMessage() {}
 
 func (x *RecordingTaskFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[14]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1330,7 @@ func (x *RecordingTaskFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingTaskFailed.ProtoReflect.Descriptor instead.
 func (*RecordingTaskFailed) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecordingTaskFailed) GetMeta() *EventMeta {
@@ -1201,7 +1383,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[15]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1395,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_mediagw_events_v1_events_proto_msgTypes[15]
+	mi := &file_mediagw_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1408,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_mediagw_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Alert) GetMeta() *EventMeta {
@@ -1341,7 +1523,27 @@ const file_mediagw_events_v1_events_proto_rawDesc = "" +
 	"\x04step\x18\x03 \x01(\tR\x04step\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1c\n" +
 	"\tretryable\x18\x05 \x01(\bR\tretryable\x12@\n" +
-	"\x0elock_remaining\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rlockRemaining\"\xaf\x01\n" +
+	"\x0elock_remaining\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rlockRemaining\"\xb2\x02\n" +
+	"\x1aGatewayCredentialsRejected\x120\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1c.mediagw.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"gateway_id\x18\x02 \x01(\tR\tgatewayId\x12\x1c\n" +
+	"\tcomponent\x18\x03 \x01(\tR\tcomponent\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x05 \x01(\tR\n" +
+	"credential\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x120\n" +
+	"\x05until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12#\n" +
+	"\rfailed_logins\x18\b \x01(\x05R\ffailedLogins\"\xab\x01\n" +
+	"\x1aGatewayCredentialsAccepted\x120\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1c.mediagw.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"gateway_id\x18\x02 \x01(\tR\tgatewayId\x12\x1c\n" +
+	"\tcomponent\x18\x03 \x01(\tR\tcomponent\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x04 \x01(\tR\n" +
+	"credential\"\xaf\x01\n" +
 	"\x12GatewayUnreachable\x120\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1c.mediagw.events.v1.EventMetaR\x04meta\x12\x1d\n" +
 	"\n" +
@@ -1401,7 +1603,7 @@ func file_mediagw_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_mediagw_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mediagw_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_mediagw_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_mediagw_events_v1_events_proto_goTypes = []any{
 	(Severity)(0),                      // 0: mediagw.events.v1.Severity
 	(*EventMeta)(nil),                  // 1: mediagw.events.v1.EventMeta
@@ -1413,48 +1615,53 @@ var file_mediagw_events_v1_events_proto_goTypes = []any{
 	(*GatewayRecovered)(nil),           // 7: mediagw.events.v1.GatewayRecovered
 	(*GatewayConfigured)(nil),          // 8: mediagw.events.v1.GatewayConfigured
 	(*GatewayConfigurationFailed)(nil), // 9: mediagw.events.v1.GatewayConfigurationFailed
-	(*GatewayUnreachable)(nil),         // 10: mediagw.events.v1.GatewayUnreachable
-	(*GatewayReachable)(nil),           // 11: mediagw.events.v1.GatewayReachable
-	(*RecordingTask)(nil),              // 12: mediagw.events.v1.RecordingTask
-	(*RecordingTaskStarted)(nil),       // 13: mediagw.events.v1.RecordingTaskStarted
-	(*RecordingTaskStopped)(nil),       // 14: mediagw.events.v1.RecordingTaskStopped
-	(*RecordingTaskFailed)(nil),        // 15: mediagw.events.v1.RecordingTaskFailed
-	(*Alert)(nil),                      // 16: mediagw.events.v1.Alert
-	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 18: google.protobuf.Duration
+	(*GatewayCredentialsRejected)(nil), // 10: mediagw.events.v1.GatewayCredentialsRejected
+	(*GatewayCredentialsAccepted)(nil), // 11: mediagw.events.v1.GatewayCredentialsAccepted
+	(*GatewayUnreachable)(nil),         // 12: mediagw.events.v1.GatewayUnreachable
+	(*GatewayReachable)(nil),           // 13: mediagw.events.v1.GatewayReachable
+	(*RecordingTask)(nil),              // 14: mediagw.events.v1.RecordingTask
+	(*RecordingTaskStarted)(nil),       // 15: mediagw.events.v1.RecordingTaskStarted
+	(*RecordingTaskStopped)(nil),       // 16: mediagw.events.v1.RecordingTaskStopped
+	(*RecordingTaskFailed)(nil),        // 17: mediagw.events.v1.RecordingTaskFailed
+	(*Alert)(nil),                      // 18: mediagw.events.v1.Alert
+	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 20: google.protobuf.Duration
 }
 var file_mediagw_events_v1_events_proto_depIdxs = []int32{
-	17, // 0: mediagw.events.v1.EventMeta.occurred_at:type_name -> google.protobuf.Timestamp
+	19, // 0: mediagw.events.v1.EventMeta.occurred_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: mediagw.events.v1.DeviceOnline.meta:type_name -> mediagw.events.v1.EventMeta
 	2,  // 2: mediagw.events.v1.DeviceOnline.channels:type_name -> mediagw.events.v1.Channel
 	1,  // 3: mediagw.events.v1.DeviceOffline.meta:type_name -> mediagw.events.v1.EventMeta
 	2,  // 4: mediagw.events.v1.DeviceOffline.channels:type_name -> mediagw.events.v1.Channel
-	17, // 5: mediagw.events.v1.DeviceOffline.offline_since:type_name -> google.protobuf.Timestamp
+	19, // 5: mediagw.events.v1.DeviceOffline.offline_since:type_name -> google.protobuf.Timestamp
 	1,  // 6: mediagw.events.v1.DeviceDeleted.meta:type_name -> mediagw.events.v1.EventMeta
 	2,  // 7: mediagw.events.v1.DeviceDeleted.channels:type_name -> mediagw.events.v1.Channel
 	1,  // 8: mediagw.events.v1.GatewayProvisioned.meta:type_name -> mediagw.events.v1.EventMeta
 	1,  // 9: mediagw.events.v1.GatewayRecovered.meta:type_name -> mediagw.events.v1.EventMeta
 	1,  // 10: mediagw.events.v1.GatewayConfigured.meta:type_name -> mediagw.events.v1.EventMeta
-	18, // 11: mediagw.events.v1.GatewayConfigured.took:type_name -> google.protobuf.Duration
+	20, // 11: mediagw.events.v1.GatewayConfigured.took:type_name -> google.protobuf.Duration
 	1,  // 12: mediagw.events.v1.GatewayConfigurationFailed.meta:type_name -> mediagw.events.v1.EventMeta
-	18, // 13: mediagw.events.v1.GatewayConfigurationFailed.lock_remaining:type_name -> google.protobuf.Duration
-	1,  // 14: mediagw.events.v1.GatewayUnreachable.meta:type_name -> mediagw.events.v1.EventMeta
-	17, // 15: mediagw.events.v1.GatewayUnreachable.since:type_name -> google.protobuf.Timestamp
-	1,  // 16: mediagw.events.v1.GatewayReachable.meta:type_name -> mediagw.events.v1.EventMeta
-	18, // 17: mediagw.events.v1.GatewayReachable.unreachable_for:type_name -> google.protobuf.Duration
-	1,  // 18: mediagw.events.v1.RecordingTaskStarted.meta:type_name -> mediagw.events.v1.EventMeta
-	12, // 19: mediagw.events.v1.RecordingTaskStarted.task:type_name -> mediagw.events.v1.RecordingTask
-	1,  // 20: mediagw.events.v1.RecordingTaskStopped.meta:type_name -> mediagw.events.v1.EventMeta
-	12, // 21: mediagw.events.v1.RecordingTaskStopped.task:type_name -> mediagw.events.v1.RecordingTask
-	1,  // 22: mediagw.events.v1.RecordingTaskFailed.meta:type_name -> mediagw.events.v1.EventMeta
-	12, // 23: mediagw.events.v1.RecordingTaskFailed.task:type_name -> mediagw.events.v1.RecordingTask
-	1,  // 24: mediagw.events.v1.Alert.meta:type_name -> mediagw.events.v1.EventMeta
-	0,  // 25: mediagw.events.v1.Alert.severity:type_name -> mediagw.events.v1.Severity
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	20, // 13: mediagw.events.v1.GatewayConfigurationFailed.lock_remaining:type_name -> google.protobuf.Duration
+	1,  // 14: mediagw.events.v1.GatewayCredentialsRejected.meta:type_name -> mediagw.events.v1.EventMeta
+	19, // 15: mediagw.events.v1.GatewayCredentialsRejected.until:type_name -> google.protobuf.Timestamp
+	1,  // 16: mediagw.events.v1.GatewayCredentialsAccepted.meta:type_name -> mediagw.events.v1.EventMeta
+	1,  // 17: mediagw.events.v1.GatewayUnreachable.meta:type_name -> mediagw.events.v1.EventMeta
+	19, // 18: mediagw.events.v1.GatewayUnreachable.since:type_name -> google.protobuf.Timestamp
+	1,  // 19: mediagw.events.v1.GatewayReachable.meta:type_name -> mediagw.events.v1.EventMeta
+	20, // 20: mediagw.events.v1.GatewayReachable.unreachable_for:type_name -> google.protobuf.Duration
+	1,  // 21: mediagw.events.v1.RecordingTaskStarted.meta:type_name -> mediagw.events.v1.EventMeta
+	14, // 22: mediagw.events.v1.RecordingTaskStarted.task:type_name -> mediagw.events.v1.RecordingTask
+	1,  // 23: mediagw.events.v1.RecordingTaskStopped.meta:type_name -> mediagw.events.v1.EventMeta
+	14, // 24: mediagw.events.v1.RecordingTaskStopped.task:type_name -> mediagw.events.v1.RecordingTask
+	1,  // 25: mediagw.events.v1.RecordingTaskFailed.meta:type_name -> mediagw.events.v1.EventMeta
+	14, // 26: mediagw.events.v1.RecordingTaskFailed.task:type_name -> mediagw.events.v1.RecordingTask
+	1,  // 27: mediagw.events.v1.Alert.meta:type_name -> mediagw.events.v1.EventMeta
+	0,  // 28: mediagw.events.v1.Alert.severity:type_name -> mediagw.events.v1.Severity
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_mediagw_events_v1_events_proto_init() }
@@ -1468,7 +1675,7 @@ func file_mediagw_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mediagw_events_v1_events_proto_rawDesc), len(file_mediagw_events_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
