@@ -38,11 +38,16 @@ func newAuthenticator(credentials func() (string, string)) (*authenticator, erro
 }
 
 // challenges returns the WWW-Authenticate header values of a 401, strongest
-// first; clients such as ffmpeg pick Digest when offered.
-func (a *authenticator) challenges() []string {
+// first; clients such as ffmpeg pick Digest when offered. basicOnly offers
+// Basic alone, as some firmware does.
+func (a *authenticator) challenges(basicOnly bool) []string {
+	basic := fmt.Sprintf(`Basic realm="%s"`, realm)
+	if basicOnly {
+		return []string{basic}
+	}
 	return []string{
 		fmt.Sprintf(`Digest realm="%s", nonce="%s", stale="FALSE"`, realm, a.nonce(time.Now())),
-		fmt.Sprintf(`Basic realm="%s"`, realm),
+		basic,
 	}
 }
 
@@ -69,21 +74,38 @@ func (a *authenticator) validNonce(nonce string) bool {
 // authorized reports whether the Authorization header value carries the
 // current credentials for a request with the given method.
 func (a *authenticator) authorized(method, authorization string) bool {
-	scheme, params, _ := strings.Cut(strings.TrimSpace(authorization), " ")
+	return a.attempt(method, authorization).Valid
+}
+
+// attempt checks the Authorization header value of a request with the given
+// method and says what it carried (RemoteIP, Method and Path are the
+// caller's to fill).
+func (a *authenticator) attempt(method, authorization string) LoginAttempt {
+	authorization = strings.TrimSpace(authorization)
+	if authorization == "" {
+		return LoginAttempt{}
+	}
+	scheme, params, _ := strings.Cut(authorization, " ")
+	at := LoginAttempt{Presented: true, Scheme: strings.ToLower(scheme)}
 	user, password := a.credentials()
-	switch strings.ToLower(scheme) {
+	switch at.Scheme {
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(params))
 		if err != nil {
-			return false
+			return at
 		}
 		u, p, ok := strings.Cut(string(raw), ":")
-		return ok && equal(u, user) && equal(p, password)
+		if ok {
+			at.User = u
+			at.Valid = equal(u, user) && equal(p, password)
+		}
 	case "digest":
-		return a.digestOK(method, authorization, user, password)
-	default:
-		return false
+		if c, err := digest.ParseCredentials(authorization); err == nil {
+			at.User = c.Username
+		}
+		at.Valid = a.digestOK(method, authorization, user, password)
 	}
+	return at
 }
 
 func (a *authenticator) digestOK(method, authorization, user, password string) bool {

@@ -18,7 +18,7 @@ func newTestAuthenticator(t *testing.T) *authenticator {
 }
 
 func challengeNonce(a *authenticator) string {
-	c, err := digest.ParseChallenge(a.challenges()[0])
+	c, err := digest.ParseChallenge(a.challenges(false)[0])
 	if err != nil {
 		panic(err)
 	}

@@ -173,6 +173,9 @@ func (c *conn) handle(req *request) error {
 	default:
 		resp = newResponse(501)
 	}
+	if err := c.holdBack(resp); err != nil {
+		return err
+	}
 	if err := c.reply(resp, cseq); err != nil {
 		return err
 	}
@@ -182,15 +185,31 @@ func (c *conn) handle(req *request) error {
 	return nil
 }
 
+// errDropped ends a connection whose request gets no answer (a login fault).
+var errDropped = errors.New("request dropped without an answer")
+
+// holdBack waits out resp's delay; with drop it then fails, so that the
+// connection is closed without the answer.
+func (c *conn) holdBack(resp *response) error {
+	if resp.delay > 0 {
+		t := time.NewTimer(resp.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.srv.done:
+			return net.ErrClosed
+		}
+	}
+	if resp.drop {
+		return errDropped
+	}
+	return nil
+}
+
 // target resolves the request's stream and checks authentication; resp is
 // non-nil if the request must be answered with it instead.
 func (c *conn) target(req *request) (streamPath string, kind int, resp *response) {
-	if !c.srv.auth.authorized(req.method, req.get("Authorization")) {
-		c.log.Debug("rtsp authentication failed", "method", req.method)
-		resp = newResponse(401)
-		for _, ch := range c.srv.auth.challenges() {
-			resp.add("WWW-Authenticate", ch)
-		}
+	if resp := c.authenticate(req); resp != nil {
 		return "", 0, resp
 	}
 	streamPath, _, err := requestTarget(req.uri)
@@ -202,6 +221,33 @@ func (c *conn) target(req *request) (streamPath string, kind int, resp *response
 		return "", 0, newResponse(404)
 	}
 	return streamPath, kind, nil
+}
+
+// authenticate checks the request's credentials and asks Config.Login, if
+// set, how to answer; it returns nil when the request may be served.
+func (c *conn) authenticate(req *request) *response {
+	at := c.srv.auth.attempt(req.method, req.get("Authorization"))
+	dec := LoginDecision{Allow: at.Valid}
+	if c.srv.cfg.Login != nil {
+		at.Method = req.method
+		if host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String()); err == nil {
+			at.RemoteIP = host
+		}
+		if p, _, err := requestTarget(req.uri); err == nil {
+			at.Path = p
+		}
+		dec = c.srv.cfg.Login(at)
+	}
+	if dec.Allow {
+		return nil
+	}
+	c.log.Debug("rtsp authentication failed", "method", req.method, "presented", at.Presented)
+	resp := newResponse(401)
+	for _, ch := range c.srv.auth.challenges(dec.BasicOnly) {
+		resp.add("WWW-Authenticate", ch)
+	}
+	resp.delay, resp.drop = dec.Delay, dec.Drop
+	return resp
 }
 
 func (c *conn) describe(req *request) *response {

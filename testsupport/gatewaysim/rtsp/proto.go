@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	rtspmsg "mediagw/pkg/rtsp"
 )
@@ -54,6 +55,10 @@ type response struct {
 	status int
 	header rtspmsg.Header
 	body   []byte
+	// Set by the account policy on a refused login: the answer waits delay,
+	// and with drop is never sent (the connection is closed instead).
+	delay time.Duration
+	drop  bool
 }
 
 func newResponse(status int) *response {

@@ -5,7 +5,8 @@
 // OPTIONS, DESCRIBE, SETUP with interleaved TCP transport (UDP is refused
 // with 461, so clients fall back to TCP), PLAY, GET_PARAMETER/SET_PARAMETER
 // keep-alives and TEARDOWN, with Digest (MD5) or Basic authentication
-// against the gateway's current admin credentials.
+// against the gateway's current admin credentials; Config.Login lets the
+// gateway decide each login (lockout, login faults).
 //
 // The video is a test pattern with a running clock, rendered once with
 // ffmpeg into Config.MediaDir: main streams (…01) are 1280x720, sub streams
@@ -43,8 +44,39 @@ type Config struct {
 	// Media, if set, is streamed instead of loading MediaDir: many servers
 	// in one process (simulated gateways in a benchmark) then share one copy
 	// of the clips (about 13 MB) instead of holding one each.
-	Media  *Media
+	Media *Media
+	// Login, if set, is the gateway's account policy (lockout, failed-login
+	// ledger, login faults): it sees every request that needs
+	// authentication, with what the credentials check found, and decides
+	// the answer. Nil: the current credentials pass, anything else gets a
+	// 401 at once.
+	Login  func(LoginAttempt) LoginDecision
 	Logger *slog.Logger
+}
+
+// LoginAttempt is one request that needs authentication (DESCRIBE, SETUP,
+// PLAY), as the credentials check saw it. It never holds the password.
+type LoginAttempt struct {
+	RemoteIP string // the client's IP address
+	Method   string
+	Path     string // the stream path, without user info or query ("" if unparsable)
+	// Presented is true when the request carried an Authorization header;
+	// a request without one is the challenge round trip, not a login.
+	Presented bool
+	Scheme    string // "digest", "basic", or the scheme given, lower case
+	User      string // the user name in the credentials ("" if none could be read)
+	Valid     bool   // the credentials are the current ones
+}
+
+// LoginDecision is how a LoginAttempt is answered.
+type LoginDecision struct {
+	Allow bool // serve the request
+	// Refused requests are answered 401, unless Drop. Delay holds the
+	// answer back (or the close, with Drop) this long; BasicOnly makes the
+	// 401 offer only Basic.
+	Delay     time.Duration
+	Drop      bool // close the connection without an answer
+	BasicOnly bool
 }
 
 // Server serves RTSP. Create it with NewServer.
