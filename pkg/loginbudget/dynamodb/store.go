@@ -104,3 +104,9 @@ func (s *Store) Save(ctx context.Context, gatewayID string, l loginbudget.Ledger
 	}
 	return nil
 }
+
+// Ledger reads the gateway's ledger (for operators).
+func (s *Store) Ledger(ctx context.Context, gatewayID string) (loginbudget.Ledger, error) {
+	l, _, err := s.Load(ctx, gatewayID)
+	return l, err
+}

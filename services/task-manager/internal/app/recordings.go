@@ -23,4 +23,9 @@ type GatewayInfo struct {
 	ID         string
 	Name       string // GatewayName
 	ExternalIP string // ExternalIP
+	// PasswordParameter and PasswordVersion name the admin password the
+	// components log in with (its version, never its value); empty when
+	// the gateway has no Password parameter.
+	PasswordParameter string
+	PasswordVersion   int64
 }

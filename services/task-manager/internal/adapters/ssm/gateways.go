@@ -28,7 +28,8 @@ func NewGateways(api ssm.GetParametersByPathAPIClient, root string) *Gateways {
 }
 
 // List returns every gateway that has a parameter, ordered by id, with its
-// GatewayName and ExternalIP when they are String parameters.
+// GatewayName and ExternalIP when they are String parameters, and the
+// name and version of its Password.
 func (g *Gateways) List(ctx context.Context) ([]app.GatewayInfo, error) {
 	all := map[string]*app.GatewayInfo{}
 	base := strings.TrimRight(g.root, "/") + "/gateways/"
@@ -49,6 +50,10 @@ func (g *Gateways) List(ctx context.Context) ([]app.GatewayInfo, error) {
 			if gw == nil {
 				gw = &app.GatewayInfo{ID: id}
 				all[id] = gw
+			}
+			if key == "Password" {
+				// Its version names the credential in the login budget.
+				gw.PasswordParameter, gw.PasswordVersion = aws.ToString(p.Name), p.Version
 			}
 			if p.Type != ssmtypes.ParameterTypeString {
 				continue // a SecureString's value is never shown

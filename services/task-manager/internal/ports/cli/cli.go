@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"mediagw/pkg/loginbudget"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/task-manager/internal/app"
@@ -32,6 +33,7 @@ type Settings struct {
 	RecordingsBucket    string
 	KeyPrefix           string
 	ParameterRoot       string
+	LoginBudgetTable    string
 }
 
 // Declare registers mediagw-ctl's settings with c; the defaults are the
@@ -42,8 +44,10 @@ func Declare(c *service.Config) func() Settings {
 	bucket := c.String(topology.EnvName("mediagw-recordings", "BUCKET"), "mediagw-recordings", "recordings bucket")
 	prefix := c.String("RECORDINGS_KEY_PREFIX", "recordings", "key prefix of the segments")
 	root := c.String("PARAMETER_ROOT", "/mediagw", "root of the SSM parameters")
+	budget := c.String(topology.EnvName("mediagw-login-budget", "TABLE"), "mediagw-login-budget", "login-budget table")
 	return func() Settings {
-		return Settings{DeviceMediaURLTable: *dm, IPCameraTable: *ip, RecordingsBucket: *bucket, KeyPrefix: *prefix, ParameterRoot: *root}
+		return Settings{DeviceMediaURLTable: *dm, IPCameraTable: *ip, RecordingsBucket: *bucket, KeyPrefix: *prefix, ParameterRoot: *root,
+			LoginBudgetTable: *budget}
 	}
 }
 
@@ -66,6 +70,11 @@ type Sources struct {
 	Gateways interface {
 		List(ctx context.Context) ([]app.GatewayInfo, error)
 	}
+	// Logins is the login-budget table: who logged in to each gateway and
+	// what the gateway refused.
+	Logins interface {
+		Ledger(ctx context.Context, gatewayID string) (loginbudget.Ledger, error)
+	}
 }
 
 // Env is what a run of the CLI gets from its surroundings.
@@ -84,7 +93,7 @@ const (
 const usage = `Usage: mediagw-ctl [settings] <command> [flags]
 
 Commands:
-  mediagw-ctl gateways                     gateways with their devices and recording tasks
+  mediagw-ctl gateways                     gateways with their devices, recording tasks and login state
   mediagw-ctl devices    [--gateway G]     every camera channel and its status (deviceMediaURL)
   mediagw-ctl tasks      [--gateway G]     recording tasks and their state (ip-camera)
   mediagw-ctl latest     [--gateway G] [--device D]
@@ -219,6 +228,7 @@ func (c *client) channelRows(ctx context.Context, o options) ([]app.ChannelRow, 
 func gateways(ctx context.Context, c *client, o options) error {
 	type gw struct {
 		name, ip      string
+		password      loginbudget.Credential
 		recording     int
 		lastChange    time.Time
 		seenDevices   map[string]bool
@@ -240,6 +250,9 @@ func gateways(ctx context.Context, c *client, o options) error {
 	for _, p := range params {
 		g := get(p.ID)
 		g.name, g.ip = p.Name, p.ExternalIP
+		if p.PasswordParameter != "" {
+			g.password = loginbudget.CredentialOf(p.PasswordParameter, p.PasswordVersion)
+		}
 	}
 	rows, err := c.channelRows(ctx, options{})
 	if err != nil {
@@ -273,14 +286,75 @@ func gateways(ctx context.Context, c *client, o options) error {
 	}
 	sort.Strings(ids)
 	now := c.env.Now()
+	logins := map[string]loginState{}
+	for _, id := range ids {
+		st, err := c.loginState(ctx, id, all[id].password, now)
+		if err != nil {
+			return err
+		}
+		logins[id] = st
+	}
 	c.table(func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "GATEWAY\tNAME\tEXTERNAL IP\tDEVICES\tONLINE\tRECORDING\tLAST CHANGE")
+		fmt.Fprintln(w, "GATEWAY\tNAME\tEXTERNAL IP\tLOGIN\tFAILED LOGINS (30m)\tDEVICES\tONLINE\tRECORDING\tLAST CHANGE")
 		for _, id := range ids {
 			g := all[id]
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", id, dash(g.name), dash(g.ip), len(g.seenDevices), len(g.onlineDevices), g.recording, ago(now, g.lastChange))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", id, dash(g.name), dash(g.ip), logins[id].state, logins[id].failures,
+				len(g.seenDevices), len(g.onlineDevices), g.recording, ago(now, g.lastChange))
 		}
 	})
+	for _, id := range ids {
+		if l := logins[id]; l.detail != "" {
+			fmt.Fprintf(c.env.Stdout, "\n%s: %s\n", id, l.detail)
+		}
+	}
 	return nil
+}
+
+// loginState is a gateway's standing with the login budget, for people.
+type loginState struct {
+	state    string // "ok", "credentials-rejected", "budget-spent", "locked", "-"
+	failures int
+	detail   string // what it means and what to do; "" when all is well
+}
+
+func (c *client) loginState(ctx context.Context, id string, password loginbudget.Credential, now time.Time) (loginState, error) {
+	if c.src.Logins == nil {
+		return loginState{state: "-"}, nil
+	}
+	l, err := c.src.Logins.Ledger(ctx, id)
+	if err != nil {
+		return loginState{}, err
+	}
+	st := loginState{state: "-", failures: l.Failures(now, loginbudget.Limits{})}
+	if password == "" {
+		return st, nil
+	}
+	r := l.Check(password, now, loginbudget.Limits{})
+	switch {
+	case r == nil && l.Accepted == password:
+		st.state = "ok"
+	case r == nil:
+		st.state = "untried"
+	case r.Reason == loginbudget.ReasonBusy:
+		st.state = "logging-in"
+	case r.Reason == loginbudget.ReasonRejected:
+		st.state = "credentials-rejected"
+		st.detail = fmt.Sprintf("credentials-rejected: the gateway rejected the password in %s (version %s); no component logs in with it again. "+
+			"Put the gateway's admin password into that parameter (aws ssm put-parameter --name %s --type SecureString --overwrite --value ...): "+
+			"every component tries the new version at once.", password.Parameter(), versionOf(password), password.Parameter())
+	default:
+		st.state = string(r.Reason)
+		st.detail = fmt.Sprintf("%s: %s", r.Reason, r.String())
+	}
+	return st, nil
+}
+
+func versionOf(c loginbudget.Credential) string {
+	s := string(c)
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return s[i+1:]
+	}
+	return "?"
 }
 
 func devices(ctx context.Context, c *client, o options) error {

@@ -13,8 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"mediagw/deploy/provision"
+	"mediagw/pkg/loginbudget"
+	budgetstore "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	ddbadapter "mediagw/services/task-manager/internal/adapters/dynamodb"
@@ -53,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	vars := res.Env()
 	f := &fixture{t: t, res: res, out: &bytes.Buffer{}}
-	for _, v := range []string{"DEVICE_MEDIA_URL_TABLE", "IP_CAMERA_TABLE", "RECORDINGS_BUCKET", "PARAMETER_ROOT"} {
+	for _, v := range []string{"DEVICE_MEDIA_URL_TABLE", "IP_CAMERA_TABLE", "RECORDINGS_BUCKET", "PARAMETER_ROOT", "LOGIN_BUDGET_TABLE"} {
 		if vars[v] == "" {
 			t.Fatalf("provisioned resources name no %s", v)
 		}
@@ -131,8 +135,8 @@ func TestCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("gateways: %d\n%s", code, out)
 	}
-	// GATEWAY NAME IP DEVICES ONLINE RECORDING LAST-CHANGE
-	if got := lineWith(t, out, "gw-local"); strings.Join(got[:6], " ") != "gw-local mediagw-local 127.0.0.1 2 1 1" {
+	// GATEWAY NAME IP LOGIN FAILED-LOGINS DEVICES ONLINE RECORDING LAST-CHANGE
+	if got := lineWith(t, out, "gw-local"); strings.Join(got[:8], " ") != "gw-local mediagw-local 127.0.0.1 untried 0 2 1 1" {
 		t.Errorf("gateway line %v", got)
 	}
 	for _, p := range topology.Default().Parameters {
@@ -203,5 +207,42 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if out, code := f.run("help"); code != 0 || !strings.Contains(out, "mediagw-ctl recordings") {
 		t.Errorf("help: %d\n%s", code, out)
+	}
+}
+
+// A gateway whose password was rejected shows as credentials-rejected,
+// with a line that says what to do; a new parameter version clears it.
+func TestGatewaysShowsRejectedCredentials(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := awstest.Config(t)
+	ctx := context.Background()
+	param := f.res.Env()["PARAMETER_ROOT"] + "/gateways/gw-local/Password"
+	budget := loginbudget.New(budgetstore.New(dynamodb.NewFromConfig(cfg), f.res.Tables["mediagw-login-budget"]), "recorder",
+		loginbudget.WithClock(func() time.Time { return now.Add(-time.Minute) }))
+	a, err := budget.Begin(ctx, "gw-local", loginbudget.CredentialOf(param, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(ctx, loginbudget.Rejected, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, code := f.run("gateways")
+	if code != 0 {
+		t.Fatalf("gateways: %d\n%s", code, out)
+	}
+	if got := lineWith(t, out, "mediagw-local"); got[3] != "credentials-rejected" || got[4] != "1" {
+		t.Errorf("gateway line %v", got)
+	}
+	if l := strings.Join(lineWith(t, out, "gw-local: credentials-rejected"), " "); !strings.Contains(l, param+" (version 1)") || !strings.Contains(l, "put-parameter") {
+		t.Errorf("no clear line:\n%s", out)
+	}
+	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String("Another-Pass1"),
+		Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = f.run("gateways")
+	if got := lineWith(t, out, "mediagw-local"); got[3] != "untried" || strings.Contains(out, "credentials-rejected") || strings.Contains(out, "Another-Pass1") {
+		t.Errorf("after a new version:\n%s", out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"mediagw/pkg/awsenv"
+	budgetstore "mediagw/pkg/loginbudget/dynamodb"
 	ddbadapter "mediagw/services/task-manager/internal/adapters/dynamodb"
 	s3adapter "mediagw/services/task-manager/internal/adapters/s3"
 	ssmadapter "mediagw/services/task-manager/internal/adapters/ssm"
@@ -39,5 +40,6 @@ func Sources(cfg aws.Config, s cli.Settings) cli.Sources {
 		Devices:    ddbadapter.NewIPCamera(db, s.IPCameraTable),
 		Recordings: s3adapter.NewRecordings(s3c, s.RecordingsBucket, s.KeyPrefix),
 		Gateways:   ssmadapter.NewGateways(ssm.NewFromConfig(cfg), s.ParameterRoot),
+		Logins:     budgetstore.New(db, s.LoginBudgetTable),
 	}
 }
