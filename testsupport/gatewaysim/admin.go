@@ -3,9 +3,11 @@ package gatewaysim
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -126,6 +128,27 @@ func (s *Server) adminHandler() http.Handler {
 		s.ResetCounters()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("GET /admin/login-faults", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.LoginFaults())
+	})
+	mux.HandleFunc("PUT /admin/login-faults", func(w http.ResponseWriter, r *http.Request) {
+		var f LoginFaults
+		if !adminDecode(w, r, &f, true) {
+			return
+		}
+		if err := s.SetLoginFaults(f); err != nil {
+			adminError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.LoginFaults())
+	})
+	mux.HandleFunc("DELETE /admin/login-faults", func(w http.ResponseWriter, r *http.Request) {
+		_ = s.SetLoginFaults(LoginFaults{})
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /admin/login-failures", func(w http.ResponseWriter, r *http.Request) {
+		s.serveLoginFailures(w, r)
+	})
 	mux.HandleFunc("GET /admin/settings", func(w http.ResponseWriter, r *http.Request) {
 		set := s.Settings()
 		writeJSON(w, http.StatusOK, struct {
@@ -229,4 +252,43 @@ func statusForErr(err error) int {
 
 func adminError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// serveLoginFailures answers the failed-login ledger, filtered by the
+// optional query parameters ip, protocol and since (RFC 3339), with totals;
+// window (a duration) adds the most failed logins within any window that long.
+func (s *Server) serveLoginFailures(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	l := s.LoginFailures()
+	if ip := q.Get("ip"); ip != "" {
+		l = l.ByIP(ip)
+	}
+	if p := q.Get("protocol"); p != "" {
+		l = l.ByProtocol(p)
+	}
+	if since := q.Get("since"); since != "" {
+		t, err := time.Parse(time.RFC3339Nano, since)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
+			return
+		}
+		l = l.Since(t)
+	}
+	out := struct {
+		Total       int            `json:"total"`
+		ByIP        map[string]int `json:"byIP"`
+		Window      string         `json:"window,omitempty"`
+		MaxInWindow *int           `json:"maxInWindow,omitempty"`
+		Records     LoginLedger    `json:"records"`
+	}{Total: len(l), ByIP: l.CountByIP(), Records: l}
+	if win := q.Get("window"); win != "" {
+		d, err := parseJSONDuration(json.RawMessage(strconv.Quote(win)))
+		if err != nil || d <= 0 {
+			adminError(w, http.StatusBadRequest, fmt.Errorf("window %q: want a positive duration like 30m", win))
+			return
+		}
+		n := l.MaxInWindow(d)
+		out.Window, out.MaxInWindow = d.String(), &n
+	}
+	writeJSON(w, http.StatusOK, out)
 }

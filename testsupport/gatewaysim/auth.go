@@ -134,43 +134,48 @@ func sourceIP(r *http.Request) string {
 	return host
 }
 
-// check authenticates r against the current credentials.
-func (a *authenticator) check(r *http.Request, user, password string, now time.Time) authVerdict {
-	ip := sourceIP(r)
-	a.mu.Lock()
-	st := a.ips[ip]
-	if st != nil && now.Before(st.lockedUntil) {
-		left := st.lockedUntil.Sub(now)
-		a.mu.Unlock()
-		return authVerdict{outcome: authLocked, locked: true, resLockTime: ceilSeconds(left)}
-	}
-	retries := a.threshold
-	if st != nil {
-		retries -= st.failures
-	}
-	a.mu.Unlock()
-
+// credentials checks r's Authorization header against the current
+// credentials. It returns authOK, authChallenge (none given), authStale or
+// authFailed, and the user name the credentials carry. basicOnly accepts
+// Basic alone.
+func (a *authenticator) credentials(r *http.Request, user, password string, basicOnly bool, now time.Time) (authOutcome, string) {
 	header := r.Header.Get("Authorization")
-	var outcome authOutcome
 	switch {
 	case header == "":
-		return authVerdict{outcome: authChallenge, retryTimes: retries}
-	case digest.IsDigest(header):
-		outcome = a.checkDigest(r, header, user, password, now)
-	case a.allowBasic && len(header) > 6 && strings.EqualFold(header[:6], "Basic "):
+		return authChallenge, ""
+	case len(header) > 6 && strings.EqualFold(header[:6], "Basic "):
 		u, p, okb := r.BasicAuth()
-		if okb && subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(password)) == 1 {
-			outcome = authOK
-		} else {
-			outcome = authFailed
+		if !okb {
+			return authFailed, ""
 		}
+		if (a.allowBasic || basicOnly) && subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(password)) == 1 {
+			return authOK, u
+		}
+		return authFailed, u
+	case digest.IsDigest(header):
+		cred, err := digest.ParseCredentials(header)
+		if err != nil {
+			return authFailed, ""
+		}
+		if basicOnly {
+			return authFailed, cred.Username
+		}
+		return a.checkDigest(r, cred, user, password, now), cred.Username
 	default:
-		outcome = authFailed
+		return authFailed, ""
 	}
+}
 
+// settle applies the source IP's lockout to the outcome of a credentials
+// check: a locked IP is refused whatever it sent; a failure counts toward
+// the lock, a success resets the count.
+func (a *authenticator) settle(ip string, outcome authOutcome, now time.Time) authVerdict {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st = a.ips[ip]
+	st := a.ips[ip]
+	if st != nil && now.Before(st.lockedUntil) {
+		return authVerdict{outcome: authLocked, locked: true, resLockTime: ceilSeconds(st.lockedUntil.Sub(now))}
+	}
 	if st == nil {
 		st = &ipAuth{}
 		a.ips[ip] = st
@@ -192,9 +197,8 @@ func (a *authenticator) check(r *http.Request, user, password string, now time.T
 	}
 }
 
-func (a *authenticator) checkDigest(r *http.Request, header, user, password string, now time.Time) authOutcome {
-	cred, err := digest.ParseCredentials(header)
-	if err != nil || cred.Username != user || cred.Realm != a.realm {
+func (a *authenticator) checkDigest(r *http.Request, cred *digest.Credentials, user, password string, now time.Time) authOutcome {
+	if cred.Username != user || cred.Realm != a.realm {
 		return authFailed
 	}
 	if alg := strings.ToUpper(cred.Algorithm); alg != "" && alg != "MD5" {
@@ -226,8 +230,23 @@ func ceilSeconds(d time.Duration) int {
 }
 
 // writeUnauthorized answers 401 with a fresh challenge and a ResponseStatus
-// body carrying lockStatus, retryTimes and resLockTime.
-func (a *authenticator) writeUnauthorized(w http.ResponseWriter, r *http.Request, v authVerdict, now time.Time) {
+// body carrying lockStatus, retryTimes and resLockTime; with the login
+// faults NoLockFields without a body, with BasicOnly challenging Basic alone.
+func (a *authenticator) writeUnauthorized(w http.ResponseWriter, r *http.Request, v authVerdict, lf LoginFaults, now time.Time) {
+	basic := fmt.Sprintf("Basic realm=%q", a.realm)
+	if lf.BasicOnly {
+		w.Header().Set("WWW-Authenticate", basic)
+	} else {
+		w.Header().Set("WWW-Authenticate", a.challenge(now, v.outcome == authStale))
+		if a.allowBasic {
+			w.Header().Add("WWW-Authenticate", basic)
+		}
+	}
+	if lf.NoLockFields {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	sub := "badAuthorization"
 	if v.outcome == authLocked {
 		sub = "deviceIsLocked"
@@ -239,9 +258,5 @@ func (a *authenticator) writeUnauthorized(w http.ResponseWriter, r *http.Request
 	}
 	retry, lockLeft := v.retryTimes, v.resLockTime
 	rs.RetryTimes, rs.ResLockTime = &retry, &lockLeft
-	w.Header().Set("WWW-Authenticate", a.challenge(now, v.outcome == authStale))
-	if a.allowBasic {
-		w.Header().Add("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", a.realm))
-	}
 	writeStatus(w, r, http.StatusUnauthorized, rs)
 }

@@ -29,7 +29,8 @@ type Config struct {
 
 	AdminUser     string
 	AdminPassword string
-	// AllowBasic makes the gateway accept HTTP Basic as well as Digest.
+	// AllowBasic makes the gateway accept HTTP Basic as well as Digest
+	// (LoginFaults.BasicOnly offers Basic alone).
 	AllowBasic bool
 	// Realm is the Digest realm; Hikvision uses the model or "IP Camera(xxxxx)".
 	Realm string
@@ -41,6 +42,10 @@ type Config struct {
 	DeviceIDSeed string
 	// MaxResults caps deviceList's maxResult, like the real box caps pages.
 	MaxResults int
+
+	// LoginFaults is how the gateway answers failed logins at start (see
+	// LoginFaults; Server.SetLoginFaults changes it later).
+	LoginFaults LoginFaults
 
 	LockoutThreshold int           // failed logins per source IP before lock (default 5)
 	LockoutDuration  time.Duration // lock time (default 1800 s)

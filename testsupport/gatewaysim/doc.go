@@ -5,6 +5,14 @@
 // control through Go methods, a loopback-only admin HTTP API and scenario
 // files, and fault injection.
 //
+// Logins: ISAPI and RTSP share one per-source-IP lockout and one ledger of
+// failed logins (Server.LoginFailures, GET /admin/login-failures), timed
+// by the gateway's clock (Config.Now). LoginFaults change how failed logins
+// are answered, on both protocols: no answer (Lost401), a late 401
+// (Late401), 401s without a body and so without lock fields (NoLockFields),
+// Basic-only authentication (BasicOnly). Faults (Fault) fire after
+// authentication and leave logins alone.
+//
 // Start one with Start (or gatewaysimtest.Start in tests). The wire shapes,
 // including the ones chosen where the real API is unconfirmed (deviceList
 // paging fields, the event stream), are documented in

@@ -68,20 +68,18 @@ func (s *Server) serveISAPI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := s.now()
+	lf := s.LoginFaults()
 	user, password := s.st.credentials()
-	v := s.auth.check(r, user, password, now)
+	outcome, who := s.auth.credentials(r, user, password, lf.BasicOnly, now)
+	v, failed := s.login(loginAttempt{
+		ip: sourceIP(r), protocol: ProtocolISAPI, user: who, request: r.Method + " " + r.URL.Path,
+		presented: r.Header.Get("Authorization") != "", outcome: outcome,
+	}, lf, now)
 	if v.outcome != authOK {
-		ip := sourceIP(r)
-		if v.outcome == authFailed {
-			s.st.update(func(st *state) {
-				st.counters.FailedLogins[ip]++
-				if v.locked {
-					st.counters.Lockouts[ip]++
-				}
-			})
-			s.log.Info("failed login", "ip", ip, "path", r.URL.Path, "locked", v.locked)
+		if failed && !s.holdBackLogin(r, lf) {
+			return
 		}
-		s.auth.writeUnauthorized(w, r, v, now)
+		s.auth.writeUnauthorized(w, r, v, lf, now)
 		return
 	}
 	s.st.update(func(st *state) {
@@ -113,6 +111,31 @@ func (s *Server) serveISAPI(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(withFault(r.Context(), f))
 	}
 	h.ServeHTTP(w, r)
+}
+
+// holdBackLogin applies the login faults to a failed login's answer: it
+// waits out Late401 and, with Lost401, reads the request and closes the
+// connection without an answer (it panics with http.ErrAbortHandler). It
+// returns false when the answer is no longer wanted (client gone, closing).
+func (s *Server) holdBackLogin(r *http.Request, lf LoginFaults) bool {
+	if lf.Late401 > 0 {
+		t := time.NewTimer(lf.Late401)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	if lf.Lost401 {
+		// The whole request is read first: the client has sent it all and
+		// waits for an answer that never comes.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
+		panic(http.ErrAbortHandler)
+	}
+	return true
 }
 
 // decodeBody reads a required JSON body; on failure it answers and returns false.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,14 +27,16 @@ type mediaServer interface {
 
 // Server is a running simulated gateway.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	st        *state
-	auth      *authenticator
-	faults    *faultSet
-	router    map[string]route
-	gatewayID string
-	mac       string
+	cfg    Config
+	log    *slog.Logger
+	st     *state
+	auth   *authenticator
+	faults *faultSet
+	// loginFaults is read by every ISAPI and RTSP request (never nil after Start).
+	loginFaults atomic.Pointer[LoginFaults]
+	router      map[string]route
+	gatewayID   string
+	mac         string
 
 	httpAddr  string // actual address, kept across reboots
 	rtspAddr  string
@@ -63,6 +66,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.LoginFaults.validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -76,6 +82,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	_, _ = rand.Read(mac)
 	mac[0] = 0xbc // a Hikvision OUI prefix byte; cosmetic
 	s.mac = net.HardwareAddr(mac).String()
+	lf := cfg.LoginFaults
+	s.loginFaults.Store(&lf)
 	s.router = s.routes()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -113,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		media, err := rtsp.NewServer(rtsp.Config{
 			Credentials: s.st.credentials,
 			Available:   s.streamAvailable,
+			Login:       s.rtspLogin,
 			MediaDir:    cfg.MediaDir,
 			Media:       cfg.Media,
 			Logger:      cfg.Logger.With("component", "rtsp"),
@@ -238,6 +247,34 @@ func (s *Server) RTSPAddr() string { return s.rtspAddr }
 func (s *Server) StreamURL(devIndex string, channel int, sub bool) string {
 	r := &http.Request{Host: s.httpAddr}
 	return "rtsp://" + s.rtspHostPort(r) + StreamPath(devIndex, channel, sub)
+}
+
+// rtspLogin puts an RTSP request that needs authentication through the
+// same account policy as ISAPI: one lockout and ledger per source IP, and
+// the login faults.
+func (s *Server) rtspLogin(at rtsp.LoginAttempt) rtsp.LoginDecision {
+	now := s.now()
+	lf := s.LoginFaults()
+	outcome := authFailed
+	switch {
+	case !at.Presented:
+		outcome = authChallenge
+	case lf.BasicOnly && at.Scheme != "basic":
+	case at.Valid:
+		outcome = authOK
+	}
+	v, failed := s.login(loginAttempt{
+		ip: at.RemoteIP, protocol: ProtocolRTSP, user: at.User, request: at.Method + " " + at.Path,
+		presented: at.Presented, outcome: outcome,
+	}, lf, now)
+	if v.outcome == authOK {
+		return rtsp.LoginDecision{Allow: true}
+	}
+	d := rtsp.LoginDecision{BasicOnly: lf.BasicOnly}
+	if failed {
+		d.Delay, d.Drop = lf.Late401, lf.Lost401
+	}
+	return d
 }
 
 // streamAvailable tells the RTSP server whether a path is served now.

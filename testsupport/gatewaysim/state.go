@@ -179,10 +179,19 @@ type Settings struct {
 
 // Counters are what the gateway saw, for test assertions.
 type Counters struct {
-	// FailedLogins counts wrong credentials per source IP (never reset by a
-	// successful login or by reboot; ResetCounters clears it).
+	// FailedLogins counts wrong credentials per source IP, ISAPI and RTSP:
+	// the failures that drive the lockout (never reset by a successful
+	// login or by reboot; ResetCounters clears it). Credentials refused
+	// because the IP is locked are not in it; LoginFailures has both.
 	FailedLogins map[string]int `json:"failedLogins"`
-	// Lockouts counts how many times a source IP got locked.
+	// LoginFailures is the ledger of every failed login, oldest first:
+	// wrong credentials and credentials sent while locked, with time,
+	// source IP, protocol, user and how it was answered.
+	LoginFailures LoginLedger `json:"loginFailures"`
+	// LoginFailuresDropped counts the oldest records dropped from the
+	// ledger beyond its 10000.
+	LoginFailuresDropped int `json:"loginFailuresDropped"`
+	// Lockouts counts how many times a source IP got locked (ISAPI or RTSP).
 	Lockouts map[string]int `json:"lockouts"`
 	// Requests counts every ISAPI request received, keyed "METHOD /path",
 	// including unauthenticated challenges.
@@ -248,12 +257,13 @@ func newState(cfg Config, httpPort, rtspPort int, now time.Time) *state {
 func (st *state) resetCountersLocked() {
 	subs := st.counters.Subscribers
 	st.counters = Counters{
-		FailedLogins: map[string]int{},
-		Lockouts:     map[string]int{},
-		Requests:     map[string]int{},
-		Authorized:   map[string]int{},
-		Puts:         map[string]int{},
-		Subscribers:  subs,
+		FailedLogins:  map[string]int{},
+		LoginFailures: LoginLedger{},
+		Lockouts:      map[string]int{},
+		Requests:      map[string]int{},
+		Authorized:    map[string]int{},
+		Puts:          map[string]int{},
+		Subscribers:   subs,
 	}
 }
 
@@ -412,6 +422,7 @@ func (st *state) snapshotCounters() Counters {
 	defer st.mu.Unlock()
 	c := st.counters
 	c.FailedLogins = maps.Clone(c.FailedLogins)
+	c.LoginFailures = slices.Clone(c.LoginFailures)
 	c.Lockouts = maps.Clone(c.Lockouts)
 	c.Requests = maps.Clone(c.Requests)
 	c.Authorized = maps.Clone(c.Authorized)

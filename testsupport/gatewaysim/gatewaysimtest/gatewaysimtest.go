@@ -43,6 +43,18 @@ func WithLockout(threshold int, d time.Duration) Option {
 	return func(c *gatewaysim.Config) { c.LockoutThreshold, c.LockoutDuration = threshold, d }
 }
 
+// WithLoginFaults sets how the gateway answers failed logins (lost or late
+// 401, no lock fields, Basic only) from the start.
+func WithLoginFaults(f gatewaysim.LoginFaults) Option {
+	return func(c *gatewaysim.Config) { c.LoginFaults = f }
+}
+
+// WithClock sets the gateway's clock (lockouts, nonces, the failed-login
+// ledger's times), e.g. a testkit fake clock's Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *gatewaysim.Config) { c.Now = now }
+}
+
 // WithConfig applies any other change to the Config.
 func WithConfig(f func(*gatewaysim.Config)) Option { return Option(f) }
 
