@@ -63,6 +63,17 @@ func Declare(c *service.Config) func() Settings {
 			return nil
 		}))
 	allowBasic := c.Bool("ALLOW_BASIC", false, "accept HTTP Basic as well as Digest")
+	lost401 := c.Bool("LOST_401", false, "login fault: a failed login (wrong credentials, or any while locked) gets no answer, the connection is closed; it still counts")
+	var late401 *time.Duration
+	late401 = c.Duration("LATE_401", 0, "login fault: the 401 to a failed login is sent this late (0: at once); it counts when the request arrives",
+		service.Check(func() error {
+			if *late401 < 0 {
+				return fmt.Errorf("negative delay %s", *late401)
+			}
+			return nil
+		}))
+	noLockFields := c.Bool("NO_LOCK_FIELDS", false, "login fault: 401 answers have no body, so no lockStatus/retryTimes/resLockTime (the lockout still happens)")
+	basicOnly := c.Bool("BASIC_ONLY", false, "login fault: challenge and accept HTTP/RTSP Basic only (Digest credentials are a failed login)")
 	lockoutThreshold := c.Int("LOCKOUT_THRESHOLD", gatewaysim.DefaultLockoutThreshold, "failed logins from one IP before it is locked out")
 	lockoutDuration := c.Duration("LOCKOUT_DURATION", gatewaysim.DefaultLockoutDuration, "how long a locked-out IP is refused")
 	rebootDowntime := c.Duration("REBOOT_DOWNTIME", gatewaysim.DefaultRebootDowntime, "how long a reboot refuses connections")
@@ -95,6 +106,9 @@ func Declare(c *service.Config) func() Settings {
 			RebootDowntime: *rebootDowntime, HeartbeatInterval: *heartbeat, MaxResults: *maxResults,
 			DeviceName: *name, TimeMode: *timeMode, TimeZone: *timeZone, MediaDir: *mediaDir,
 			Scenario: scenario,
+			LoginFaults: gatewaysim.LoginFaults{
+				Lost401: *lost401, Late401: *late401, NoLockFields: *noLockFields, BasicOnly: *basicOnly,
+			},
 		}}
 	}
 }

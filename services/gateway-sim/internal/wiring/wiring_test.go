@@ -17,6 +17,7 @@ import (
 
 	"mediagw/pkg/service"
 	"mediagw/services/gateway-sim/internal/wiring"
+	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/testkit"
 )
 
@@ -39,7 +40,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, f := range []string{"-http-addr", "-rtsp-addr", "-admin-addr", "-devices", "-channels", "-admin-user",
-		"-admin-password-file", "-lockout-threshold", "-lockout-duration", "-scenario", "GATEWAY_SIM_"} {
+		"-admin-password-file", "-lockout-threshold", "-lockout-duration", "-scenario", "GATEWAY_SIM_",
+		"-lost-401", "-late-401", "-no-lock-fields", "-basic-only"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("--help does not mention %s", f)
 		}
@@ -87,6 +89,22 @@ func TestPasswordSources(t *testing.T) {
 	}
 	if s, _ := settings(t, "--admin-password-file", pwFile); s.Simulator.AdminPassword != "File-Passw0rd" {
 		t.Fatalf("the file wins over the environment: %q", s.Simulator.AdminPassword)
+	}
+}
+
+func TestLoginFaultSettings(t *testing.T) {
+	if s, err := settings(t); err != nil || s.Simulator.LoginFaults != (gatewaysim.LoginFaults{}) {
+		t.Fatalf("default: %+v %v", s.Simulator.LoginFaults, err)
+	}
+	t.Setenv("GATEWAY_SIM_LATE_401", "12s")
+	t.Setenv("GATEWAY_SIM_NO_LOCK_FIELDS", "true")
+	s, err := settings(t, "--lost-401", "--basic-only")
+	want := gatewaysim.LoginFaults{Lost401: true, Late401: 12 * time.Second, NoLockFields: true, BasicOnly: true}
+	if err != nil || s.Simulator.LoginFaults != want {
+		t.Fatalf("from flags and environment: %+v %v", s.Simulator.LoginFaults, err)
+	}
+	if _, err := settings(t, "--late-401", "-1s"); err == nil || !strings.Contains(err.Error(), "LATE_401") {
+		t.Errorf("negative delay: %v", err)
 	}
 }
 
