@@ -18,7 +18,7 @@ func TestCommandsLinkOnlyWhatTheyUse(t *testing.T) {
 		"services/device-watcher/cmd/device-watcher":   {"dynamodb", "sns", "sqs", "ssm"},
 		"services/task-manager/cmd/task-manager":       {"dynamodb", "ecs", "eventbridge", "sns", "sqs"},
 		"services/task-manager/cmd/mediagw-ctl":        {"dynamodb", "s3", "ssm"},
-		"services/recorder/cmd/recorder":               {"s3", "ssm"},
+		"services/recorder/cmd/recorder":               {"dynamodb", "s3", "ssm"},
 		"services/health-sentinel/cmd/health-sentinel": {},
 		"deploy/cmd/provision":                         {"dynamodb", "ecs", "eventbridge", "s3", "sns", "sqs", "ssm"},
 	} {

@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"mediagw/deploy/provision"
+	"mediagw/pkg/topology"
 	"mediagw/services/recorder/internal/domain"
 	"mediagw/services/recorder/internal/testsim"
 	"mediagw/testsupport/awstest"
@@ -99,6 +101,10 @@ func newEnv(t testing.TB, sim *testsim.Sim) *env {
 	if _, err := e.s3().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(e.bucket)}); err != nil {
 		t.Fatal(err)
 	}
+	res, err := provision.Apply(context.Background(), cfg, topology.Default(), provision.Options{Prefix: awstest.Name("recbin") + "-", Only: []string{"tables"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ssm.NewFromConfig(cfg).PutParameter(context.Background(), &ssm.PutParameterInput{
 		Name: aws.String(e.param), Value: aws.String(testsim.Password), Type: ssmtypes.ParameterTypeSecureString,
 	}); err != nil {
@@ -120,6 +126,7 @@ func newEnv(t testing.TB, sim *testsim.Sim) *env {
 		"RECORDER_RTSP_TIMEOUT=2s",
 		"RECORDER_BUCKET=" + e.bucket,
 		"RECORDER_SPOOL_DIR=" + e.spool,
+		"LOGIN_BUDGET_TABLE=" + res.Tables["mediagw-login-budget"],
 	}
 	return e
 }

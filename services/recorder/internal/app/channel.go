@@ -35,9 +35,10 @@ func (r *Recorder) runChannel(ctx context.Context, c domain.Channel) error {
 
 	anchors := make(chan time.Time, 1)
 	relay, err := r.d.Relays.Open(RelaySpec{
-		Upstream:     c.URL,
-		Credentials:  r.credentials(),
-		AuthRejected: r.passwordRefused,
+		Gateway:    r.cfg.Gateway,
+		Upstream:   c.URL,
+		Login:      r.loginFunc(),
+		AuthFailed: func(err error) { r.authFailed(c.ID, err) },
 		Playing: func(at time.Time) {
 			select {
 			case anchors <- at:
@@ -81,10 +82,23 @@ func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, input st
 	r.m.ChannelFailing(c.ID, false)
 	wasFailing := false
 	for ctx.Err() == nil {
+		// While logins are stopped ffmpeg is not started; when they
+		// resume, it starts at once, with a fresh restart policy.
+		if r.waitForLogins(ctx, c.ID) {
+			if ctx.Err() != nil {
+				return
+			}
+			policy = domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)
+			r.m.ChannelFailing(c.ID, false)
+			wasFailing = false
+		}
 		started := time.Now()
 		res := r.runOnce(ctx, c.ID, input, anchors)
 		if ctx.Err() != nil {
 			return
+		}
+		if r.logins.stopped() != nil {
+			continue // the run ended because logins stopped: no restart until they resume
 		}
 		r.m.FFmpegRestarted(c.ID, res.reason)
 		wait, failing := policy.RunEnded(time.Since(started), res.segments)

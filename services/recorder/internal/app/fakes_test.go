@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/recorder/internal/domain"
 )
 
@@ -189,23 +191,29 @@ func (u *memUploader) uploaded() []string {
 
 var errS3Down = errors.New("s3 down")
 
-// scriptSegmenter's runs list the given entries, then wait for Stop.
+// scriptSegmenter's runs list the given entries, then wait for Stop. With
+// connect set, a run first connects through the relay (as ffmpeg does);
+// when that fails the run ends at once, listing nothing.
 type scriptSegmenter struct {
 	mu      sync.Mutex
 	entries []domain.ListEntry
 	starts  int
 	probe   map[string]float64
+	connect func() bool
 }
 
 func (g *scriptSegmenter) Start(spec CaptureSpec, _ *slog.Logger) (Capture, error) {
 	g.mu.Lock()
 	g.starts++
-	entries := g.entries
+	entries, connect := g.entries, g.connect
 	g.mu.Unlock()
 	c := &scriptCapture{listed: make(chan Listed), done: make(chan struct{}), stop: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		defer close(c.listed)
+		if connect != nil && !connect() {
+			return
+		}
 		for _, e := range entries {
 			l := Listed{ListEntry: e, Path: spec.Dir + "/" + spec.Prefix + e.File}
 			l.Seen = time.Now()
@@ -218,6 +226,12 @@ func (g *scriptSegmenter) Start(spec CaptureSpec, _ *slog.Logger) (Capture, erro
 		<-c.stop
 	}()
 	return c, nil
+}
+
+func (g *scriptSegmenter) started() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.starts
 }
 
 func (g *scriptSegmenter) ProbeDuration(_ context.Context, path string) (float64, error) {
@@ -245,14 +259,27 @@ func (c *scriptCapture) Stop(time.Duration) {
 	<-c.done
 }
 
-// loopRelays opens relays that relay nothing.
-type loopRelays struct{ err error }
+// loopRelays opens relays that relay nothing; they keep the last spec.
+type loopRelays struct {
+	err  error
+	mu   sync.Mutex
+	spec RelaySpec
+}
 
-func (r loopRelays) Open(RelaySpec) (Relay, error) {
+func (r *loopRelays) Open(spec RelaySpec) (Relay, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	r.mu.Lock()
+	r.spec = spec
+	r.mu.Unlock()
 	return loopRelay{}, nil
+}
+
+func (r *loopRelays) last() RelaySpec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.spec
 }
 
 type loopRelay struct{}
@@ -261,14 +288,110 @@ func (loopRelay) URL() string           { return "rtsp://127.0.0.1:1/x" }
 func (loopRelay) ReceivedBytes() uint64 { return 0 }
 func (loopRelay) Close() error          { return nil }
 
-// fixedPassword is a password store; err makes Get fail.
-type fixedPassword struct {
-	err         error
-	invalidated int
+const testParam = "/mediagw/gateways/gw/Password"
+
+// fakePassword is the password parameter: its value and version as in
+// SSM now; Get caches like the SSM adapter. err makes both fail.
+type fakePassword struct {
+	mu       sync.Mutex
+	value    string
+	version  int64
+	cached   string
+	cachedV  int64
+	latest   int64
+	currents int
+	err      error
 }
 
-func (p *fixedPassword) Get(context.Context) (string, error) { return "pw", p.err }
-func (p *fixedPassword) Invalidate()                         { p.invalidated++ }
+func newFakePassword(value string) *fakePassword { return &fakePassword{value: value, version: 1} }
+
+func (p *fakePassword) Get(context.Context) (string, loginbudget.Credential, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return "", "", p.err
+	}
+	if p.cachedV == 0 || p.latest > p.cachedV {
+		p.cached, p.cachedV = p.value, p.version
+		p.latest = max(p.latest, p.version)
+	}
+	return p.cached, loginbudget.CredentialOf(testParam, p.cachedV), nil
+}
+
+func (p *fakePassword) Current(context.Context) (loginbudget.Credential, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.currents++
+	if p.err != nil {
+		return "", p.err
+	}
+	p.latest = max(p.latest, p.version)
+	return loginbudget.CredentialOf(testParam, p.version), nil
+}
+
+// put stores a new value as the next version.
+func (p *fakePassword) put(value string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.value = value
+	p.version++
+}
+
+// memBudget is the login budget's ledger in memory, with its real rules
+// (loginbudget.Ledger); a login in flight refuses others as busy instead
+// of waiting.
+type memBudget struct {
+	mu      sync.Mutex
+	l       loginbudget.Ledger
+	begins  int
+	results []loginbudget.Result
+	err     error // Begin and Check fail (the table unreachable)
+}
+
+func (b *memBudget) Begin(_ context.Context, gw string, cred loginbudget.Credential) (LoginAttempt, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return nil, b.err
+	}
+	id := strconv.Itoa(b.begins)
+	if r := b.l.Begin(id, cred, "recorder", time.Now(), loginbudget.Limits{}); r != nil {
+		return nil, &loginbudget.RefusedError{Gateway: gw, Refusal: *r}
+	}
+	b.begins++
+	return &memAttempt{b: b, id: id}, nil
+}
+
+func (b *memBudget) Check(_ context.Context, gw string, cred loginbudget.Credential) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	if r := b.l.Check(cred, time.Now(), loginbudget.Limits{}); r != nil {
+		return &loginbudget.RefusedError{Gateway: gw, Refusal: *r}
+	}
+	return nil
+}
+
+func (b *memBudget) logins() (int, []loginbudget.Result) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.begins, append([]loginbudget.Result(nil), b.results...)
+}
+
+type memAttempt struct {
+	b  *memBudget
+	id string
+}
+
+func (a *memAttempt) Finish(_ context.Context, r loginbudget.Result) error {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	a.b.results = append(a.b.results, r)
+	a.b.l.Finish(a.id, r, 0, time.Now(), loginbudget.Limits{})
+	return nil
+}
 
 // countMetrics counts what the recorder records.
 type countMetrics struct {
@@ -278,6 +401,7 @@ type countMetrics struct {
 	restarts                        map[string]int // channel/reason
 	failing                         map[string]bool
 	spoolSegments                   int
+	credentials                     []string // every CredentialsRejected reason, in order
 }
 
 func newCountMetrics() *countMetrics {
@@ -304,6 +428,28 @@ func (m *countMetrics) ChannelFailing(ch string, failing bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.failing[ch] = failing
+}
+
+func (m *countMetrics) CredentialsRejected(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.credentials = append(m.credentials, reason)
+}
+
+// rejected is the reason logins are stopped for now ("" none).
+func (m *countMetrics) rejected() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.credentials) == 0 {
+		return ""
+	}
+	return m.credentials[len(m.credentials)-1]
+}
+
+func (m *countMetrics) isFailing(ch string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failing[ch]
 }
 
 func (m *countMetrics) inc(c map[string]int, k string) {

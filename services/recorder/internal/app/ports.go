@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/recorder/internal/domain"
 )
 
@@ -120,16 +121,33 @@ type Relays interface {
 
 // RelaySpec configures one channel's relay.
 type RelaySpec struct {
+	Gateway  string // the gateway's id, for errors and logs
 	Upstream string // the gateway's stream URL, without credentials
-	// Credentials returns the user and password to answer the gateway's
-	// challenge with; nil: the stream needs none.
-	Credentials func(ctx context.Context) (user, password string, err error)
-	// AuthRejected is called when the gateway refused them.
-	AuthRejected func()
+	// Login admits one login: the relay calls it after the gateway's
+	// challenge, before it sends the first request carrying credentials on
+	// a connection, and reports what came of that one request through the
+	// returned Login's Finish. An error refuses the login: nothing is sent
+	// and the connection ends. Nil: the stream needs no credentials.
+	Login func(ctx context.Context) (*Login, error)
+	// AuthFailed is told why the relay ended a connection over
+	// authentication it will not do (e.g. a gateway that offers only Basic,
+	// which would send the password in clear text). The error names the
+	// gateway and holds no secret.
+	AuthFailed func(err error)
 	// Playing is called with the arrival time of the first media frame
 	// after each successful PLAY.
 	Playing func(firstFrame time.Time)
 	Logger  *slog.Logger
+}
+
+// Login is one admitted login: the credentials to answer the gateway's
+// challenge with, and where to report what the gateway made of them.
+type Login struct {
+	User, Password string
+	// Finish is called exactly once with what came of the one request that
+	// carried the credentials first (loginbudget.Accepted, Rejected,
+	// Unanswered or NotSent).
+	Finish func(ctx context.Context, r loginbudget.Result)
 }
 
 // Relay is an open relay.
@@ -141,10 +159,33 @@ type Relay interface {
 
 // Password is the RTSP password (SSM SecureString: adapters/ssm).
 type Password interface {
-	// Get returns it, read once and again after Invalidate.
-	Get(ctx context.Context) (string, error)
-	// Invalidate marks it as refused by the gateway (rotated?).
-	Invalidate()
+	// Get returns the password and the credential that names it (the
+	// parameter and its version; never the value). It is read once, and
+	// again once Current has seen a newer version.
+	Get(ctx context.Context) (password string, cred loginbudget.Credential, err error)
+	// Current reads which version the parameter holds now (not its value).
+	Current(ctx context.Context) (loginbudget.Credential, error)
+}
+
+// LoginBudget is the login budget every component that logs in to a
+// gateway shares (pkg/loginbudget on DynamoDB: adapters/budget): at most a
+// few failed logins per gateway in the lock window, and never again a
+// credential the gateway rejected.
+type LoginBudget interface {
+	// Begin records a pending login with cred before it is sent. A
+	// *loginbudget.RefusedError refuses it; any error means nothing may be
+	// sent.
+	Begin(ctx context.Context, gateway string, cred loginbudget.Credential) (LoginAttempt, error)
+	// Check says, recording nothing, whether a login with cred would be
+	// allowed now: nil, or a *loginbudget.RefusedError.
+	Check(ctx context.Context, gateway string, cred loginbudget.Credential) error
+}
+
+// LoginAttempt is a login Begin admitted.
+type LoginAttempt interface {
+	// Finish records what it came to; an error (for the log) leaves it
+	// pending, which counts as a failure.
+	Finish(ctx context.Context, r loginbudget.Result) error
 }
 
 // Metrics records what the recorder does (Prometheus: adapters/prometheus).
@@ -158,6 +199,9 @@ type Metrics interface {
 	Spool(bytes int64, segments int)
 	FFmpegRestarted(ch, reason string)
 	ChannelFailing(ch string, failing bool)
+	// CredentialsRejected: logins stopped for reason (a loginbudget.Reason),
+	// or resumed ("").
+	CredentialsRejected(reason string)
 	ClockDrift(ch string, drift time.Duration)
 	// ReceivedBytes exposes a channel's relayed byte count, read on scrape.
 	ReceivedBytes(ch string, count func() uint64)

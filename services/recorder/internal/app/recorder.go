@@ -28,6 +28,10 @@ type Config struct {
 	RTSPUser string
 	// CredentialsTimeout bounds reading the password at start; 0: 30 s.
 	CredentialsTimeout time.Duration
+	// PasswordRecheck: while logins are stopped (credentials rejected or
+	// the login budget spent), how often the password parameter's version
+	// and the budget are looked at again; 0: 10 s.
+	PasswordRecheck time.Duration
 
 	SegmentLength time.Duration
 	Container     domain.Container
@@ -55,7 +59,8 @@ type Deps struct {
 	Uploader  Uploader
 	Segmenter Segmenter
 	Relays    Relays
-	Password  Password // nil: no password
+	Password  Password    // nil: no password
+	Budget    LoginBudget // every login goes through it; needed when there are credentials
 	Metrics   Metrics
 	Logger    *slog.Logger
 }
@@ -67,6 +72,8 @@ type Recorder struct {
 	m     Metrics
 	log   *slog.Logger
 	spool Spool
+
+	logins *logins
 
 	mu          sync.Mutex
 	lastSegment map[string]time.Time
@@ -82,6 +89,9 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 	}
 	if d.OpenSpool == nil || d.Uploader == nil || d.Segmenter == nil || d.Relays == nil || d.Metrics == nil {
 		return nil, errors.New("recorder: an adapter is missing")
+	}
+	if (d.Password != nil || cfg.RTSPUser != "") && d.Budget == nil {
+		return nil, errors.New("recorder: logins need the login budget")
 	}
 	if cfg.Container == "" {
 		cfg.Container = domain.MPEGTS
@@ -107,11 +117,14 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 	if cfg.CredentialsTimeout <= 0 {
 		cfg.CredentialsTimeout = 30 * time.Second
 	}
+	if cfg.PasswordRecheck <= 0 {
+		cfg.PasswordRecheck = 10 * time.Second
+	}
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{cfg: cfg, d: d, m: d.Metrics, log: log, lastSegment: map[string]time.Time{}}, nil
+	return &Recorder{cfg: cfg, d: d, m: d.Metrics, log: log, logins: newLogins(), lastSegment: map[string]time.Time{}}, nil
 }
 
 func (r *Recorder) source(ch string) domain.Source {
@@ -128,7 +141,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 		// One read; the SDK's retryer rides out throttling and brief
 		// outages within the timeout.
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CredentialsTimeout)
-		_, err := r.d.Password.Get(cctx)
+		_, _, err := r.d.Password.Get(cctx)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%w: %w", domain.ErrCredentials, err)
@@ -154,6 +167,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 		r.salvageLeftovers(ctx, c.ID)
 	}
 	r.updateSpoolGauges()
+	r.m.CredentialsRejected("")
 	now := time.Now()
 	for _, c := range r.cfg.Channels {
 		r.setLastSegment(c.ID, now)
@@ -176,36 +190,21 @@ type Part struct {
 }
 
 // Parts are what runs after Start: one part per channel (relay, ffmpeg
-// supervision, uploads, and on stop the channel's drain) and, with
-// GiveUpAfter, the give-up watch.
+// supervision, uploads, and on stop the channel's drain), with credentials
+// the watch that resumes stopped logins, and with GiveUpAfter the give-up
+// watch.
 func (r *Recorder) Parts() []Part {
 	var parts []Part
 	for _, c := range r.cfg.Channels {
 		parts = append(parts, Part{Name: "channel " + c.ID, Run: func(ctx context.Context) error { return r.runChannel(ctx, c) }})
 	}
+	if r.loginFunc() != nil {
+		parts = append(parts, Part{Name: "logins", Run: r.watchLogins})
+	}
 	if r.cfg.GiveUpAfter > 0 {
 		parts = append(parts, Part{Name: "give-up", Run: r.watchGiveUp})
 	}
 	return parts
-}
-
-func (r *Recorder) credentials() func(context.Context) (string, string, error) {
-	if r.d.Password == nil && r.cfg.RTSPUser == "" {
-		return nil
-	}
-	return func(ctx context.Context) (string, string, error) {
-		if r.d.Password == nil {
-			return r.cfg.RTSPUser, "", nil
-		}
-		p, err := r.d.Password.Get(ctx)
-		return r.cfg.RTSPUser, p, err
-	}
-}
-
-func (r *Recorder) passwordRefused() {
-	if r.d.Password != nil {
-		r.d.Password.Invalidate()
-	}
 }
 
 func (r *Recorder) setLastSegment(ch string, t time.Time) {

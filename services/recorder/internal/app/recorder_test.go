@@ -23,7 +23,9 @@ type fixture struct {
 	up    *memUploader
 	seg   *scriptSegmenter
 	m     *countMetrics
-	pw    *fixedPassword
+	pw    *fakePassword
+	b     *memBudget
+	rel   *loopRelays
 	deps  Deps
 }
 
@@ -33,9 +35,10 @@ func newFixture() *fixture {
 			Gateway: "gw", Device: "dev", Channels: []domain.Channel{chan1}, RTSPUser: "admin",
 			SegmentLength: 4 * time.Second, KeyPrefix: "rec", Watchdog: time.Hour, StopTimeout: 5 * time.Second,
 		},
-		spool: newMemSpool(), up: &memUploader{}, seg: &scriptSegmenter{}, m: newCountMetrics(), pw: &fixedPassword{},
+		spool: newMemSpool(), up: &memUploader{}, seg: &scriptSegmenter{}, m: newCountMetrics(), pw: newFakePassword("pw"),
+		b: &memBudget{}, rel: &loopRelays{},
 	}
-	f.deps = Deps{OpenSpool: f.spool.opener(nil), Uploader: f.up, Segmenter: f.seg, Relays: loopRelays{}, Password: f.pw, Metrics: f.m}
+	f.deps = Deps{OpenSpool: f.spool.opener(nil), Uploader: f.up, Segmenter: f.seg, Relays: f.rel, Password: f.pw, Budget: f.b, Metrics: f.m}
 	return f
 }
 
@@ -255,25 +258,5 @@ func TestStartKeepsTheHalfWrittenSegment(t *testing.T) {
 	}
 	if _, ok := f.spool.LoadRun("1"); ok {
 		t.Error("the predecessor's run state was not cleared")
-	}
-}
-
-// The relay gets the user and the password; a refusal invalidates the
-// password so that it is read again.
-func TestRelayCredentials(t *testing.T) {
-	f := newFixture()
-	r, _ := New(f.cfg, f.deps)
-	user, pw, err := r.credentials()(context.Background())
-	if user != "admin" || pw != "pw" || err != nil {
-		t.Fatalf("credentials = %q, %q, %v", user, pw, err)
-	}
-	r.passwordRefused()
-	if f.pw.invalidated != 1 {
-		t.Error("a refusal did not invalidate the password")
-	}
-	f.cfg.RTSPUser, f.deps.Password = "", nil
-	r, _ = New(f.cfg, f.deps)
-	if r.credentials() != nil {
-		t.Error("credentials offered with neither user nor password")
 	}
 }

@@ -34,21 +34,22 @@ func TestDeclareReadsAndChecksTheSettings(t *testing.T) {
 		"--recorder-channels", "1=rtsp://gw:554/Streaming/Channels/6e0b-ab/101, 2=rtsp://gw/x",
 		"--recorder-bucket", "b", "--recorder-spool-max-bytes", "500MB", "--recorder-container", "fmp4",
 		"--recorder-codec", "h264", "--recorder-size", "1280x-2", "--recorder-rtsp-user", "admin",
-		"--recorder-rtsp-password-param", "/mediagw/gw-1/rtsp")
+		"--recorder-rtsp-password-param", "/mediagw/gw-1/rtsp", "--login-budget-table", "lb", "--recorder-password-recheck", "3s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Gateway != "gw-1" || s.Device != "6e0b-ab" || len(s.Channels) != 2 || s.Channels[1] != (domain.Channel{ID: "2", URL: "rtsp://gw/x"}) ||
 		s.SpoolMaxBytes != 500e6 || s.Container != domain.FragmentedMP4 || s.SegmentLength != 30*time.Second || s.KeyPrefix != "recordings" ||
-		s.PasswordParam != "/mediagw/gw-1/rtsp" || s.RTSPUser != "admin" {
+		s.PasswordParam != "/mediagw/gw-1/rtsp" || s.RTSPUser != "admin" || s.LoginBudgetTable != "lb" || s.PasswordRecheck != 3*time.Second {
 		t.Fatalf("settings %+v", s)
 	}
 
 	_, err = parse(t, "--recorder-gateway-id", "site:1", "--recorder-device-index", "../d",
 		"--recorder-channels", "1=rtsp://admin:hunter2@gw/x", "--recorder-segment-length", "-4s",
-		"--recorder-size", "640x480", "--recorder-rtsp-password-param", "/p", "--recorder-spool-max-bytes", "lots")
+		"--recorder-size", "640x480", "--recorder-rtsp-password-param", "/p", "--recorder-spool-max-bytes", "lots",
+		"--recorder-password-recheck", "0s")
 	for _, v := range []string{"RECORDER_GATEWAY_ID", "RECORDER_DEVICE_INDEX", "RECORDER_CHANNELS", "RECORDER_SEGMENT_LENGTH",
-		"RECORDER_SIZE", "RECORDER_RTSP_PASSWORD_PARAM", "RECORDER_SPOOL_MAX_BYTES", "RECORDER_BUCKET"} {
+		"RECORDER_SIZE", "RECORDER_RTSP_PASSWORD_PARAM", "RECORDER_SPOOL_MAX_BYTES", "RECORDER_BUCKET", "RECORDER_PASSWORD_RECHECK", "LOGIN_BUDGET_TABLE"} {
 		if err == nil || !strings.Contains(err.Error(), v) {
 			t.Errorf("bad settings: error %v does not name %s", err, v)
 		}

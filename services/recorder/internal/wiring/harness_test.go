@@ -18,11 +18,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	prom "github.com/prometheus/client_golang/prometheus"
 
+	"mediagw/deploy/provision"
 	"mediagw/pkg/gatewayid"
+	"mediagw/pkg/loginbudget"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/service"
+	"mediagw/pkg/topology"
+	"mediagw/services/recorder/internal/adapters/budget"
 	"mediagw/services/recorder/internal/adapters/ffmpeg"
 	"mediagw/services/recorder/internal/adapters/prometheus"
 	"mediagw/services/recorder/internal/adapters/rtsp"
@@ -116,6 +122,7 @@ func newHarness(t *testing.T, s *testsim.Sim, devices ...string) *harness {
 		SpoolMaxBytes:     1 << 30,
 		RTSPTimeout:       2 * time.Second,
 		RestartMaxBackoff: 2 * time.Second,
+		LoginBudgetTable:  budgetTable(t, awsCfg),
 	}
 	h.knobs = app.Config{RestartInitial: 200 * time.Millisecond}
 	h.stopTimeout = 10 * time.Second
@@ -128,8 +135,31 @@ func newHarness(t *testing.T, s *testsim.Sim, devices ...string) *harness {
 // simPassword is the simulator's password, as if read from SSM.
 type simPassword struct{}
 
-func (simPassword) Get(context.Context) (string, error) { return testsim.Password, nil }
-func (simPassword) Invalidate()                         {}
+const simParam = "/mediagw/test/sim/Password"
+
+func (simPassword) Get(context.Context) (string, loginbudget.Credential, error) {
+	return testsim.Password, loginbudget.CredentialOf(simParam, 1), nil
+}
+func (simPassword) Current(context.Context) (loginbudget.Credential, error) {
+	return loginbudget.CredentialOf(simParam, 1), nil
+}
+
+// budgetTable provisions the topology's tables under a fresh prefix and
+// returns the login budget's: each test has a ledger of its own.
+func budgetTable(t testing.TB, cfg aws.Config) string {
+	t.Helper()
+	res, err := provision.Apply(context.Background(), cfg, topology.Default(), provision.Options{Prefix: awstest.Name("rec") + "-", Only: []string{"tables"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Tables[LoginBudgetTable]
+}
+
+// newBudget is a recorder's own handle on the login budget, as a separate
+// process has (its own DynamoDB client).
+func newBudget(cfg aws.Config, table string) budget.Budget {
+	return budget.New(lbddb.New(awsddb.NewFromConfig(cfg), table))
+}
 
 // runtime builds the recorder with store on a fresh runtime, ready to Run.
 func (h *harness) runtime(ctx context.Context, store app.Uploader) (*service.Runtime, error) {
@@ -145,6 +175,7 @@ func (h *harness) runtime(ctx context.Context, store app.Uploader) (*service.Run
 		Segmenter: ffmpeg.Segmenter{},
 		Relays:    rtsp.Relays{},
 		Password:  simPassword{},
+		Budget:    newBudget(h.aws, h.s.LoginBudgetTable),
 		Metrics:   h.m,
 		Logger:    h.log,
 	}

@@ -1,5 +1,6 @@
 // Package wiring builds the recorder from its settings: the adapters
-// (SSM password, disk spool, ffmpeg, RTSP relay, S3, Prometheus), the
+// (SSM password, login budget on DynamoDB, disk spool, ffmpeg, RTSP relay,
+// S3, Prometheus), the
 // app.Recorder over them, and its parts (one per channel, and the give-up
 // watch) registered on the runtime. cmd/recorder and the component tests
 // call it.
@@ -16,10 +17,13 @@ import (
 	"strings"
 	"time"
 
+	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awsssm "github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"mediagw/pkg/gatewayid"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/service"
+	"mediagw/services/recorder/internal/adapters/budget"
 	"mediagw/services/recorder/internal/adapters/ffmpeg"
 	"mediagw/services/recorder/internal/adapters/prometheus"
 	"mediagw/services/recorder/internal/adapters/rtsp"
@@ -33,6 +37,10 @@ import (
 // Name is the service's name.
 const Name = "recorder"
 
+// LoginBudgetTable is the topology's table of the login budget
+// (LOGIN_BUDGET_TABLE).
+const LoginBudgetTable = "mediagw-login-budget"
+
 // Settings are the recorder's settings.
 type Settings struct {
 	Gateway           gatewayid.ID
@@ -40,6 +48,8 @@ type Settings struct {
 	Channels          []domain.Channel
 	RTSPUser          string
 	PasswordParam     string // SSM SecureString; "" = no password
+	PasswordRecheck   time.Duration
+	LoginBudgetTable  string // DynamoDB table of the login budget
 	SegmentLength     time.Duration
 	Container         domain.Container
 	Codec             string
@@ -91,6 +101,10 @@ func Declare(c *service.Config) func() Settings {
 			}
 			return nil
 		}))
+	var recheck *time.Duration
+	recheck = c.Duration("RECORDER_PASSWORD_RECHECK", 10*time.Second, "while the gateway's credentials are rejected (or the login budget is spent), how often the password parameter's version and the budget are looked at; a new version resumes recording at once",
+		positive(&recheck))
+	budgetTable := c.Table(LoginBudgetTable)
 	segLen = c.Duration("RECORDER_SEGMENT_LENGTH", 30*time.Second, "target segment length; cuts fall on the first keyframe after it (make it a multiple of the camera's GOP)",
 		positive(&segLen))
 	rawContainer = c.String("RECORDER_CONTAINER", "ts", "segment container: ts (MPEG-TS) or fmp4 (fragmented MP4)",
@@ -122,6 +136,7 @@ func Declare(c *service.Config) func() Settings {
 	return func() Settings {
 		return Settings{
 			Gateway: gateway, Device: *device, Channels: channels, RTSPUser: *user, PasswordParam: *passParam,
+			PasswordRecheck: *recheck, LoginBudgetTable: *budgetTable,
 			SegmentLength: *segLen, Container: container, Codec: *codec, Size: *size,
 			Bucket: *bucket, KeyPrefix: *prefix, SpoolDir: *spoolDir, SpoolMaxBytes: spoolMax,
 			RTSPTimeout: *rtspTimeout, Watchdog: *watchdog, RestartMaxBackoff: *restartMax, GiveUpAfter: *giveUp,
@@ -162,12 +177,9 @@ func ParseBytes(s string) (int64, error) {
 // credentialsTimeout bounds reading the RTSP password at start.
 const credentialsTimeout = 30 * time.Second
 
-// passwordMinAge is the least time between two reads of the password after
-// the gateway refused it.
-const passwordMinAge = 30 * time.Second
-
 // Build wires the recorder and registers its parts on rt: it reads the
-// RTSP password (exit code 3 if it cannot), opens the spool (6 if another
+// RTSP password (exit code 3 if it cannot), takes its logins through the
+// login budget in LoginBudgetTable, opens the spool (6 if another
 // recorder holds it), spools what a predecessor left, and registers one
 // part per channel and the give-up watch (4). A channel stopped with
 // segments it could not upload within the grace ends the process with 5.
@@ -178,11 +190,12 @@ func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
 		Uploader:  s3.New(rt.AWS, s.Bucket),
 		Segmenter: ffmpeg.Segmenter{FFmpeg: s.FFmpeg, FFprobe: s.FFprobe},
 		Relays:    rtsp.Relays{},
+		Budget:    budget.New(lbddb.New(awsddb.NewFromConfig(rt.AWS), s.LoginBudgetTable)),
 		Metrics:   prometheus.New(rt.Metrics, s.Gateway.String(), s.Device),
 		Logger:    log,
 	}
 	if s.PasswordParam != "" {
-		deps.Password = ssm.NewPassword(awsssm.NewFromConfig(rt.AWS), s.PasswordParam, passwordMinAge)
+		deps.Password = ssm.NewPassword(awsssm.NewFromConfig(rt.AWS), s.PasswordParam)
 	}
 	return build(ctx, rt, s, deps, nil)
 }
@@ -192,8 +205,8 @@ func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
 func build(ctx context.Context, rt *service.Runtime, s Settings, deps app.Deps, tune func(*app.Config)) error {
 	cfg := app.Config{
 		Gateway: s.Gateway.String(), Device: s.Device, Channels: s.Channels, RTSPUser: s.RTSPUser,
-		CredentialsTimeout: credentialsTimeout,
-		SegmentLength:      s.SegmentLength, Container: s.Container, Codec: s.Codec, Size: s.Size,
+		CredentialsTimeout: credentialsTimeout, PasswordRecheck: s.PasswordRecheck,
+		SegmentLength: s.SegmentLength, Container: s.Container, Codec: s.Codec, Size: s.Size,
 		KeyPrefix:   s.KeyPrefix,
 		RTSPTimeout: s.RTSPTimeout, Watchdog: s.Watchdog, RestartMax: s.RestartMaxBackoff, GiveUpAfter: s.GiveUpAfter,
 		// Leave a second of the runtime's grace for its own shutdown.

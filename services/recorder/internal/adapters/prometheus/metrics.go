@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/recorder/internal/app"
 )
 
@@ -28,6 +29,9 @@ type Metrics struct {
 	LastUploadedEnd  *prometheus.GaugeVec   // channel: unix time
 	Failing          *prometheus.GaugeVec   // channel: 1 while the stream keeps failing
 	Drift            *prometheus.GaugeVec   // channel: seconds
+	// Credentials is 1 for the reason logins are stopped
+	// (credentials-rejected, budget-spent, locked), 0 for the others.
+	Credentials *prometheus.GaugeVec // reason: recorder_credentials_rejected
 
 	reg prometheus.Registerer
 }
@@ -81,11 +85,15 @@ func New(reg prometheus.Registerer, gateway, device string) *Metrics {
 		Drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "recorder_clock_drift_seconds", Help: "How much later than placed (beyond the pipeline latency) the last segment ended; the anchor moves beyond ±0.5 s.",
 		}, ch),
+		Credentials: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recorder_credentials_rejected",
+			Help: "1 while the recorder does not log in to the gateway, labelled with why: credentials-rejected (the gateway refused the password; until its parameter changes), budget-spent or locked (the shared login budget).",
+		}, []string{"reason"}),
 		reg: reg,
 	}
 	reg.MustRegister(m.SegmentsWritten, m.SegmentsUploaded, m.SegmentsFailed, m.SegmentsDropped, m.UploadFailures,
 		m.UploadSeconds, m.UploadedBytes, m.SpoolBytes, m.SpoolSegments, m.Restarts, m.LastSegmentEnd,
-		m.LastUploadedEnd, m.Failing, m.Drift)
+		m.LastUploadedEnd, m.Failing, m.Drift, m.Credentials)
 	return m
 }
 
@@ -130,6 +138,21 @@ func (m *Metrics) ChannelFailing(ch string, failing bool) {
 		v = 1
 	}
 	m.Failing.WithLabelValues(ch).Set(v)
+}
+
+// stopReasons are the reasons the login budget stops logins for
+// (loginbudget.Reason; busy only ever waits).
+var stopReasons = []string{string(loginbudget.ReasonRejected), string(loginbudget.ReasonBudgetSpent), string(loginbudget.ReasonLocked)}
+
+// CredentialsRejected sets the reason logins are stopped for ("" none).
+func (m *Metrics) CredentialsRejected(reason string) {
+	for _, r := range stopReasons {
+		v := 0.0
+		if r == reason {
+			v = 1
+		}
+		m.Credentials.WithLabelValues(r).Set(v)
+	}
 }
 
 func (m *Metrics) ClockDrift(ch string, drift time.Duration) {

@@ -82,3 +82,27 @@ func TestRecordsUnderTheDocumentedNames(t *testing.T) {
 		t.Errorf("upload duration histogram: %d", h)
 	}
 }
+
+// recorder_credentials_rejected is 1 for the reason logins stopped, 0 for
+// the other reasons, and 0 for all once they resume.
+func TestCredentialsRejectedByReason(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, "gw", "dev")
+	m.CredentialsRejected("")
+	if n := testutil.CollectAndCount(m.Credentials, "recorder_credentials_rejected"); n != 3 {
+		t.Fatalf("%d series, want one per reason", n)
+	}
+	m.CredentialsRejected("credentials-rejected")
+	want := map[string]float64{"credentials-rejected": 1, "budget-spent": 0, "locked": 0}
+	for r, v := range want {
+		if got := testutil.ToFloat64(m.Credentials.WithLabelValues(r)); got != v {
+			t.Errorf("%s = %v, want %v", r, got, v)
+		}
+	}
+	m.CredentialsRejected("")
+	for r := range want {
+		if got := testutil.ToFloat64(m.Credentials.WithLabelValues(r)); got != 0 {
+			t.Errorf("after resuming %s = %v", r, got)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,21 +8,25 @@ import (
 	"github.com/icholy/digest"
 )
 
-var errNoChallenge = errors.New("no usable WWW-Authenticate challenge")
+var (
+	errNoChallenge = errors.New("no usable WWW-Authenticate challenge")
+	// errBasicOnly: the gateway offers Basic and no usable Digest; Basic
+	// would put the password on the wire in clear text, so it is refused.
+	errBasicOnly = errors.New("only Basic authentication offered")
+)
 
-// authState answers one server's challenge for every later request: the
-// Digest response is recomputed per request (method, URI, nonce count), so
-// keep-alives after PLAY are authorised as well.
+// authState answers one server's challenge for every request of a
+// connection: the Digest response is recomputed per request (method, URI,
+// nonce count), so keep-alives after PLAY are authorised as well.
 type authState struct {
 	user, password string
-	basic          bool
 	chal           *digest.Challenge
 	count          int
 }
 
-// newAuthState picks Digest when offered (the password never crosses the
-// wire), Basic only when that is all the server accepts.
-func newAuthState(challenges []string, user, password string) (*authState, error) {
+// digestChallenge picks the Digest challenge of a 401; without a usable
+// one it says whether Basic alone was offered (errBasicOnly).
+func digestChallenge(challenges []string) (*digest.Challenge, error) {
 	var basic bool
 	for _, c := range challenges {
 		if digest.IsDigest(c) {
@@ -31,24 +34,21 @@ func newAuthState(challenges []string, user, password string) (*authState, error
 			if err != nil || !digest.CanDigest(chal) {
 				continue
 			}
-			return &authState{user: user, password: password, chal: chal}, nil
+			return chal, nil
 		}
 		if scheme, _, _ := strings.Cut(strings.TrimSpace(c), " "); strings.EqualFold(scheme, "Basic") {
 			basic = true
 		}
 	}
 	if basic {
-		return &authState{user: user, password: password, basic: true}, nil
+		return nil, errBasicOnly
 	}
 	return nil, errNoChallenge
 }
 
-// nonce is the Digest nonce in use ("" for Basic).
-func (a *authState) nonce() string {
-	if a.chal == nil {
-		return ""
-	}
-	return a.chal.Nonce
+// renew takes the gateway's new nonce (after a stale one).
+func (a *authState) renew(chal *digest.Challenge) {
+	a.chal, a.count = chal, 0
 }
 
 // stale reports whether the challenge says only the nonce expired.
@@ -65,9 +65,6 @@ func stale(challenges []string) bool {
 
 // header is the Authorization value for one request.
 func (a *authState) header(method, uri string) (string, error) {
-	if a.basic {
-		return "Basic " + base64.StdEncoding.EncodeToString([]byte(a.user+":"+a.password)), nil
-	}
 	a.count++
 	cred, err := digest.Digest(a.chal, digest.Options{Method: method, URI: uri, Count: a.count, Username: a.user, Password: a.password})
 	if err != nil {

@@ -4,16 +4,27 @@
 // ffmpeg's RTSP demuxer takes credentials only inside the URL, where `ps`
 // and ffmpeg's own log lines would show them. So ffmpeg connects to this
 // relay on 127.0.0.1 with a credential-free URL; the relay opens the
-// connection to the gateway, rewrites request URIs to the gateway's, answers
-// the gateway's 401 challenge (Digest preferred, Basic if that is all it
-// offers) and adds an Authorization header to every later request, keep-
-// alives included. Interleaved `$` frames pass through untouched in both
+// connection to the gateway, rewrites request URIs to the gateway's and
+// logs in for ffmpeg. Interleaved `$` frames pass through untouched in both
 // directions. ffmpeg never learns the password. Messages are read and
 // written with mediagw/pkg/rtsp.
+//
+// Logging in never risks the gateway's lockout beyond the login budget:
+// per connection there is one login, admitted by Config.Login (the budget)
+// after the gateway's challenge and before the first request that carries
+// credentials; that one request is never sent again. Its answer is
+// reported: accepted (anything but a 401), rejected (a 401), unanswered
+// (the connection ended or LoginTimeout passed after it was written) or
+// not sent. A refused or rejected login ends the connection. Only Digest is
+// answered: a gateway that offers Basic alone is refused (it would get the
+// password in clear text). Once accepted, every later request carries a
+// fresh Digest (keep-alives included); a stale nonce is answered again,
+// once; any other 401 ends the connection.
 package rtsp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,27 +39,33 @@ import (
 	"syscall"
 	"time"
 
+	"mediagw/pkg/loginbudget"
 	rtspmsg "mediagw/pkg/rtsp"
+	"mediagw/services/recorder/internal/app"
 )
 
 // Config configures a Proxy.
 type Config struct {
+	// Gateway is the gateway's id, for errors and logs.
+	Gateway string
 	// Upstream is the gateway's stream URL without credentials,
 	// e.g. rtsp://gw:554/Streaming/Channels/101.
 	Upstream string
-	// Credentials returns the user name and password to answer challenges
-	// with. It is called when the gateway first asks for them on each
-	// connection. Nil means the stream needs none.
-	Credentials func(ctx context.Context) (user, password string, err error)
-	// AuthRejected is called when the gateway refused the credentials (so
-	// the caller can fetch them again before the next connection).
-	AuthRejected func()
+	// Login admits the login of a connection (see app.RelaySpec.Login);
+	// nil means the stream needs no credentials.
+	Login func(ctx context.Context) (*app.Login, error)
+	// AuthFailed hears why a connection ended over authentication the
+	// relay will not do (Basic only, no usable challenge).
+	AuthFailed func(err error)
 	// Playing is called with the arrival time of the first media frame
 	// after a successful PLAY on each connection.
 	Playing func(firstFrame time.Time)
 	// DialTimeout bounds connecting to the gateway; default 10 s.
 	DialTimeout time.Duration
-	Logger      *slog.Logger
+	// LoginTimeout bounds the wait for the answer to a login; past it the
+	// connection is closed and the login is unanswered. Default 15 s.
+	LoginTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Proxy listens on a loopback port and relays each accepted connection to
@@ -83,6 +100,9 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = 15 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -135,7 +155,8 @@ func (p *Proxy) accept() {
 			}
 			return
 		}
-		s := &session{p: p, client: c, pending: map[string]*pending{}}
+		ctx, cancel := context.WithCancel(context.Background())
+		s := &session{p: p, client: c, ctx: ctx, cancel: cancel, pending: map[string]*pending{}}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -167,41 +188,60 @@ func (p *Proxy) rewriteURI(uri string) string {
 // pending is a request sent upstream and not yet answered.
 type pending struct {
 	clientSeq string
-	req       *rtspmsg.Message // as sent, without Authorization
+	req       *rtspmsg.Message // as ffmpeg sent it (URI rewritten), without Authorization
 	method    string
 	uri       string
-	authNonce string // nonce it was authorised with; "" if none
-	authed    bool
-	retries   int
+	authed    bool // it carried credentials
+	login     bool // it is the login: the first request that carried them
+	restale   bool // it was sent again after a stale nonce (once only)
 }
 
 type session struct {
 	p        *Proxy
 	client   net.Conn
 	upstream net.Conn
+	// ctx ends with the session (a login waiting for the budget gives up).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	upMu sync.Mutex // serialises writes to the gateway
 	upW  *bufio.Writer
 
 	mu      sync.Mutex
-	auth    *authState
 	pending map[string]*pending // by upstream CSeq
 	seq     int
 	playing bool
+	// auth holds the credentials of the session's one login, once the
+	// budget admitted it; accepted once the gateway took them: only then
+	// do further requests carry them.
+	auth     *authState
+	accepted bool
+	// login is the login in flight: sent (or being sent) and not answered.
+	login        *app.Login
+	loginWritten bool // some of its bytes reached the connection
+	loginTimer   *time.Timer
 
+	ended     bool // close ran
 	closeOnce sync.Once
 }
 
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		s.client.Close()
-		if s.upstream != nil {
-			s.upstream.Close()
+		s.mu.Lock() // Proxy.Close calls this under p.mu: lock order p.mu, s.mu
+		up := s.upstream
+		s.ended = true
+		s.mu.Unlock()
+		if up != nil {
+			up.Close()
 		}
+		// Last: whoever the end of ctx wakes finds the connections closed.
+		s.cancel()
 	})
 }
 
 func (s *session) run() {
+	defer s.endLogin()
 	defer s.close()
 	d := net.Dialer{Timeout: s.p.cfg.DialTimeout}
 	up, err := d.Dial("tcp", strings.TrimPrefix(s.p.upBase, "rtsp://")+defaultPort(s.p.upBase))
@@ -210,8 +250,10 @@ func (s *session) run() {
 		return
 	}
 	s.p.mu.Lock()
-	closed := s.p.closed
+	s.mu.Lock()
+	closed := s.p.closed || s.ended // the proxy, or ffmpeg, went away while dialling
 	s.upstream = up
+	s.mu.Unlock()
 	s.p.mu.Unlock()
 	if closed {
 		up.Close()
@@ -226,7 +268,7 @@ func (s *session) run() {
 			s.p.log.Warn("rtsp proxy: from ffmpeg", "err", err)
 		}
 	}()
-	if err := s.fromUpstream(); err != nil && !isClosed(err) {
+	if err := s.fromUpstream(); err != nil && !isClosed(err) && !errors.Is(err, errEnded) {
 		s.p.log.Warn("rtsp proxy: from gateway", "err", err)
 	}
 	s.close()
@@ -244,6 +286,9 @@ func defaultPort(base string) string {
 // isClosed reports the ordinary ways a connection ends (ffmpeg exiting
 // resets its side), which are not worth a warning.
 func isClosed(err error) bool {
+	if errors.Is(err, errEnded) {
+		return true
+	}
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
@@ -294,27 +339,64 @@ func (s *session) forwardRequest(m *rtspmsg.Message) error {
 	return s.send(pr)
 }
 
-// send numbers a request with our own CSeq (so a retry is a new request to
-// the gateway), authorises it if we know how, and writes it upstream.
+// send numbers a request with our own CSeq (so that sending it again is a
+// new request to the gateway), adds credentials once the gateway has
+// accepted them on this connection, and writes it upstream.
 func (s *session) send(pr *pending) error {
 	s.mu.Lock()
 	s.seq++
 	seq := strconv.Itoa(s.seq)
 	out := pr.req.Clone()
 	out.Header.Set("CSeq", seq)
-	pr.authed, pr.authNonce = false, ""
-	if s.auth != nil {
+	pr.authed = false
+	if s.accepted {
 		h, err := s.auth.header(pr.method, pr.uri)
 		if err != nil {
 			s.mu.Unlock()
 			return err
 		}
 		out.Header.Set("Authorization", h)
-		pr.authed, pr.authNonce = true, s.auth.nonce()
+		pr.authed = true
 	}
 	s.pending[seq] = pr
 	s.mu.Unlock()
 	return s.toUpstream(func(w *bufio.Writer) error { return out.Write(w) })
+}
+
+// sendLogin sends pr with the credentials of the admitted login and
+// notes whether any of it reached the connection (else the login was not
+// sent at all).
+func (s *session) sendLogin(pr *pending) error {
+	s.mu.Lock()
+	s.seq++
+	seq := strconv.Itoa(s.seq)
+	out := pr.req.Clone()
+	out.Header.Set("CSeq", seq)
+	h, err := s.auth.header(pr.method, pr.uri)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	out.Header.Set("Authorization", h)
+	pr.authed, pr.login = true, true
+	s.pending[seq] = pr
+	s.mu.Unlock()
+	var buf bytes.Buffer
+	if err := out.Write(&buf); err != nil {
+		return err
+	}
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if err := s.upW.Flush(); err != nil { // what ffmpeg sent before could not go out
+		return err
+	}
+	n, err := s.upstream.Write(buf.Bytes())
+	if n > 0 {
+		s.mu.Lock()
+		s.loginWritten = true
+		s.mu.Unlock()
+	}
+	return err
 }
 
 func (s *session) toUpstream(write func(*bufio.Writer) error) error {
@@ -389,10 +471,7 @@ func (s *session) fromUpstream() error {
 		if err != nil {
 			return err
 		}
-		forward, err := s.onUpstreamMessage(m)
-		if err != nil {
-			return err
-		}
+		forward, end := s.onUpstreamMessage(m)
 		if forward {
 			if err := m.Write(w); err != nil {
 				return err
@@ -401,12 +480,19 @@ func (s *session) fromUpstream() error {
 				return err
 			}
 		}
+		if end != nil {
+			return end
+		}
 	}
 }
 
-// onUpstreamMessage handles a response (or a gateway request) and says
-// whether to pass it on to ffmpeg.
-func (s *session) onUpstreamMessage(m *rtspmsg.Message) (bool, error) {
+// errEnded ends a session on purpose (a refused or rejected login).
+var errEnded = errors.New("rtsp relay: session ended")
+
+// onUpstreamMessage handles a response (or a gateway request), says
+// whether to pass it on to ffmpeg, and returns an error when the session
+// must end after that (errEnded, or a failed write to the gateway).
+func (s *session) onUpstreamMessage(m *rtspmsg.Message) (forward bool, end error) {
 	if !m.IsResponse() {
 		return true, nil
 	}
@@ -418,62 +504,140 @@ func (s *session) onUpstreamMessage(m *rtspmsg.Message) (bool, error) {
 	if pr == nil {
 		return true, nil
 	}
-	if m.Status == 401 && s.p.cfg.Credentials != nil {
-		retry, err := s.answerChallenge(pr, m.Header.Values("WWW-Authenticate"))
-		if err != nil {
-			return false, err
+	switch {
+	case pr.login:
+		return s.loginAnswered(pr, m)
+	case m.Status != 401:
+	case pr.authed:
+		// A request riding on the accepted login: an expired nonce is
+		// answered again, once; any other refusal ends the session (the
+		// next one logs in through the budget), never a re-send.
+		if stale(m.Header.Values("WWW-Authenticate")) && !pr.restale {
+			if chal, err := digestChallenge(m.Header.Values("WWW-Authenticate")); err == nil {
+				s.mu.Lock()
+				s.auth.renew(chal)
+				s.mu.Unlock()
+				pr.restale = true
+				return false, s.send(pr)
+			}
 		}
-		if retry {
-			return false, s.send(pr)
-		}
+		s.p.log.Warn("rtsp relay: the gateway refused credentials it had accepted on this connection; ending it", "gateway", s.p.cfg.Gateway, "method", pr.method)
+		s.reply(pr, m)
+		return true, errEnded
+	case s.p.cfg.Login != nil:
+		return s.challenged(pr, m)
 	}
+	s.reply(pr, m)
+	return true, nil
+}
+
+// reply prepares the gateway's answer to pr for ffmpeg.
+func (s *session) reply(pr *pending, m *rtspmsg.Message) {
 	m.Header.Set("CSeq", pr.clientSeq)
 	if pr.method == "PLAY" && m.Status == 200 {
 		s.mu.Lock()
 		s.playing = true
 		s.mu.Unlock()
 	}
-	return true, nil
 }
 
-// answerChallenge decides whether a 401 is worth a retry with (new)
-// credentials: always when the request went without them, once more when
-// the gateway issued a new nonce, never when the same credentials were
-// refused for the same nonce: then the password is wrong.
-func (s *session) answerChallenge(pr *pending, challenges []string) (bool, error) {
-	if pr.retries >= 2 {
-		s.rejected()
-		return false, nil
+// challenged answers the gateway's 401 to a request without credentials:
+// the one login of the session, if the challenge is Digest and the budget
+// admits it. Otherwise the 401 goes to ffmpeg and the session ends,
+// nothing sent.
+func (s *session) challenged(pr *pending, m *rtspmsg.Message) (bool, error) {
+	s.mu.Lock()
+	admitted := s.auth != nil
+	s.mu.Unlock()
+	if admitted { // a request that overtook the login in flight
+		s.reply(pr, m)
+		return true, errEnded
 	}
-	if pr.authed && !stale(challenges) {
-		fresh, err := newAuthState(challenges, "", "")
-		if err != nil || fresh.basic || fresh.nonce() == pr.authNonce {
-			s.rejected()
-			return false, nil
+	chal, err := digestChallenge(m.Header.Values("WWW-Authenticate"))
+	if err != nil {
+		if errors.Is(err, errBasicOnly) {
+			err = fmt.Errorf("gateway %s offers only Basic authentication on RTSP, which sends the password in clear text: refused, no credentials sent", s.p.cfg.Gateway)
+		} else {
+			err = fmt.Errorf("gateway %s: RTSP authentication the relay cannot answer, no credentials sent: %w", s.p.cfg.Gateway, err)
 		}
+		if s.p.cfg.AuthFailed != nil {
+			s.p.cfg.AuthFailed(err)
+		}
+		s.reply(pr, m)
+		return true, errEnded
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	user, password, err := s.p.cfg.Credentials(ctx)
+	login, err := s.p.cfg.Login(s.ctx)
 	if err != nil {
-		s.p.log.Warn("rtsp proxy: credentials unavailable", "err", err)
-		return false, nil
-	}
-	a, err := newAuthState(challenges, user, password)
-	if err != nil {
-		s.p.log.Warn("rtsp proxy: gateway asks for authentication the proxy cannot give", "err", err)
-		return false, nil
+		s.p.log.Debug("rtsp relay: login not attempted", "err", err)
+		s.reply(pr, m)
+		return true, errEnded
 	}
 	s.mu.Lock()
-	s.auth = a
+	s.auth = &authState{user: login.User, password: login.Password, chal: chal}
+	s.login = login
+	// An answer that does not come in time is as good as lost: the
+	// session ends and the login counts as unanswered.
+	s.loginTimer = time.AfterFunc(s.p.cfg.LoginTimeout, s.close)
 	s.mu.Unlock()
-	pr.retries++
+	return false, s.sendLogin(pr)
+}
+
+// loginAnswered reports the answer to the login request: a 401 (unless the
+// nonce was merely stale) is a rejection, anything else acceptance.
+func (s *session) loginAnswered(pr *pending, m *rtspmsg.Message) (bool, error) {
+	s.mu.Lock()
+	login := s.login
+	s.login = nil
+	if s.loginTimer != nil {
+		s.loginTimer.Stop()
+	}
+	s.mu.Unlock()
+	pr.login = false
+	ctx := context.WithoutCancel(s.ctx)
+	challenges := m.Header.Values("WWW-Authenticate")
+	if m.Status == 401 && !stale(challenges) {
+		s.p.log.Warn("rtsp relay: the gateway rejected the password", "gateway", s.p.cfg.Gateway)
+		login.Finish(ctx, loginbudget.Rejected)
+		s.reply(pr, m)
+		return true, errEnded
+	}
+	login.Finish(ctx, loginbudget.Accepted)
+	s.mu.Lock()
+	s.accepted = true
+	s.mu.Unlock()
+	if m.Status == 401 {
+		// Stale: the gateway took the digest, only its nonce had expired;
+		// the request is answered again once, riding on the login.
+		if chal, err := digestChallenge(challenges); err == nil {
+			s.mu.Lock()
+			s.auth.renew(chal)
+			s.mu.Unlock()
+			pr.restale = true
+			return false, s.send(pr)
+		}
+	}
+	s.reply(pr, m)
 	return true, nil
 }
 
-func (s *session) rejected() {
-	s.p.log.Warn("rtsp proxy: gateway refused the credentials")
-	if s.p.cfg.AuthRejected != nil {
-		s.p.cfg.AuthRejected()
+// endLogin reports a login still in flight when the session ends: its
+// answer is lost (unanswered) if anything of it was written, else it was
+// not sent.
+func (s *session) endLogin() {
+	s.mu.Lock()
+	login, written := s.login, s.loginWritten
+	s.login = nil
+	if s.loginTimer != nil {
+		s.loginTimer.Stop()
 	}
+	s.mu.Unlock()
+	if login == nil {
+		return
+	}
+	r := loginbudget.NotSent
+	if written {
+		r = loginbudget.Unanswered
+		s.p.log.Warn("rtsp relay: the login got no answer; it counts as failed and is not sent again", "gateway", s.p.cfg.Gateway)
+	}
+	login.Finish(context.WithoutCancel(s.ctx), r)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/icholy/digest"
 
+	"mediagw/pkg/loginbudget"
 	rtspmsg "mediagw/pkg/rtsp"
+	"mediagw/services/recorder/internal/app"
 )
 
 const (
@@ -36,6 +39,9 @@ type fakeGateway struct {
 	basicOnly bool
 	password  string
 	frames    [][]byte // sent after PLAY
+	// A refused request that carried credentials gets no answer: with
+	// lost401 the connection is closed, with late401 it is left open.
+	lost401, late401 bool
 
 	mu       sync.Mutex
 	requests []*rtspmsg.Message
@@ -150,6 +156,12 @@ func (g *fakeGateway) serve(c net.Conn) {
 		if !strings.HasPrefix(uri, g.base()) {
 			resp.Status, resp.Reason = 400, "Bad Request"
 		} else if !g.authorised(method, uri, m.Header.Get("Authorization")) {
+			if m.Header.Get("Authorization") != "" && g.lost401 {
+				return
+			}
+			if m.Header.Get("Authorization") != "" && g.late401 {
+				continue
+			}
 			resp.Status, resp.Reason = 401, "Unauthorized"
 			for _, ch := range g.challenges() {
 				resp.Header.Add("WWW-Authenticate", ch)
@@ -178,6 +190,19 @@ func (g *fakeGateway) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// withCredentials counts the requests that carried an Authorization header.
+func (g *fakeGateway) withCredentials() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, r := range g.requests {
+		if r.Header.Get("Authorization") != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *fakeGateway) authorisedCount(method string) int {
@@ -234,7 +259,58 @@ func startProxy(t *testing.T, cfg Config) *Proxy {
 	return p
 }
 
-func creds(_ context.Context) (string, string, error) { return testUser, testPass, nil }
+// logins is the login budget's part: it admits every login (or refuses
+// with err) and records what each came to.
+type logins struct {
+	mu      sync.Mutex
+	err     error
+	begun   int
+	results []loginbudget.Result
+	done    chan loginbudget.Result
+}
+
+func newLogins() *logins { return &logins{done: make(chan loginbudget.Result, 16)} }
+
+func (l *logins) login(context.Context) (*app.Login, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return nil, l.err
+	}
+	l.begun++
+	return &app.Login{User: testUser, Password: testPass, Finish: func(_ context.Context, r loginbudget.Result) {
+		l.mu.Lock()
+		l.results = append(l.results, r)
+		l.mu.Unlock()
+		l.done <- r
+	}}, nil
+}
+
+func (l *logins) got() (int, []loginbudget.Result) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.begun, append([]loginbudget.Result(nil), l.results...)
+}
+
+// next waits for the next finished login.
+func (l *logins) next(t *testing.T) loginbudget.Result {
+	t.Helper()
+	select {
+	case r := <-l.done:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no login finished")
+		return ""
+	}
+}
+
+// expectClosed asserts that the relay closed the client's connection.
+func (c *client) expectClosed() {
+	c.t.Helper()
+	if _, err := c.r.ReadByte(); err == nil {
+		c.t.Fatal("the relay kept the connection open")
+	}
+}
 
 func frame(ch byte, payload string) []byte {
 	return append([]byte{'$', ch, byte(len(payload) >> 8), byte(len(payload))}, payload...)
@@ -246,10 +322,11 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 	g.frames = [][]byte{frame(0, "first"), frame(1, "rtcp"), frame(0, big)}
 	var playing atomic.Int32
 	var firstAt atomic.Int64
+	l := newLogins()
 	p := startProxy(t, Config{
-		Upstream:    g.base() + "/Streaming/Channels/101?transportmode=unicast",
-		Credentials: creds,
-		Playing:     func(at time.Time) { playing.Add(1); firstAt.Store(at.UnixNano()) },
+		Upstream: g.base() + "/Streaming/Channels/101?transportmode=unicast",
+		Login:    l.login,
+		Playing:  func(at time.Time) { playing.Add(1); firstAt.Store(at.UnixNano()) },
 	})
 	if strings.Contains(p.URL(), g.base()) || !strings.HasSuffix(p.URL(), "/Streaming/Channels/101?transportmode=unicast") {
 		t.Fatalf("proxy URL %q", p.URL())
@@ -294,6 +371,11 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 			t.Errorf("%s authorised %d times at the gateway, want 1", m, g.authorisedCount(m))
 		}
 	}
+	// One login (the first OPTIONS after the challenge), accepted; the
+	// rest rode on it.
+	if begun, res := l.got(); begun != 1 || !slices.Equal(res, []loginbudget.Result{loginbudget.Accepted}) {
+		t.Errorf("logins %d, results %v; want one, accepted", begun, res)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.fromCli) != 1 || !bytes.Equal(g.fromCli[0], frame(1, "receiver report")) {
@@ -308,8 +390,8 @@ func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
 
 func TestStaleNonceIsAnsweredAgain(t *testing.T) {
 	g := newFakeGateway(t)
-	var rejected atomic.Int32
-	p := startProxy(t, Config{Upstream: g.base() + "/x", Credentials: creds, AuthRejected: func() { rejected.Add(1) }})
+	l := newLogins()
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: l.login})
 	c := dial(t, p)
 	if r := c.do("DESCRIBE", p.URL()); r.Status != 200 {
 		t.Fatalf("DESCRIBE = %d", r.Status)
@@ -321,52 +403,168 @@ func TestStaleNonceIsAnsweredAgain(t *testing.T) {
 	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 || g.authorisedCount("GET_PARAMETER") != 2 {
 		t.Fatalf("second GET_PARAMETER = %d", r.Status)
 	}
-	if rejected.Load() != 0 {
-		t.Fatal("a stale nonce was reported as a refused password")
+	if begun, res := l.got(); begun != 1 || !slices.Equal(res, []loginbudget.Result{loginbudget.Accepted}) {
+		t.Fatalf("logins %d %v: a stale nonce is no new login and no rejection", begun, res)
 	}
 }
 
-func TestBasicOnlyGateway(t *testing.T) {
+// A gateway that offers only Basic would get the password in clear text:
+// the relay refuses, naming the gateway, sends no credentials and asks the
+// budget for no login.
+func TestBasicOnlyGatewayIsRefused(t *testing.T) {
 	g := newFakeGateway(t)
 	g.basicOnly = true
-	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Credentials: creds})
+	l := newLogins()
+	failed := make(chan error, 1)
+	p := startProxy(t, Config{Gateway: "gw-basic", Upstream: g.base() + "/Streaming/Channels/101", Login: l.login,
+		AuthFailed: func(err error) { failed <- err }})
+	c := dial(t, p)
+	if r := c.do("DESCRIBE", p.URL()); r.Status != 401 {
+		t.Fatalf("DESCRIBE = %d, want the gateway's 401", r.Status)
+	}
+	c.expectClosed()
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "gw-basic") || !strings.Contains(err.Error(), "Basic") || strings.Contains(err.Error(), testPass) {
+			t.Errorf("error %q: want it to name the gateway and Basic, without the password", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("AuthFailed not called")
+	}
+	if begun, _ := l.got(); begun != 0 || g.withCredentials() != 0 {
+		t.Fatalf("%d logins, %d requests with credentials; want none", begun, g.withCredentials())
+	}
+}
+
+// A wrong password: one request with credentials, reported rejected; the
+// 401 goes to ffmpeg and the connection ends (the next one logs in
+// through the budget again, which refuses a rejected password).
+func TestWrongPasswordIsRejectedOnceAndEndsTheSession(t *testing.T) {
+	g := newFakeGateway(t)
+	g.password = "changed"
+	l := newLogins()
+	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Login: l.login})
+	c := dial(t, p)
+	if r := c.do("DESCRIBE", p.URL()); r.Status != 401 {
+		t.Fatalf("DESCRIBE with a wrong password = %d, want 401", r.Status)
+	}
+	c.expectClosed()
+	if r := l.next(t); r != loginbudget.Rejected {
+		t.Fatalf("login came to %s, want rejected", r)
+	}
+	if begun, _ := l.got(); begun != 1 || g.withCredentials() != 1 {
+		t.Fatalf("%d logins, %d requests with credentials; want exactly one of each", begun, g.withCredentials())
+	}
+}
+
+// The budget refuses: nothing with credentials is sent, the gateway's 401
+// goes to ffmpeg and the connection ends.
+func TestRefusedLoginSendsNothing(t *testing.T) {
+	g := newFakeGateway(t)
+	l := newLogins()
+	l.err = &loginbudget.RefusedError{Gateway: "gw", Refusal: loginbudget.Refusal{Reason: loginbudget.ReasonRejected}}
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: l.login})
+	c := dial(t, p)
+	if r := c.do("OPTIONS", p.URL()); r.Status != 401 {
+		t.Fatalf("OPTIONS = %d, want the gateway's 401", r.Status)
+	}
+	c.expectClosed()
+	if g.withCredentials() != 0 {
+		t.Fatalf("%d requests with credentials after a refusal", g.withCredentials())
+	}
+}
+
+// The gateway reads the login and closes the connection: the login is
+// unanswered (it counts) and is not sent again.
+func TestLostAnswerIsUnansweredAndNotResent(t *testing.T) {
+	g := newFakeGateway(t)
+	g.password, g.lost401 = "changed", true
+	l := newLogins()
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: l.login})
+	c := dial(t, p)
+	c.seq++
+	m := rtspmsg.NewRequest("DESCRIBE", p.URL())
+	m.Header = rtspmsg.Header{{Name: "CSeq", Value: "1"}}
+	if err := m.Write(c.c); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.next(t); r != loginbudget.Unanswered {
+		t.Fatalf("login came to %s, want unanswered", r)
+	}
+	c.expectClosed()
+	if begun, _ := l.got(); begun != 1 || g.withCredentials() != 1 {
+		t.Fatalf("%d logins, %d requests with credentials; want one of each", begun, g.withCredentials())
+	}
+}
+
+// No answer in LoginTimeout: the relay closes the connection and the login
+// is unanswered.
+func TestLoginTimeoutIsUnanswered(t *testing.T) {
+	g := newFakeGateway(t)
+	g.password, g.late401 = "changed", true
+	l := newLogins()
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: l.login, LoginTimeout: 200 * time.Millisecond})
+	c := dial(t, p)
+	m := rtspmsg.NewRequest("DESCRIBE", p.URL())
+	m.Header = rtspmsg.Header{{Name: "CSeq", Value: "1"}}
+	if err := m.Write(c.c); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.next(t); r != loginbudget.Unanswered {
+		t.Fatalf("login came to %s, want unanswered", r)
+	}
+	c.expectClosed()
+	if g.withCredentials() != 1 {
+		t.Fatalf("%d requests with credentials, want 1", g.withCredentials())
+	}
+}
+
+// ffmpeg gives up while the budget admits the login: the admitted login
+// is reported as not sent, and nothing reached the gateway.
+func TestLoginAfterTheClientLeftIsNotSent(t *testing.T) {
+	g := newFakeGateway(t)
+	l := newLogins()
+	var c *client
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: func(ctx context.Context) (*app.Login, error) {
+		c.c.Close()
+		<-ctx.Done() // the session noticed
+		return l.login(ctx)
+	}})
+	c = dial(t, p)
+	m := rtspmsg.NewRequest("DESCRIBE", p.URL())
+	m.Header = rtspmsg.Header{{Name: "CSeq", Value: "1"}}
+	if err := m.Write(c.c); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.next(t); r != loginbudget.NotSent {
+		t.Fatalf("login came to %s, want not-sent", r)
+	}
+	if g.withCredentials() != 0 {
+		t.Fatalf("%d requests with credentials reached the gateway", g.withCredentials())
+	}
+}
+
+// The gateway refuses credentials it had accepted on the connection (its
+// password changed): no re-send, no new login on this connection; the 401
+// goes to ffmpeg and the connection ends.
+func TestRefusalAfterAcceptanceEndsTheSession(t *testing.T) {
+	g := newFakeGateway(t)
+	l := newLogins()
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: l.login})
 	c := dial(t, p)
 	if r := c.do("DESCRIBE", p.URL()); r.Status != 200 {
 		t.Fatalf("DESCRIBE = %d", r.Status)
 	}
-	if r := c.do("OPTIONS", p.URL()); r.Status != 200 || g.authorisedCount("OPTIONS") != 1 {
-		t.Fatalf("OPTIONS = %d", r.Status)
-	}
-}
-
-func TestWrongPasswordIsReportedAnd401Forwarded(t *testing.T) {
-	g := newFakeGateway(t)
-	g.password = "changed"
-	var rejected atomic.Int32
-	p := startProxy(t, Config{Upstream: g.base() + "/Streaming/Channels/101", Credentials: creds, AuthRejected: func() { rejected.Add(1) }})
-	c := dial(t, p)
-	r := c.do("DESCRIBE", p.URL())
-	if r.Status != 401 {
-		t.Fatalf("DESCRIBE with a wrong password = %d, want 401", r.Status)
-	}
-	if rejected.Load() == 0 {
-		t.Fatal("AuthRejected not called")
-	}
 	g.mu.Lock()
-	n := len(g.requests)
+	g.password = "rotated"
 	g.mu.Unlock()
-	if n > 3 {
-		t.Fatalf("proxy sent %d requests for one refused DESCRIBE; it must not loop", n)
+	before := g.withCredentials()
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 401 {
+		t.Fatalf("GET_PARAMETER = %d, want 401", r.Status)
 	}
-}
-
-func TestCredentialsErrorForwards401(t *testing.T) {
-	g := newFakeGateway(t)
-	p := startProxy(t, Config{Upstream: g.base() + "/x", Credentials: func(context.Context) (string, string, error) {
-		return "", "", errors.New("ssm down")
-	}})
-	if r := dial(t, p).do("OPTIONS", p.URL()); r.Status != 401 {
-		t.Fatalf("OPTIONS = %d, want the gateway's 401", r.Status)
+	c.expectClosed()
+	if begun, _ := l.got(); begun != 1 || g.withCredentials() != before+1 {
+		t.Fatalf("%d logins, %d more requests with credentials; want no new login and no re-send", begun, g.withCredentials()-before)
 	}
 }
 
@@ -374,7 +572,7 @@ func TestGatewayDownClosesClient(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	p := startProxy(t, Config{Upstream: "rtsp://" + addr + "/x", Credentials: creds})
+	p := startProxy(t, Config{Upstream: "rtsp://" + addr + "/x", Login: newLogins().login})
 	c := dial(t, p)
 	if _, err := c.r.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("read from proxy with the gateway down = %v, want EOF", err)
@@ -396,7 +594,7 @@ func TestListenRejectsBadUpstream(t *testing.T) {
 
 func TestCloseEndsSessions(t *testing.T) {
 	g := newFakeGateway(t)
-	p, err := Listen(Config{Upstream: g.base() + "/x", Credentials: creds})
+	p, err := Listen(Config{Upstream: g.base() + "/x", Login: newLogins().login})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ var _ app.Relays = Relays{}
 // Open starts a relay for the channel's upstream on a free loopback port.
 func (Relays) Open(spec app.RelaySpec) (app.Relay, error) {
 	p, err := Listen(Config{
-		Upstream: spec.Upstream, Credentials: spec.Credentials, AuthRejected: spec.AuthRejected,
+		Gateway: spec.Gateway, Upstream: spec.Upstream, Login: spec.Login, AuthFailed: spec.AuthFailed,
 		Playing: spec.Playing, Logger: spec.Logger,
 	})
 	if err != nil {

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/recorder/internal/app"
 	"mediagw/services/recorder/internal/domain"
 )
@@ -27,53 +27,68 @@ type ParameterGetter interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
-// Password is a SecureString parameter, cached in memory. The value is
-// never logged and never put into an error.
+// Password is a SecureString parameter, cached in memory with its version
+// (the credential the login budget knows it by). The value is never logged
+// and never put into an error.
 type Password struct {
-	client   ParameterGetter
-	name     string
-	minAge   time.Duration
-	now      func() time.Time
-	mu       sync.Mutex
-	value    string
-	have     bool
-	fetched  time.Time
-	outdated bool
+	client ParameterGetter
+	name   string
+
+	mu      sync.Mutex
+	value   string
+	version int64 // of value; 0: not read yet
+	latest  int64 // the newest version Current has seen
 }
 
-// NewPassword reads parameter name with client. After Invalidate, the value
-// is read again, at most once per minAge.
-func NewPassword(client ParameterGetter, name string, minAge time.Duration) *Password {
-	return &Password{client: client, name: name, minAge: minAge, now: time.Now}
+// NewPassword reads parameter name with client.
+func NewPassword(client ParameterGetter, name string) *Password {
+	return &Password{client: client, name: name}
 }
 
-// Get returns the password, reading it from SSM the first time and after
-// Invalidate.
-func (p *Password) Get(ctx context.Context) (string, error) {
+// Get returns the password and its credential, reading it from SSM the
+// first time and again once Current has seen a newer version.
+func (p *Password) Get(ctx context.Context) (string, loginbudget.Credential, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.have && (!p.outdated || p.now().Sub(p.fetched) < p.minAge) {
-		return p.value, nil
+	if p.version > 0 && p.latest <= p.version {
+		return p.value, loginbudget.CredentialOf(p.name, p.version), nil
 	}
-	out, err := p.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.name), WithDecryption: aws.Bool(true)})
+	prm, err := p.get(ctx, true)
+	if err != nil {
+		return "", "", err
+	}
+	if prm.Value == nil {
+		return "", "", fmt.Errorf("ssm parameter %s: no value", p.name)
+	}
+	p.value, p.version = *prm.Value, prm.Version
+	p.latest = max(p.latest, prm.Version)
+	return p.value, loginbudget.CredentialOf(p.name, p.version), nil
+}
+
+// Current reads the parameter's version now, without decrypting its value
+// (which is dropped), and returns the credential it names.
+func (p *Password) Current(ctx context.Context) (loginbudget.Credential, error) {
+	prm, err := p.get(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	p.latest = max(p.latest, prm.Version)
+	p.mu.Unlock()
+	return loginbudget.CredentialOf(p.name, prm.Version), nil
+}
+
+func (p *Password) get(ctx context.Context, decrypt bool) (*types.Parameter, error) {
+	out, err := p.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.name), WithDecryption: aws.Bool(decrypt)})
 	if err != nil {
 		var nf *types.ParameterNotFound
 		if errors.As(err, &nf) {
-			return "", fmt.Errorf("ssm parameter %s: %w", p.name, ErrNotFound)
+			return nil, fmt.Errorf("ssm parameter %s: %w", p.name, ErrNotFound)
 		}
-		return "", fmt.Errorf("ssm parameter %s: %w", p.name, err)
+		return nil, fmt.Errorf("ssm parameter %s: %w", p.name, err)
 	}
-	if out.Parameter == nil || out.Parameter.Value == nil {
-		return "", fmt.Errorf("ssm parameter %s: no value", p.name)
+	if out.Parameter == nil || out.Parameter.Version <= 0 {
+		return nil, fmt.Errorf("ssm parameter %s: no version", p.name)
 	}
-	p.value, p.have, p.fetched, p.outdated = *out.Parameter.Value, true, p.now(), false
-	return p.value, nil
-}
-
-// Invalidate marks the cached value as refused by the gateway, so the next
-// Get reads it again (the password may have been rotated).
-func (p *Password) Invalidate() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.outdated = true
+	return out.Parameter, nil
 }

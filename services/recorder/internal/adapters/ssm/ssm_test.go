@@ -5,62 +5,73 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"mediagw/pkg/loginbudget"
 )
 
 type fakeSSM struct {
-	value string
-	calls int
-	err   error
+	value     string
+	version   int64
+	decrypted int // reads with decryption
+	plain     int // reads without
+	err       error
 }
 
 func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	f.calls++
 	if f.err != nil {
 		return nil, f.err
 	}
-	if !aws.ToBool(in.WithDecryption) {
-		return nil, errors.New("not decrypted")
+	v := "AQICAHh-ciphertext"
+	if aws.ToBool(in.WithDecryption) {
+		f.decrypted++
+		v = f.value
+	} else {
+		f.plain++
 	}
-	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(f.value)}}, nil
+	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(v), Version: f.version}}, nil
 }
 
-func TestCachedUntilRefusedThenRateLimited(t *testing.T) {
-	f := &fakeSSM{value: "one"}
-	p := NewPassword(f, "/x", 50*time.Millisecond)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p.now = func() time.Time { return now }
+// The value is read once and named by its version; Current looks at the
+// version without decrypting, and a newer one makes Get read again.
+func TestCachedUntilANewVersion(t *testing.T) {
+	f := &fakeSSM{value: "one", version: 3}
+	p := NewPassword(f, "/mediagw/gateways/gw-1/Password")
 	ctx := context.Background()
-	for i := 0; i < 3; i++ {
-		if v, err := p.Get(ctx); err != nil || v != "one" {
-			t.Fatalf("Get = %q, %v", v, err)
+	for range 3 {
+		v, cred, err := p.Get(ctx)
+		if err != nil || v != "one" || cred != loginbudget.CredentialOf("/mediagw/gateways/gw-1/Password", 3) {
+			t.Fatalf("Get = %q, %q, %v", v, cred, err)
 		}
 	}
-	if f.calls != 1 {
-		t.Fatalf("%d SSM calls for three Gets, want 1", f.calls)
+	if f.decrypted != 1 {
+		t.Fatalf("%d decrypted reads for three Gets, want 1", f.decrypted)
 	}
-	f.value = "two"
-	p.Invalidate()
-	if v, _ := p.Get(ctx); v != "one" || f.calls != 1 {
-		t.Fatalf("re-read %q within the minimum age (calls %d)", v, f.calls)
+	if cred, err := p.Current(ctx); err != nil || cred != "/mediagw/gateways/gw-1/Password@3" || f.plain != 1 {
+		t.Fatalf("Current = %q, %v (plain reads %d)", cred, err, f.plain)
 	}
-	now = now.Add(60 * time.Millisecond) // past the minimum age
-	if v, _ := p.Get(ctx); v != "two" || f.calls != 2 {
-		t.Fatalf("after the minimum age Get = %q (calls %d), want the rotated value", v, f.calls)
+	if _, _, _ = p.Get(ctx); f.decrypted != 1 {
+		t.Fatal("the same version read again")
 	}
-	if v, _ := p.Get(ctx); v != "two" || f.calls != 2 {
-		t.Fatalf("not cached again: %q, calls %d", v, f.calls)
+	f.value, f.version = "two", 4
+	if cred, _ := p.Current(ctx); cred != "/mediagw/gateways/gw-1/Password@4" {
+		t.Fatalf("Current after a put = %q", cred)
+	}
+	if v, cred, _ := p.Get(ctx); v != "two" || cred != "/mediagw/gateways/gw-1/Password@4" || f.decrypted != 2 {
+		t.Fatalf("Get after a new version = %q, %q (decrypted reads %d)", v, cred, f.decrypted)
 	}
 }
 
 func TestErrorsNameTheParameterNotTheValue(t *testing.T) {
 	f := &fakeSSM{err: &types.ParameterNotFound{Message: aws.String("nope")}}
-	_, err := NewPassword(f, "/mediagw/gw1/rtsp", time.Second).Get(context.Background())
+	_, _, err := NewPassword(f, "/mediagw/gw1/rtsp").Get(context.Background())
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "/mediagw/gw1/rtsp") {
 		t.Fatalf("Get = %v, want ErrNotFound naming the parameter", err)
+	}
+	if _, err := NewPassword(f, "/mediagw/gw1/rtsp").Current(context.Background()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Current = %v, want ErrNotFound", err)
 	}
 }
