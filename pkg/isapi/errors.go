@@ -1,9 +1,13 @@
 package isapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -30,12 +34,125 @@ var (
 	ErrInvalidFormat = errors.New("isapi: invalid request format")
 	// ErrInvalidContent: the request's values were refused (statusCode 6).
 	ErrInvalidContent = errors.New("isapi: invalid content")
-	// ErrMalformedResponse: the gateway's answer could not be understood.
+	// ErrMalformedResponse: the gateway's answer could not be understood,
+	// or a write's answer did not prove it (no ResponseStatus).
 	ErrMalformedResponse = errors.New("isapi: malformed response")
+	// ErrInsecureAuth: the gateway offers only Basic authentication over
+	// plain HTTP; the client refuses to send the password in clear text.
+	ErrInsecureAuth = errors.New("isapi: insecure authentication refused")
+	// ErrCredentialsBound: SetCredentials on a client made WithLoginGate.
+	ErrCredentialsBound = errors.New("isapi: the client's credentials are bound to its login gate")
 )
 
+// Texts a gateway sends are never copied into error messages as they are:
+// only tokens of this shape (status strings, sub-status codes) are, so
+// that an echoed request (with a password in it) cannot end up in a log
+// line or an event. The structs keep the full, redacted values.
+var (
+	safeTokenRE = regexp.MustCompile(`^[A-Za-z0-9 _.-]{1,64}$`)
+	safeTypeRE  = regexp.MustCompile(`^[A-Za-z0-9.+-]{1,64}/[A-Za-z0-9.+-]{1,64}$`)
+	safePathRE  = regexp.MustCompile(`^[A-Za-z0-9_.]{1,128}$`)
+)
+
+// safeToken returns s when it has the shape of a status token, else "".
+func safeToken(s string) string {
+	if safeTokenRE.MatchString(s) {
+		return s
+	}
+	return ""
+}
+
+// safeContentType returns the media type of a Content-Type header when it
+// looks like one.
+func safeContentType(ct string) string {
+	if ct == "" {
+		return "no content type"
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !safeTypeRE.MatchString(mt) {
+		return "unreadable content type"
+	}
+	return mt
+}
+
+// safeDetail describes err without the parts of the body a decoder may
+// quote (a character, a number's digits), and survives an Error method
+// that panics.
+func safeDetail(err error) string {
+	if err == nil {
+		return ""
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) && syn != nil {
+		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ != nil {
+		kind, _, _ := strings.Cut(typ.Value, " ")
+		msg := "a JSON " + safeToken(kind)
+		if f := typ.Field; safePathRE.MatchString(f) {
+			msg += " at " + f
+		}
+		if typ.Type != nil {
+			msg += " where " + typ.Type.String() + " was expected"
+		}
+		return msg
+	}
+	return errorText(err)
+}
+
+// errorText is err.Error(), or a placeholder when that panics (a typed nil).
+func errorText(err error) (s string) {
+	defer func() {
+		if r := recover(); r != nil {
+			s = fmt.Sprintf("unprintable %T", err)
+		}
+	}()
+	return err.Error()
+}
+
+// safeError keeps a decoder's error for errors.Is/As but prints it with
+// safeDetail.
+type safeError struct{ err error }
+
+func (e safeError) Error() string { return safeDetail(e.err) }
+func (e safeError) Unwrap() error { return e.err }
+
+// quietError says msg and unwraps to err, whose text would quote what
+// the gateway sent.
+type quietError struct {
+	msg string
+	err error
+}
+
+func (e *quietError) Error() string { return e.msg }
+func (e *quietError) Unwrap() error { return e.err }
+
+// InsecureAuthError: the gateway asked for Basic authentication over
+// plain HTTP, which would send the password in clear text; nothing with
+// the password was sent.
+type InsecureAuthError struct {
+	Gateway string // WithGatewayName, or the host
+	Method  string
+	Path    string
+}
+
+func (e *InsecureAuthError) Error() string {
+	if e == nil {
+		return "isapi: insecure authentication refused"
+	}
+	return fmt.Sprintf("isapi: gateway %s offers only Basic authentication over plain HTTP; refusing to send the password in clear text (%s %s): enable Digest on the gateway or reach it over https://",
+		e.Gateway, e.Method, e.Path)
+}
+
+// Is matches ErrInsecureAuth.
+func (e *InsecureAuthError) Is(target error) bool { return target == ErrInsecureAuth }
+
 // StatusError is an error answer: an HTTP status and, when the body had
-// one, the gateway's ResponseStatus.
+// one, the gateway's ResponseStatus (its texts redacted of the client's
+// passwords). Error() shows statusCode, and statusString and
+// subStatusCode when they look like status tokens; never errorMsg or
+// requestURL, which echo what the gateway was sent.
 type StatusError struct {
 	Method     string
 	Path       string
@@ -44,11 +161,17 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
+	if e == nil {
+		return "isapi: error answer"
+	}
 	msg := fmt.Sprintf("isapi: %s %s: HTTP %d", e.Method, e.Path, e.HTTPStatus)
 	if rs := e.Status; rs != nil {
-		msg += fmt.Sprintf(", statusCode %d (%s) %s", rs.StatusCode, rs.StatusString, rs.SubStatusCode)
-		if rs.ErrorMsg != "" {
-			msg += ": " + rs.ErrorMsg
+		msg += fmt.Sprintf(", statusCode %d", rs.StatusCode)
+		if s := safeToken(rs.StatusString); s != "" {
+			msg += " (" + s + ")"
+		}
+		if s := safeToken(rs.SubStatusCode); s != "" {
+			msg += " " + s
 		}
 	}
 	return msg
@@ -61,6 +184,9 @@ func (e *StatusError) Is(target error) bool {
 }
 
 func (e *StatusError) kind() error {
+	if e == nil {
+		return nil
+	}
 	if rs := e.Status; rs != nil && rs.StatusCode != 0 {
 		switch rs.StatusCode {
 		case StatusBusy:
@@ -114,6 +240,9 @@ type BadCredentialsError struct {
 }
 
 func (e *BadCredentialsError) Error() string {
+	if e == nil {
+		return ErrBadCredentials.Error()
+	}
 	msg := fmt.Sprintf("isapi: gateway rejected the password of user %q", e.User)
 	if e.FromCache {
 		msg += " earlier; set other credentials before retrying"
@@ -138,6 +267,9 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
+	if e == nil {
+		return ErrLocked.Error()
+	}
 	msg := "isapi: gateway locked this client out after failed logins"
 	if e.TimeLeft > 0 {
 		msg += fmt.Sprintf(", %s left", e.TimeLeft.Round(time.Second))
@@ -150,23 +282,40 @@ func (e *LockedError) Error() string {
 
 // Is matches ErrLocked, and ErrBadCredentials when the password was rejected.
 func (e *LockedError) Is(target error) bool {
+	if e == nil {
+		return target == ErrLocked
+	}
 	return target == ErrLocked || (e.PasswordRejected && target == ErrBadCredentials)
 }
 
-// MalformedResponseError: the body could not be decoded as expected.
+// MalformedResponseError: the body could not be decoded as expected, or a
+// write's answer did not prove it. Error() names the media type and says
+// what was wrong without quoting the body.
 type MalformedResponseError struct {
 	Method      string
 	Path        string
 	HTTPStatus  int
 	ContentType string
-	Err         error
+	Err         error // what was wrong; may be nil
 }
 
 func (e *MalformedResponseError) Error() string {
-	return fmt.Sprintf("isapi: %s %s: malformed response (HTTP %d, %s): %v", e.Method, e.Path, e.HTTPStatus, e.ContentType, e.Err)
+	if e == nil {
+		return ErrMalformedResponse.Error()
+	}
+	msg := fmt.Sprintf("isapi: %s %s: malformed response (HTTP %d, %s)", e.Method, e.Path, e.HTTPStatus, safeContentType(e.ContentType))
+	if e.Err != nil {
+		msg += ": " + safeDetail(e.Err)
+	}
+	return msg
 }
 
 // Is matches ErrMalformedResponse.
 func (e *MalformedResponseError) Is(target error) bool { return target == ErrMalformedResponse }
 
-func (e *MalformedResponseError) Unwrap() error { return e.Err }
+func (e *MalformedResponseError) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}

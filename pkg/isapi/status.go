@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -129,11 +131,15 @@ type flexInt struct{ v int }
 
 func (f flexInt) Int() int { return f.v }
 
+// intType is what a flexInt decodes to, for its errors.
+var intType = reflect.TypeFor[int]()
+
 func (f *flexInt) UnmarshalJSON(b []byte) error {
 	s := strings.TrimSpace(string(b))
 	if s == "null" {
 		return nil
 	}
+	kind := "number"
 	if len(s) >= 2 && s[0] == '"' {
 		var str string
 		if err := json.Unmarshal(b, &str); err != nil {
@@ -143,8 +149,17 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 		if s == "" {
 			return nil
 		}
+		kind = "string"
+	} else if s != "" && (s[0] == '{' || s[0] == '[' || s[0] == 't' || s[0] == 'f') {
+		kind = "non-number"
 	}
-	return f.parse(s)
+	if !f.parse(s) {
+		// Type must be set: UnmarshalTypeError.Error() dereferences it (a
+		// nil Type printed as "%!v(PANIC=Error method: ...)"). Value names
+		// the kind only: the gateway's text stays out of error messages.
+		return &json.UnmarshalTypeError{Value: kind, Type: intType}
+	}
+	return nil
 }
 
 func (f *flexInt) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
@@ -155,20 +170,26 @@ func (f *flexInt) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	if s = strings.TrimSpace(s); s == "" {
 		return nil
 	}
-	return f.parse(s)
+	if !f.parse(s) {
+		return errNotInteger
+	}
+	return nil
 }
 
-func (f *flexInt) parse(s string) error {
+var errNotInteger = errors.New("not an integer")
+
+// parse reads s as an integer (or a float in range) and reports success.
+func (f *flexInt) parse(s string) bool {
 	if n, err := strconv.ParseInt(s, 0, 64); err == nil && n >= -1<<31 && n < 1<<32 {
 		f.v = int(n)
-		return nil
+		return true
 	}
 	x, err := strconv.ParseFloat(s, 64)
 	if err != nil || x != x || x > 1<<31 || x < -(1<<31) {
-		return &json.UnmarshalTypeError{Value: "number " + strconv.Quote(s)}
+		return false
 	}
 	f.v = int(x)
-	return nil
+	return true
 }
 
 func (f flexInt) MarshalJSON() ([]byte, error) { return []byte(strconv.Itoa(f.v)), nil }
@@ -183,7 +204,7 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	case "false", "0", "no", "off", "", "null":
 		*f = false
 	default:
-		return &json.UnmarshalTypeError{Value: "bool " + string(b)}
+		return &json.UnmarshalTypeError{Value: "non-boolean", Type: reflect.TypeFor[bool]()}
 	}
 	return nil
 }

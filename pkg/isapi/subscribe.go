@@ -169,7 +169,7 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		rs, _ := ParseResponseStatus(b)
-		return false, &StatusError{Method: r.method, Path: r.path, HTTPStatus: resp.StatusCode, Status: rs}
+		return false, c.statusError(r, resp.StatusCode, rs)
 	}
 
 	var timedOut atomic.Bool
@@ -201,13 +201,13 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return connected, fmt.Errorf("isapi: event stream: %w", err)
+			return connected, fmt.Errorf("isapi: event stream: %w", safeError{err})
 		}
 		watchdog.Reset(opts.HeartbeatTimeout)
 		// An error status inside the stream (200 carrying an error) ends
 		// the subscription like an error answer would.
 		if rs, ok := ParseResponseStatus(part); ok && !rs.OK() {
-			return connected, &StatusError{Method: r.method, Path: r.path, HTTPStatus: resp.StatusCode, Status: rs}
+			return connected, c.statusError(r, resp.StatusCode, rs)
 		}
 		if !connected {
 			connected = true
@@ -219,7 +219,7 @@ func (c *Client) streamOnce(ctx context.Context, opts SubscribeOptions, emit fun
 		var m StreamMessage
 		switch {
 		case perr != nil:
-			m = StreamMessage{Kind: KindMalformed, Err: fmt.Errorf("isapi: event stream part: %w", perr), Time: time.Now()}
+			m = StreamMessage{Kind: KindMalformed, Err: fmt.Errorf("isapi: event stream part: %w", safeError{perr}), Time: time.Now()}
 		case heartbeat:
 			m = StreamMessage{Kind: KindHeartbeat, Time: at}
 		default:

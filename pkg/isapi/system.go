@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -85,11 +84,14 @@ func (c *Client) SetDeviceName(ctx context.Context, name string) (*ResponseStatu
 // new password at once (the old one stops working on the gateway). A weak
 // but accepted password answers RiskyPassword(). If the answer is lost
 // (timeout), the caller cannot know whether the change happened: try the
-// new password with SetCredentials.
+// new password with SetCredentials (or, on a client made WithLoginGate, a
+// new client).
 func (c *Client) ChangePassword(ctx context.Context, newPassword string) (*ResponseStatus, error) {
 	c.mu.Lock()
 	user, current := c.user, c.password
 	c.mu.Unlock()
+	// The gateway may echo the request, new password and all.
+	c.secrets.Add(newPassword)
 	in := map[string]any{"UserList": []any{map[string]any{"User": map[string]any{
 		"id": 1, "userName": user, "password": newPassword, "loginPassword": current,
 	}}}}
@@ -323,7 +325,7 @@ func (t TimeSettings) MarshalJSON() ([]byte, error) {
 func (t *TimeSettings) Local() (time.Time, error) {
 	lt, err := time.Parse(time.RFC3339, t.LocalTime)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("isapi: localTime %q: %w", t.LocalTime, err)
+		return time.Time{}, &quietError{msg: "isapi: localTime is not an RFC 3339 time", err: err}
 	}
 	return lt, nil
 }

@@ -122,6 +122,11 @@ func TestSecretNeverPrints(t *testing.T) {
 	if got := Redact("login with Very-Secret-42 failed", s); got != "login with [redacted] failed" {
 		t.Fatalf("Redact: %q", got)
 	}
+	// A password with < and & as a gateway's JSON echo carries it.
+	amp := NewSecret("Pa<ss&word1")
+	if got := Redact(`gateway said {"password":"Pa\u003css\u0026word1"}`, amp); got != `gateway said {"password":"[redacted]"}` {
+		t.Fatalf("Redact of a JSON-escaped password: %q", got)
+	}
 }
 
 func params(kv map[string]string, secure ...string) Parameters {

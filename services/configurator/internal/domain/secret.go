@@ -3,7 +3,8 @@ package domain
 import (
 	"fmt"
 	"log/slog"
-	"strings"
+
+	"mediagw/pkg/redact"
 )
 
 // Secret holds a password. Every way of printing it (fmt verbs, slog,
@@ -23,7 +24,7 @@ func (s Secret) IsZero() bool { return s.value == "" }
 // Equal compares two secrets.
 func (s Secret) Equal(o Secret) bool { return s.value == o.value }
 
-const redacted = "[redacted]"
+const redacted = redact.Placeholder
 
 // String never shows the value.
 func (s Secret) String() string { return redacted }
@@ -49,15 +50,16 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 // MarshalText keeps the value out of text encodings.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
-// Redact replaces every occurrence of the secrets in text; the last line of
-// defence for messages built from a gateway's or AWS's own words.
+// Redact replaces the secrets in text, in every encoding pkg/redact knows
+// (plain, JSON-, URL-, XML-escaped, Go-quoted, hex, base64 also inside a
+// longer base64 text); the last line of defence for messages built from a
+// gateway's or AWS's own words. Secrets shorter than redact.MinLen are
+// replaced only when they are the whole text: they would blank out
+// ordinary words, and the password policy forbids them anyway.
 func Redact(text string, secrets ...Secret) string {
+	r := redact.New()
 	for _, s := range secrets {
-		// Very short values would blank out ordinary words; the password
-		// policy forbids them anyway.
-		if len(s.value) >= 4 {
-			text = strings.ReplaceAll(text, s.value, redacted)
-		}
+		r.Add(s.value)
 	}
-	return text
+	return r.String(text)
 }

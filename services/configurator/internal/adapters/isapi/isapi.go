@@ -141,8 +141,8 @@ func (g *Gateway) Login(ctx context.Context, password domain.Secret) error {
 			return &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: err}
 		}
 		g.api = api
-	} else {
-		g.api.SetCredentials(g.user, password.Reveal())
+	} else if err := g.api.SetCredentials(g.user, password.Reveal()); err != nil {
+		return &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: err}
 	}
 	info, err := g.api.DeviceInfo(ctx)
 	if err == nil {
@@ -334,6 +334,9 @@ func classify(op string, err error) error {
 		// gateway that never answers sensibly ends as a retryable failure
 		// and, after the queue's retries, in the dead-letter queue.
 		oe.Kind = domain.KindTransient
+	case errors.Is(err, isapiclient.ErrInsecureAuth), errors.Is(err, isapiclient.ErrCredentialsBound):
+		// Basic over plain HTTP is refused every time: retrying cannot help.
+		oe.Kind = domain.KindPermanent
 	case errors.Is(err, isapiclient.ErrNotSupported), errors.Is(err, isapiclient.ErrInvalidOperation),
 		errors.Is(err, isapiclient.ErrInvalidFormat), errors.Is(err, isapiclient.ErrInvalidContent),
 		errors.Is(err, isapiclient.ErrDeviceOffline), errors.Is(err, isapiclient.ErrBadDevIndex):
