@@ -1,6 +1,7 @@
 // Package service is the runtime every mediagw binary starts with:
-// configuration from environment variables and flags, a JSON slog logger,
-// a Prometheus registry, the AWS SDK configuration, /healthz, /readyz and
+// configuration from environment variables and flags, a JSON slog logger
+// that redacts the process's secrets (Runtime.Secrets, pkg/redact), a
+// Prometheus registry, the AWS SDK configuration, /healthz, /readyz and
 // /metrics, and shutdown on SIGTERM.
 package service
 

@@ -23,13 +23,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mediagw/pkg/awsenv"
+	"mediagw/pkg/redact"
 )
 
 // Runtime is what a service's build function gets: the pieces every binary
 // shares, and the parts (consumers, loops) it registers to be run. Nothing
 // in it is global, so tests build one with NewRuntime and run it with Run.
 type Runtime struct {
-	Name    string
+	Name string
+	// Logger redacts every secret registered in Secrets from every record
+	// (message, string and error attributes, in any encoding pkg/redact
+	// knows).
 	Logger  *slog.Logger
 	Metrics *prometheus.Registry
 	AWS     aws.Config
@@ -46,6 +50,7 @@ type Runtime struct {
 	started  bool
 	shared   map[any]any
 	failures *prometheus.CounterVec
+	secrets  *redact.Secrets
 }
 
 type part struct {
@@ -53,8 +58,10 @@ type part struct {
 	run  func(context.Context) error
 }
 
-// NewRuntime builds a runtime with its own registry; aws may be zero when
-// the binary talks to no AWS service.
+// NewRuntime builds a runtime with its own metrics registry and its own
+// registry of secrets, whose redacting handler wraps logger's (Logger is
+// that wrapped logger); aws may be zero when the binary talks to no AWS
+// service.
 func NewRuntime(name string, logger *slog.Logger, cfg aws.Config) *Runtime {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -63,9 +70,17 @@ func NewRuntime(name string, logger *slog.Logger, cfg aws.Config) *Runtime {
 		Help: "Runs of a periodic part (Runtime.Every) that returned an error.",
 	}, []string{"part"})
 	reg.MustRegister(failures)
-	return &Runtime{Name: name, Logger: logger, Metrics: reg, AWS: cfg, Grace: 25 * time.Second,
-		checks: map[string]func(context.Context) error{}, failures: failures}
+	secrets := redact.New()
+	return &Runtime{Name: name, Logger: slog.New(secrets.Handler(logger.Handler())), Metrics: reg, AWS: cfg, Grace: 25 * time.Second,
+		checks: map[string]func(context.Context) error{}, failures: failures, secrets: secrets}
 }
+
+// Secrets is the process's one registry of secrets (pkg/redact): a
+// service registers every password it reads (Add), and from then on the
+// runtime's Logger never shows it; errors and texts that go into events
+// pass through it too (Secrets().Error, Secrets().String). Clients that
+// handle passwords take it as an option (isapi.WithSecrets).
+func (r *Runtime) Secrets() *redact.Secrets { return r.secrets }
 
 // Shared returns the value kept under key, built by build on first use:
 // one instance per runtime of something several parts use (an SDK client,
@@ -216,7 +231,7 @@ func (r *Runtime) Handler() http.Handler {
 		var failed []string
 		for name, check := range checks {
 			if err := check(ctx); err != nil {
-				failed = append(failed, fmt.Sprintf("%s: %v", name, err))
+				failed = append(failed, r.secrets.String(fmt.Sprintf("%s: %v", name, err)))
 			}
 		}
 		if len(failed) > 0 {
@@ -268,6 +283,7 @@ func Main(c *Config, build func(ctx context.Context, rt *Runtime) error) int {
 		return 1
 	}
 	rt := NewRuntime(c.name, logger, awsCfg)
+	logger = rt.Logger // from here on, registered secrets are redacted
 	if c.ShutdownGrace != nil {
 		rt.Grace = *c.ShutdownGrace
 	}

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -176,4 +178,32 @@ func TestCleanupGetsWhatThePartsLeftOfTheGrace(t *testing.T) {
 			t.Fatalf("cleanup had %s left, want 3s (10s grace − 7s of the parts)", left)
 		}
 	})
+}
+
+func TestLoggerAndReadinessRedactRegisteredSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	rt := NewRuntime("demo", slog.New(slog.NewJSONHandler(&buf, nil)), aws.Config{})
+	log := rt.Logger.With("gateway_id", "gw-1")
+	const pw = "Gw<Pass&9"
+	rt.Secrets().Add(pw)
+	body, _ := json.Marshal(map[string]string{"password": pw})
+	log.Error("login with "+pw+" failed", "err", fmt.Errorf("gateway said %s", body), "raw", pw)
+	out := buf.String()
+	if strings.Contains(out, "Gw<Pass") || strings.Contains(out, `Gw\u003cPass`) || strings.Count(out, "[redacted]") != 3 || !strings.Contains(out, `"gateway_id":"gw-1"`) {
+		t.Fatalf("log line: %s", out)
+	}
+
+	srv := httptest.NewServer(rt.Handler())
+	defer srv.Close()
+	rt.SetReady(true)
+	rt.AddReadinessCheck("gateway", func(context.Context) error { return errors.New("rejected " + pw) })
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(b), pw) || !strings.Contains(string(b), "gateway: rejected [redacted]") {
+		t.Fatalf("readyz: %q", b)
+	}
 }
