@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	mrand "math/rand/v2"
 	"time"
 )
@@ -73,6 +74,7 @@ type Budget struct {
 	limits    Limits
 	now       func() time.Time
 	observer  Observer
+	log       *slog.Logger
 }
 
 // Option tunes a Budget.
@@ -87,12 +89,16 @@ func WithLimits(l Limits) Option { return func(b *Budget) { b.limits = l.withDef
 // seconds of skew shift the window by as much.
 func WithClock(now func() time.Time) Option { return func(b *Budget) { b.now = now } }
 
+// WithLogger sets where the budget reports what it could not record
+// (default: nowhere).
+func WithLogger(l *slog.Logger) Option { return func(b *Budget) { b.log = l } }
+
 // WithObserver sets the observer (default none).
 func WithObserver(o Observer) Option { return func(b *Budget) { b.observer = o } }
 
 // New returns the budget handle of component (e.g. "configurator").
 func New(store Store, component string, opts ...Option) *Budget {
-	b := &Budget{store: store, component: component, limits: Limits{}.withDefaults(), now: time.Now}
+	b := &Budget{store: store, component: component, limits: Limits{}.withDefaults(), now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(b)
 	}
@@ -237,3 +243,15 @@ func newID() string {
 }
 
 func randInt(n int) int { return mrand.IntN(max(n, 1)) }
+
+// Record counts a rejection or lock the gateway answered outside an
+// admitted login (see Ledger.Record).
+func (b *Budget) Record(ctx context.Context, gatewayID string, cred Credential, r Result, lockLeft time.Duration) error {
+	if b.observer != nil {
+		b.observer.LoginFinished(gatewayID, r)
+	}
+	return b.update(ctx, gatewayID, func(l *Ledger) error {
+		l.Record(newID(), cred, b.component, r, lockLeft, b.now(), b.limits)
+		return nil
+	})
+}

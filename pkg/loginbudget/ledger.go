@@ -267,3 +267,14 @@ func (r *Refusal) String() string {
 func (l *Ledger) Forget(cred Credential) {
 	l.Rejected = slices.DeleteFunc(l.Rejected, func(c Credential) bool { return c == cred })
 }
+
+// Record adds a finished attempt that was not admitted through Begin: a
+// rejection or lock the gateway answered to a request riding on an
+// accepted login (the password changed behind the component's back). It
+// counts like any other.
+func (l *Ledger) Record(id string, cred Credential, component string, r Result, lockLeft time.Duration, now time.Time, lim Limits) {
+	lim = lim.withDefaults()
+	l.prune(now, lim)
+	l.Attempts = append(l.Attempts, Attempt{ID: id, Credential: cred, Component: component, At: now, Result: Pending})
+	l.Finish(id, r, lockLeft, now, lim)
+}

@@ -1,0 +1,129 @@
+package loginbudget_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
+	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+)
+
+// memStore is a Store in memory with the same version rule as the table
+// (the DynamoDB store itself is tested against the emulator).
+type memStore struct {
+	mu sync.Mutex
+	l  map[string]loginbudget.Ledger
+	v  map[string]int64
+}
+
+func newMemStore() *memStore {
+	return &memStore{l: map[string]loginbudget.Ledger{}, v: map[string]int64{}}
+}
+
+func (m *memStore) Load(_ context.Context, gw string) (loginbudget.Ledger, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.l[gw], m.v[gw], nil
+}
+
+func (m *memStore) Save(_ context.Context, gw string, l loginbudget.Ledger, prev int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.v[gw] != prev {
+		return loginbudget.ErrConflict
+	}
+	m.l[gw], m.v[gw] = l, prev+1
+	return nil
+}
+
+func failed(sim *gatewaysim.Server) int { return len(sim.LoginFailures()) }
+
+// A wrong password through the gate: one failed login on the gateway; the
+// next client with that credential (another process) sends nothing.
+func TestISAPIGateWrongPasswordCostsOneLogin(t *testing.T) {
+	sim := gatewaysimtest.Start(t)
+	store := newMemStore()
+	cred := loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 1)
+	ctx := context.Background()
+	for i := range 5 {
+		b := loginbudget.New(store, "device-watcher")
+		c, err := isapi.New(sim.URL(), gatewaysimtest.User, "Wrong-Pass1", isapi.WithLoginGate(b.ISAPIGate("gw", cred)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.DeviceInfo(ctx)
+		var refused *loginbudget.RefusedError
+		switch {
+		case i == 0 && !errors.Is(err, isapi.ErrBadCredentials):
+			t.Fatalf("first login: %v", err)
+		case i > 0 && (!errors.As(err, &refused) || refused.Reason != loginbudget.ReasonRejected):
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+	if n := failed(sim); n != 1 {
+		t.Fatalf("the gateway saw %d failed logins, want 1", n)
+	}
+	// The right password in a new parameter version gets in.
+	b := loginbudget.New(store, "device-watcher")
+	c, _ := isapi.New(sim.URL(), gatewaysimtest.User, gatewaysimtest.Password,
+		isapi.WithLoginGate(b.ISAPIGate("gw", loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 2))))
+	if _, err := c.DeviceInfo(ctx); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	l, _ := b.Ledger(ctx, "gw")
+	if l.Accepted != loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 2) {
+		t.Fatalf("ledger %+v", l)
+	}
+}
+
+// A lost 401 is one failed login on the gateway, never re-sent, and
+// counted: a second lost one spends the budget, and a third is not sent.
+func TestISAPIGateLostAnswersSpendTheBudget(t *testing.T) {
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithLoginFaults(gatewaysim.LoginFaults{Lost401: true}))
+	store := newMemStore()
+	cred := loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 1)
+	ctx := context.Background()
+	var last error
+	for range 4 {
+		b := loginbudget.New(store, "configurator")
+		c, _ := isapi.New(sim.URL(), gatewaysimtest.User, "Wrong-Pass1", isapi.WithLoginGate(b.ISAPIGate("gw", cred)))
+		_, last = c.DeviceInfo(ctx)
+	}
+	var refused *loginbudget.RefusedError
+	if !errors.As(last, &refused) || refused.Reason != loginbudget.ReasonBudgetSpent {
+		t.Fatalf("last: %v", last)
+	}
+	if n := failed(sim); n != 2 {
+		t.Fatalf("the gateway saw %d failed logins, want 2", n)
+	}
+}
+
+// The password changed behind an accepted login: the 401 the gateway
+// answers is recorded as a failure and the credential as rejected.
+func TestISAPIGateRecordsRejectionsAfterLogin(t *testing.T) {
+	sim := gatewaysimtest.Start(t)
+	store := newMemStore()
+	cred := loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 1)
+	ctx := context.Background()
+	b := loginbudget.New(store, "device-watcher")
+	c, _ := isapi.New(sim.URL(), gatewaysimtest.User, gatewaysimtest.Password, isapi.WithLoginGate(b.ISAPIGate("gw", cred)))
+	if _, err := c.DeviceInfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetPassword("Other-Pass12"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeviceInfo(ctx); !errors.Is(err, isapi.ErrBadCredentials) {
+		t.Fatalf("after the change: %v", err)
+	}
+	if err := b.Check(ctx, "gw", cred); !errors.Is(err, loginbudget.ErrRefused) {
+		t.Fatalf("check: %v", err)
+	}
+	if n := failed(sim); n != 1 {
+		t.Fatalf("the gateway saw %d failed logins, want 1", n)
+	}
+}
