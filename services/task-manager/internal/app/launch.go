@@ -84,8 +84,11 @@ const (
 	EnvBucket        = "RECORDER_BUCKET"
 	EnvKeyPrefix     = "RECORDER_KEY_PREFIX"
 	EnvSpoolDir      = "RECORDER_SPOOL_DIR"
-	EnvHTTPAddr      = "HTTP_ADDR"
-	EnvStopTimeout   = "SHUTDOWN_GRACE"
+	// EnvLoginBudgetTable is the login-budget table every login to a
+	// gateway goes through (the topology's mediagw-login-budget).
+	EnvLoginBudgetTable = "LOGIN_BUDGET_TABLE"
+	EnvHTTPAddr         = "HTTP_ADDR"
+	EnvStopTimeout      = "SHUTDOWN_GRACE"
 	// EnvLaunchToken is read by no recorder; it is there so that a task's
 	// own settings say which launch made it (ECS tags say it too).
 	EnvLaunchToken = "MEDIAGW_LAUNCH_TOKEN"
@@ -100,6 +103,9 @@ type Recorder struct {
 	SegmentLength     time.Duration
 	Bucket            string
 	KeyPrefix         string
+	// LoginBudgetTable is the login-budget table (its real name): the
+	// recorder logs in to the gateway only through that budget.
+	LoginBudgetTable string
 	// HTTPAddr is where the recorder serves /metrics ("" leaves its default).
 	HTTPAddr string
 	// StopTimeout is the recorder's SHUTDOWN_GRACE: the time it has after
@@ -123,6 +129,7 @@ func (r Recorder) Env(spec Spec, spoolDir string) []Var {
 		{EnvChannels, strings.Join(chs, ",")},
 		{EnvBucket, r.Bucket},
 		{EnvKeyPrefix, r.KeyPrefix},
+		{EnvLoginBudgetTable, r.LoginBudgetTable},
 		{EnvLaunchToken, spec.Token},
 	}
 	if r.RTSPUser != "" {

@@ -50,6 +50,10 @@ func TestDeviceEventsDriveExactlyOneTask(t *testing.T) {
 	if !strings.Contains(string(b), "RECORDER_RTSP_PASSWORD_PARAM="+e.res.ParameterRoot+"/gateways/gw-local/Password\n") {
 		t.Errorf("env lacks the password parameter name:\n%s", b)
 	}
+	// and which login budget its logins go through: the real table.
+	if !strings.Contains(string(b), "LOGIN_BUDGET_TABLE="+e.res.Tables["mediagw-login-budget"]+"\n") {
+		t.Errorf("env lacks the login-budget table:\n%s", b)
+	}
 	for _, p := range topology.Default().Parameters {
 		if p.Type == "SecureString" && strings.Contains(string(b), p.LocalValue) {
 			t.Errorf("a secret reached the task's environment")

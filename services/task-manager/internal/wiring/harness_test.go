@@ -84,7 +84,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 		Alerts:              &service.Topic{Name: AlertsTopic, ARN: res.Topics[AlertsTopic]},
 		DeviceMediaURLTable: res.Tables["deviceMediaURL"], IPCameraTable: res.Tables["ip-camera"],
 		RecordingsBucket: res.Buckets["mediagw-recordings"], KeyPrefix: "recordings", ParameterRoot: res.ParameterRoot,
-		Launcher: LauncherLocal,
+		LoginBudgetTable: res.Tables["mediagw-login-budget"], Launcher: LauncherLocal,
 		Policy: domain.Policy{RestartInitial: 300 * time.Millisecond, RestartMax: 5 * time.Second, MaxFailures: 3,
 			FailureWindow: time.Minute, GiveUpCooldown: time.Hour, LaunchGrace: 3 * time.Second},
 		ReconcileInterval: time.Hour, AbsentGrace: time.Hour,

@@ -58,6 +58,8 @@ type Settings struct {
 	RecordingsBucket                   string
 	KeyPrefix                          string
 	ParameterRoot                      string
+	// LoginBudgetTable is passed to every recorder (LOGIN_BUDGET_TABLE).
+	LoginBudgetTable string
 
 	Launcher          string
 	Policy            domain.Policy
@@ -104,6 +106,7 @@ func Declare(c *service.Config) func() Settings {
 	alertTopic := c.Topic(AlertsTopic)
 	dmTable := c.Table("deviceMediaURL")
 	ipTable := c.Table("ip-camera")
+	budgetTable := c.Table("mediagw-login-budget")
 	bucket := c.Bucket("mediagw-recordings")
 	prefix := c.String("RECORDINGS_KEY_PREFIX", "recordings", "S3 key prefix of the segments")
 	root := c.String("PARAMETER_ROOT", "/mediagw", "root of the SSM parameters")
@@ -189,7 +192,7 @@ func Declare(c *service.Config) func() Settings {
 			DeviceEvents: devices, TaskState: states,
 			QueueWaitTime: *wait, TaskEvents: taskTopic, Alerts: alertTopic,
 			DeviceMediaURLTable: *dmTable, IPCameraTable: *ipTable, RecordingsBucket: *bucket, KeyPrefix: *prefix,
-			ParameterRoot: *root, Launcher: *launcherName,
+			ParameterRoot: *root, LoginBudgetTable: *budgetTable, Launcher: *launcherName,
 			Policy: domain.Policy{RestartInitial: *rInit, RestartMax: *rMax, MaxFailures: *maxFail,
 				FailureWindow: *window, GiveUpCooldown: *cooldown, LaunchGrace: *grace},
 			ReconcileInterval: *interval, AbsentGrace: *absent,
@@ -215,6 +218,9 @@ func (s Settings) Validate() error {
 		if t == nil || t.ARN == "" {
 			bad(topology.EnvName([]string{TaskEventsTopic, AlertsTopic}[i], "TOPIC_ARN"), "required")
 		}
+	}
+	if s.LoginBudgetTable == "" {
+		bad("LOGIN_BUDGET_TABLE", "required: every recorder logs in to its gateway through the login budget")
 	}
 	switch s.Launcher {
 	case LauncherECS:
@@ -280,7 +286,7 @@ func build(ctx context.Context, rt *service.Runtime, s Settings) (*built, error)
 	db := dynamodb.NewFromConfig(cfg)
 	rec := app.Recorder{
 		RTSPUser: s.RTSPUser, PasswordParameter: s.passwordParameter(), SegmentLength: s.SegmentLength,
-		Bucket: s.RecordingsBucket, KeyPrefix: s.KeyPrefix, HTTPAddr: s.RecorderHTTPAddr,
+		Bucket: s.RecordingsBucket, KeyPrefix: s.KeyPrefix, LoginBudgetTable: s.LoginBudgetTable, HTTPAddr: s.RecorderHTTPAddr,
 		// Leave the recorder a moment of the stop timeout for its own exit.
 		StopTimeout: max(s.StopTimeout-2*time.Second, time.Second),
 	}

@@ -38,7 +38,8 @@ func newLauncher(t *testing.T) (*Launcher, *ecs.Client, provision.Resources) {
 		Cluster: res.Cluster, TaskDefinition: ecstest.TaskDefinition(t, cfg, res), Container: topology.Default().ECS.RecorderContainer,
 		Subnets: []string{subnet}, SecurityGroups: []string{sg},
 		Recorder: app.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
-			SegmentLength: 30 * time.Second, Bucket: "mediagw-recordings", KeyPrefix: "recordings", StopTimeout: 25 * time.Second},
+			SegmentLength: 30 * time.Second, Bucket: "mediagw-recordings", KeyPrefix: "recordings", StopTimeout: 25 * time.Second,
+			LoginBudgetTable: "mediagw-login-budget"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +103,7 @@ func TestRunTaskCarriesSettingsButNoSecret(t *testing.T) {
 		"RECORDER_RTSP_PASSWORD_PARAM": "/mediagw/gateways/gw-local/Password",
 		"RECORDER_SEGMENT_LENGTH":      "30s", "RECORDER_BUCKET": "mediagw-recordings", "RECORDER_KEY_PREFIX": "recordings",
 		"SHUTDOWN_GRACE": "25s", "MEDIAGW_LAUNCH_TOKEN": "tok-cam1",
+		"LOGIN_BUDGET_TABLE": "mediagw-login-budget",
 	}
 	for k, v := range want {
 		if env[k] != v {

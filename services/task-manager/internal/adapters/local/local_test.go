@@ -47,7 +47,8 @@ func newLauncher(t *testing.T, stopTimeout time.Duration) (*Launcher, reports, s
 	l, err := New(Config{
 		Binary: os.Args[0], Args: []string{localtest.Arg},
 		Recorder: app.Recorder{RTSPUser: "admin", PasswordParameter: "/mediagw/gateways/{gateway}/Password",
-			SegmentLength: 30 * time.Second, Bucket: "b", KeyPrefix: "recordings", HTTPAddr: "127.0.0.1:0", StopTimeout: time.Second},
+			SegmentLength: 30 * time.Second, Bucket: "b", KeyPrefix: "recordings", HTTPAddr: "127.0.0.1:0", StopTimeout: time.Second,
+			LoginBudgetTable: "lb-table"},
 		SpoolRoot: root, StopTimeout: stopTimeout, PassEnv: []string{"PATH", "AWS_*"},
 	}, rep)
 	if err != nil {
@@ -113,7 +114,7 @@ func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
 		"RECORDER_RTSP_USER=admin", "RECORDER_RTSP_PASSWORD_PARAM=/mediagw/gateways/gw1/Password",
 		"RECORDER_SEGMENT_LENGTH=30s", "RECORDER_BUCKET=b", "RECORDER_KEY_PREFIX=recordings",
 		"RECORDER_SPOOL_DIR=" + root, "HTTP_ADDR=127.0.0.1:0", "SHUTDOWN_GRACE=1s",
-		"MEDIAGW_LAUNCH_TOKEN=tok-cam1",
+		"MEDIAGW_LAUNCH_TOKEN=tok-cam1", "LOGIN_BUDGET_TABLE=lb-table",
 	} {
 		if !strings.Contains(env, want+"\n") {
 			t.Errorf("env lacks %s:\n%s", want, env)
