@@ -106,8 +106,15 @@ func (r *Recorder) login(ctx context.Context) (*Login, error) {
 		}
 		return nil, err
 	}
-	var once sync.Once
-	return &Login{User: r.cfg.RTSPUser, Password: password, Finish: func(ctx context.Context, res loginbudget.Result) {
+	var once, refused sync.Once
+	return &Login{User: r.cfg.RTSPUser, Password: password, Refused: func(ctx context.Context) {
+		refused.Do(func() {
+			r.stopLogins(cred, loginbudget.ReasonRejected, "the gateway refused the password on a connection that had logged in with it")
+			if err := r.d.Budget.Record(ctx, r.cfg.Gateway, cred, loginbudget.Rejected); err != nil {
+				r.log.Warn("login budget: a rejection could not be recorded", "err", err)
+			}
+		})
+	}, Finish: func(ctx context.Context, res loginbudget.Result) {
 		once.Do(func() {
 			// Stop first, so that the channel whose ffmpeg the relay
 			// is about to end finds logins stopped.

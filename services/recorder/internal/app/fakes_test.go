@@ -379,6 +379,17 @@ func (b *memBudget) Check(_ context.Context, gw string, cred loginbudget.Credent
 	return nil
 }
 
+func (b *memBudget) Record(_ context.Context, _ string, cred loginbudget.Credential, r loginbudget.Result) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	b.results = append(b.results, r)
+	b.l.Record("rec-"+strconv.Itoa(len(b.results)), cred, "recorder", r, 0, time.Now(), loginbudget.Limits{})
+	return nil
+}
+
 func (b *memBudget) logins() (int, []loginbudget.Result) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

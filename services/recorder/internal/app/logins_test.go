@@ -295,3 +295,28 @@ func TestLoginWaitsForOthersWithoutWriting(t *testing.T) {
 		}
 	})
 }
+
+// A connection that had logged in is refused later (the gateway's password
+// changed): a rejection is recorded in the budget and logins stop until
+// the parameter changes.
+func TestRefusalOnALoggedInConnectionStopsLogins(t *testing.T) {
+	f := newFixture()
+	r, _ := New(f.cfg, f.deps)
+	ctx := context.Background()
+	l, err := r.login(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Finish(ctx, loginbudget.Accepted)
+	l.Refused(ctx)
+	l.Refused(ctx) // once per login
+	if _, res := f.b.logins(); !slices.Equal(res, []loginbudget.Result{loginbudget.Accepted, loginbudget.Rejected}) {
+		t.Fatalf("results %v, want accepted then one rejection recorded", res)
+	}
+	if st := r.logins.stopped(); st == nil || st.reason != loginbudget.ReasonRejected {
+		t.Fatalf("logins %+v, want stopped as rejected", st)
+	}
+	if err := f.b.Check(ctx, "gw", loginbudget.CredentialOf(testParam, 1)); !errors.Is(err, loginbudget.ErrRefused) {
+		t.Fatalf("the budget still allows the refused password: %v", err)
+	}
+}

@@ -148,6 +148,11 @@ type Login struct {
 	// carried the credentials first (loginbudget.Accepted, Rejected,
 	// Unanswered or NotSent).
 	Finish func(ctx context.Context, r loginbudget.Result)
+	// Refused is called when, after Finish(Accepted), the gateway refuses
+	// the credentials on a later request of the connection (a 401 that is
+	// not about a stale nonce: its password changed). That is a failed
+	// login at the gateway all the same.
+	Refused func(ctx context.Context)
 }
 
 // Relay is an open relay.
@@ -179,6 +184,9 @@ type LoginBudget interface {
 	// Check says, recording nothing, whether a login with cred would be
 	// allowed now: nil, or a *loginbudget.RefusedError.
 	Check(ctx context.Context, gateway string, cred loginbudget.Credential) error
+	// Record counts a rejection the gateway answered outside an admitted
+	// login (to a request riding on an accepted one).
+	Record(ctx context.Context, gateway string, cred loginbudget.Credential, r loginbudget.Result) error
 }
 
 // LoginAttempt is a login Begin admitted.

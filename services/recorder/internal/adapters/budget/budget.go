@@ -37,6 +37,11 @@ func (b Budget) Check(ctx context.Context, gateway string, cred loginbudget.Cred
 	return b.b.Check(ctx, gateway, cred)
 }
 
+// Record counts a rejection answered outside an admitted login.
+func (b Budget) Record(ctx context.Context, gateway string, cred loginbudget.Credential, r loginbudget.Result) error {
+	return b.b.Record(ctx, gateway, cred, r, 0)
+}
+
 type attempt struct{ a *loginbudget.LoginAttempt }
 
 // Finish records the result; RTSP says nothing about locks, so no lock

@@ -19,7 +19,8 @@
 // answered: a gateway that offers Basic alone is refused (it would get the
 // password in clear text). Once accepted, every later request carries a
 // fresh Digest (keep-alives included); a stale nonce is answered again,
-// once; any other 401 ends the connection.
+// once; any other 401 is reported (Login.Refused: a failed login at the
+// gateway all the same) and ends the connection.
 package rtsp
 
 import (
@@ -216,6 +217,7 @@ type session struct {
 	// do further requests carry them.
 	auth     *authState
 	accepted bool
+	admitted *app.Login // the accepted login, told when a later request is refused
 	// login is the login in flight: sent (or being sent) and not answered.
 	login        *app.Login
 	loginWritten bool // some of its bytes reached the connection
@@ -512,16 +514,27 @@ func (s *session) onUpstreamMessage(m *rtspmsg.Message) (forward bool, end error
 		// A request riding on the accepted login: an expired nonce is
 		// answered again, once; any other refusal ends the session (the
 		// next one logs in through the budget), never a re-send.
-		if stale(m.Header.Values("WWW-Authenticate")) && !pr.restale {
-			if chal, err := digestChallenge(m.Header.Values("WWW-Authenticate")); err == nil {
+		if stale(m.Header.Values("WWW-Authenticate")) {
+			if chal, err := digestChallenge(m.Header.Values("WWW-Authenticate")); err == nil && !pr.restale {
 				s.mu.Lock()
 				s.auth.renew(chal)
 				s.mu.Unlock()
 				pr.restale = true
 				return false, s.send(pr)
 			}
+			// Stale again: no failed login, but no loop either.
+			s.reply(pr, m)
+			return true, errEnded
 		}
 		s.p.log.Warn("rtsp relay: the gateway refused credentials it had accepted on this connection; ending it", "gateway", s.p.cfg.Gateway, "method", pr.method)
+		s.mu.Lock()
+		admitted := s.admitted
+		s.mu.Unlock()
+		if admitted != nil && admitted.Refused != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+			admitted.Refused(ctx)
+			cancel()
+		}
 		s.reply(pr, m)
 		return true, errEnded
 	case s.p.cfg.Login != nil:
@@ -603,7 +616,7 @@ func (s *session) loginAnswered(pr *pending, m *rtspmsg.Message) (bool, error) {
 	}
 	login.Finish(ctx, loginbudget.Accepted)
 	s.mu.Lock()
-	s.accepted = true
+	s.accepted, s.admitted = true, login
 	s.mu.Unlock()
 	if m.Status == 401 {
 		// Stale: the gateway took the digest, only its nonce had expired;

@@ -265,6 +265,7 @@ type logins struct {
 	mu      sync.Mutex
 	err     error
 	begun   int
+	refused int
 	results []loginbudget.Result
 	done    chan loginbudget.Result
 }
@@ -278,7 +279,11 @@ func (l *logins) login(context.Context) (*app.Login, error) {
 		return nil, l.err
 	}
 	l.begun++
-	return &app.Login{User: testUser, Password: testPass, Finish: func(_ context.Context, r loginbudget.Result) {
+	return &app.Login{User: testUser, Password: testPass, Refused: func(context.Context) {
+		l.mu.Lock()
+		l.refused++
+		l.mu.Unlock()
+	}, Finish: func(_ context.Context, r loginbudget.Result) {
 		l.mu.Lock()
 		l.results = append(l.results, r)
 		l.mu.Unlock()
@@ -403,8 +408,11 @@ func TestStaleNonceIsAnsweredAgain(t *testing.T) {
 	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 || g.authorisedCount("GET_PARAMETER") != 2 {
 		t.Fatalf("second GET_PARAMETER = %d", r.Status)
 	}
-	if begun, res := l.got(); begun != 1 || !slices.Equal(res, []loginbudget.Result{loginbudget.Accepted}) {
-		t.Fatalf("logins %d %v: a stale nonce is no new login and no rejection", begun, res)
+	l.mu.Lock()
+	refused := l.refused
+	l.mu.Unlock()
+	if begun, res := l.got(); begun != 1 || !slices.Equal(res, []loginbudget.Result{loginbudget.Accepted}) || refused != 0 {
+		t.Fatalf("logins %d %v, refusals %d: a stale nonce is no new login and no rejection", begun, res, refused)
 	}
 }
 
@@ -545,8 +553,9 @@ func TestLoginAfterTheClientLeftIsNotSent(t *testing.T) {
 }
 
 // The gateway refuses credentials it had accepted on the connection (its
-// password changed): no re-send, no new login on this connection; the 401
-// goes to ffmpeg and the connection ends.
+// password changed): reported (a failed login all the same), no re-send, no
+// new login on this connection; the 401 goes to ffmpeg and the connection
+// ends.
 func TestRefusalAfterAcceptanceEndsTheSession(t *testing.T) {
 	g := newFakeGateway(t)
 	l := newLogins()
@@ -565,6 +574,11 @@ func TestRefusalAfterAcceptanceEndsTheSession(t *testing.T) {
 	c.expectClosed()
 	if begun, _ := l.got(); begun != 1 || g.withCredentials() != before+1 {
 		t.Fatalf("%d logins, %d more requests with credentials; want no new login and no re-send", begun, g.withCredentials()-before)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refused != 1 {
+		t.Fatalf("the refusal was reported %d times, want once", l.refused)
 	}
 }
 
