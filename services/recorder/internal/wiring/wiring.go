@@ -195,7 +195,8 @@ func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
 		Logger:    log,
 	}
 	if s.PasswordParam != "" {
-		deps.Password = ssm.NewPassword(awsssm.NewFromConfig(rt.AWS), s.PasswordParam)
+		// The runtime's logger then redacts the password, whatever its encoding.
+		deps.Password = ssm.NewPassword(awsssm.NewFromConfig(rt.AWS), s.PasswordParam, ssm.WithSecrets(rt.Secrets()))
 	}
 	return build(ctx, rt, s, deps, nil)
 }

@@ -31,8 +31,9 @@ type ParameterGetter interface {
 // (the credential the login budget knows it by). The value is never logged
 // and never put into an error.
 type Password struct {
-	client ParameterGetter
-	name   string
+	client  ParameterGetter
+	name    string
+	secrets Registry
 
 	mu      sync.Mutex
 	value   string
@@ -40,9 +41,24 @@ type Password struct {
 	latest  int64 // the newest version Current has seen
 }
 
+// Registry is where every value read is registered for redaction
+// (pkg/redact's Secrets, the runtime's: its logger then redacts it in
+// every encoding).
+type Registry interface{ Add(secrets ...string) }
+
+// Option tunes a Password.
+type Option func(*Password)
+
+// WithSecrets registers every value read in r.
+func WithSecrets(r Registry) Option { return func(p *Password) { p.secrets = r } }
+
 // NewPassword reads parameter name with client.
-func NewPassword(client ParameterGetter, name string) *Password {
-	return &Password{client: client, name: name}
+func NewPassword(client ParameterGetter, name string, opts ...Option) *Password {
+	p := &Password{client: client, name: name}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Get returns the password and its credential, reading it from SSM the
@@ -61,6 +77,9 @@ func (p *Password) Get(ctx context.Context) (string, loginbudget.Credential, err
 		return "", "", fmt.Errorf("ssm parameter %s: no value", p.name)
 	}
 	p.value, p.version = *prm.Value, prm.Version
+	if p.secrets != nil {
+		p.secrets.Add(p.value)
+	}
 	p.latest = max(p.latest, prm.Version)
 	return p.value, loginbudget.CredentialOf(p.name, p.version), nil
 }

@@ -65,6 +65,24 @@ func TestCachedUntilANewVersion(t *testing.T) {
 	}
 }
 
+type registry []string
+
+func (r *registry) Add(s ...string) { *r = append(*r, s...) }
+
+// Every value read is registered for redaction.
+func TestValuesAreRegisteredAsSecrets(t *testing.T) {
+	f := &fakeSSM{value: "one", version: 1}
+	var reg registry
+	p := NewPassword(f, "/p", WithSecrets(&reg))
+	p.Get(context.Background())
+	f.value, f.version = "two", 2
+	p.Current(context.Background())
+	p.Get(context.Background())
+	if len(reg) != 2 || reg[0] != "one" || reg[1] != "two" {
+		t.Fatalf("registered %d values, want both read", len(reg))
+	}
+}
+
 func TestErrorsNameTheParameterNotTheValue(t *testing.T) {
 	f := &fakeSSM{err: &types.ParameterNotFound{Message: aws.String("nope")}}
 	_, _, err := NewPassword(f, "/mediagw/gw1/rtsp").Get(context.Background())
