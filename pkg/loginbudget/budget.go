@@ -34,6 +34,9 @@ import (
 // ErrRefused matches every *RefusedError: the budget did not allow a login.
 var ErrRefused = errors.New("loginbudget: login refused")
 
+// writeTimeout bounds one write of a ledger.
+const writeTimeout = 10 * time.Second
+
 // ErrConflict is what a Store returns when the ledger changed since it was
 // loaded; Budget then loads it again.
 var ErrConflict = errors.New("loginbudget: ledger changed concurrently")
@@ -118,7 +121,12 @@ func (b *Budget) update(ctx context.Context, gatewayID string, f func(*Ledger) e
 		if err := f(&l); err != nil {
 			return err
 		}
-		err = b.store.Save(ctx, gatewayID, l, v)
+		// A write cut short by the caller's context may still land: an
+		// attempt recorded with nobody left to finish it would hold every
+		// login back. So the write itself is not cancelled, only bounded.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		err = b.store.Save(wctx, gatewayID, l, v)
+		cancel()
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
@@ -169,7 +177,13 @@ func (b *Budget) Begin(ctx context.Context, gatewayID string, cred Credential) (
 		case err != nil:
 			return nil, fmt.Errorf("gateway %s: login not attempted: the login budget could not be recorded: %w", gatewayID, err)
 		}
-		return &LoginAttempt{b: b, gateway: gatewayID, id: id, cred: cred}, nil
+		a := &LoginAttempt{b: b, gateway: gatewayID, id: id, cred: cred}
+		if ctx.Err() != nil {
+			// Admitted, but the caller has gone: nothing will be sent.
+			_ = a.Finish(ctx, NotSent, 0)
+			return nil, fmt.Errorf("gateway %s: login not attempted: %w", gatewayID, ctx.Err())
+		}
+		return a, nil
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"mediagw/pkg/isapi"
 	"mediagw/pkg/loginbudget"
@@ -125,5 +126,35 @@ func TestISAPIGateRecordsRejectionsAfterLogin(t *testing.T) {
 	}
 	if n := failed(sim); n != 1 {
 		t.Fatalf("the gateway saw %d failed logins, want 1", n)
+	}
+}
+
+// cancelOnSave cancels the caller's context while its write is in flight.
+type cancelOnSave struct {
+	*memStore
+	cancel context.CancelFunc
+}
+
+func (c cancelOnSave) Save(ctx context.Context, gw string, l loginbudget.Ledger, prev int64) error {
+	c.cancel()
+	if ctx.Err() != nil {
+		return ctx.Err() // the write would be cut: it must not be
+	}
+	return c.memStore.Save(ctx, gw, l, prev)
+}
+
+// A caller that gives up while its attempt is being written leaves no
+// orphan: the write lands, and the attempt is finished as not sent.
+func TestBeginWhoseCallerGoesAwayLeavesNoOrphan(t *testing.T) {
+	ms := newMemStore()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := loginbudget.New(cancelOnSave{ms, cancel}, "recorder")
+	cred := loginbudget.CredentialOf("/p/Password", 1)
+	if _, err := b.Begin(ctx, "gw", cred); !errors.Is(err, context.Canceled) {
+		t.Fatalf("begin: %v", err)
+	}
+	l, _, _ := ms.Load(context.Background(), "gw")
+	if n := l.Failures(time.Now(), loginbudget.Limits{}); n != 0 {
+		t.Fatalf("an orphan counts: %+v", l)
 	}
 }

@@ -201,6 +201,11 @@ func (l Ledger) Check(cred Credential, now time.Time, lim Limits) *Refusal {
 func (l *Ledger) Begin(id string, cred Credential, component string, now time.Time, lim Limits) *Refusal {
 	lim = lim.withDefaults()
 	l.prune(now, lim)
+	if slices.ContainsFunc(l.Attempts, func(a Attempt) bool { return a.ID == id }) {
+		// Our own write went through although its answer was lost (the
+		// conditional retry then saw a conflict): already admitted.
+		return nil
+	}
 	if r := l.Check(cred, now, lim); r != nil {
 		return r
 	}

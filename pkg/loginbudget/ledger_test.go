@@ -164,3 +164,17 @@ func TestLedgerPendingTooLongCountsAsFailed(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestLedgerBeginIsIdempotent(t *testing.T) {
+	var l Ledger
+	lim := Limits{}
+	v1 := CredentialOf("/p/Password", 1)
+	if r := l.Begin("1", v1, "c", t0, lim); r != nil {
+		t.Fatal(r)
+	}
+	// The same attempt again (its first write's answer was lost): admitted,
+	// not counted twice, not "busy" behind itself.
+	if r := l.Begin("1", v1, "c", t0, lim); r != nil || len(l.Attempts) != 1 {
+		t.Fatalf("%v %+v", r, l)
+	}
+}
