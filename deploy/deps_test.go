@@ -14,7 +14,7 @@ import (
 // and SDP libraries, YAML or the test helpers.
 func TestCommandsLinkOnlyWhatTheyUse(t *testing.T) {
 	for cmd, wantAWS := range map[string][]string{
-		"services/configurator/cmd/configurator":       {"sns", "sqs", "ssm"},
+		"services/configurator/cmd/configurator":       {"dynamodb", "sns", "sqs", "ssm"},
 		"services/device-watcher/cmd/device-watcher":   {"dynamodb", "sns", "sqs", "ssm"},
 		"services/task-manager/cmd/task-manager":       {"dynamodb", "ecs", "eventbridge", "sns", "sqs"},
 		"services/task-manager/cmd/mediagw-ctl":        {"dynamodb", "s3", "ssm"},

@@ -12,6 +12,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"mediagw/pkg/gatewayid"
+	"mediagw/pkg/loginbudget"
+	"mediagw/pkg/redact"
 	"mediagw/services/configurator/internal/domain"
 )
 
@@ -38,12 +40,19 @@ type Options struct {
 	// run; a longer one fails the run at once (default 60 s; negative: never wait).
 	LockWaitMax time.Duration
 	// MinAttemptsLeft: after a rejected password, the next candidate is
-	// tried only if the gateway allows at least this many more failed
-	// logins (default 2), so the configurator never triggers the lock.
+	// tried only if the gateway says it allows at least this many more
+	// failed logins (default 2). The login budget bounds mediagw's own
+	// failed logins; this also counts those of others (people, other
+	// systems), which only the gateway knows of.
 	MinAttemptsLeft int
 	Logger          *slog.Logger
 	// Metrics records runs, changes, reboots and logins (nil: none).
 	Metrics Metrics
+	// Secrets, when set, is the process's registry of secrets
+	// (service.Runtime.Secrets): every SecureString the run reads is
+	// registered there, so the process's logs never show it, and failure
+	// reasons pass through it.
+	Secrets *redact.Secrets
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -82,15 +91,17 @@ func (o *Options) defaults() {
 type Configurator struct {
 	params ParameterStore
 	dial   Dialer
+	budget LoginBudget
 	opt    Options
 	now    func() time.Time
 	locks  gatewayLocks
 }
 
-// New returns a Configurator.
-func New(params ParameterStore, dial Dialer, opt Options) *Configurator {
+// New returns a Configurator. Its Gateways log in through budget's gate
+// (the Dialer's business); budget is what the run itself asks.
+func New(params ParameterStore, dial Dialer, budget LoginBudget, opt Options) *Configurator {
 	opt.defaults()
-	return &Configurator{params: params, dial: dial, opt: opt, now: opt.Now, locks: gatewayLocks{m: map[string]chan struct{}{}}}
+	return &Configurator{params: params, dial: dial, budget: budget, opt: opt, now: opt.Now, locks: gatewayLocks{m: map[string]chan struct{}{}}}
 }
 
 // Configure brings one gateway to its desired settings. It returns the
@@ -103,7 +114,7 @@ func (c *Configurator) Configure(ctx context.Context, req Request) (domain.Resul
 	res, fail := r.do(ctx)
 	res.Took = c.now().Sub(start)
 	if fail != nil {
-		fail.Reason = domain.Redact(fail.Reason, r.secrets...)
+		fail.Reason = c.redact(fail.Reason, r.secrets...)
 		log.Warn("configuration failed", "step", fail.Step, "reason", fail.Reason, "retryable", fail.Retryable,
 			"lock_remaining", fail.LockRemaining.String(), "changed", res.Changed, "took", res.Took.String())
 	} else {
@@ -113,6 +124,24 @@ func (c *Configurator) Configure(ctx context.Context, req Request) (domain.Resul
 	return res, fail
 }
 
+// redact is the choke point for texts that leave the run (failure
+// reasons, which become events): the run's secrets and the process's.
+func (c *Configurator) redact(text string, secrets ...domain.Secret) string {
+	return c.opt.Secrets.String(domain.Redact(text, secrets...))
+}
+
+// register keeps the SecureStrings among params for redaction.
+func (c *Configurator) register(params domain.Parameters) []domain.Secret {
+	var out []domain.Secret
+	for _, p := range params {
+		if p.Secure {
+			out = append(out, p.Value)
+			c.opt.Secrets.Add(p.Value.Reveal())
+		}
+	}
+	return out
+}
+
 // run is one configuration of one gateway.
 type run struct {
 	c       *Configurator
@@ -120,6 +149,11 @@ type run struct {
 	log     *slog.Logger
 	secrets []domain.Secret
 	waited  bool // a lockout has been waited out already
+	// accepted is the credential the gateway accepted last in this run.
+	accepted loginbudget.Credential
+	// notBefore holds a pending configuration back (see
+	// domain.PendingConfiguration.NotBefore).
+	notBefore time.Time
 }
 
 const (
@@ -149,37 +183,87 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 	if err != nil {
 		return res, domain.Fail(domain.StepParameters, err)
 	}
-	for _, p := range params {
-		if p.Secure {
-			r.secrets = append(r.secrets, p.Value)
-		}
-	}
+	r.secrets = r.c.register(params)
 	d, err := domain.DesiredFrom(params, r.req.ElasticIP, r.c.opt.User)
 	if err != nil {
 		return res, domain.Failf(domain.StepParameters, false, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 
-	gw, err := r.c.dial(base)
+	gw, err := r.c.dial(r.req.GatewayID, base)
 	if err != nil {
 		return res, domain.Failf(StepRequest, false, "%v", err)
 	}
 	defer gw.Close()
 
-	usedBootstrap, fail := r.login(ctx, gw, d)
+	pending, hasPending := pendingOf(params)
+	used, fail := r.login(ctx, gw, d)
 	if fail != nil {
+		if fail.Credentials != nil {
+			r.keepPending(ctx, pending, fail)
+		}
 		return res, fail
 	}
-	if usedBootstrap {
+	r.c.opt.Metrics.CredentialsRejected(r.req.GatewayID, false)
+	fail = r.loggedIn(ctx, gw, d, params, used, &res)
+	if hasPending {
+		if !pending.Retry {
+			// The transition out of a credentials problem.
+			res.CredentialsAccepted = string(r.accepted)
+		}
+		r.settlePending(ctx, pending, fail)
+	}
+	return res, fail
+}
+
+// loggedIn is the rest of the run once a password got in.
+func (r *run) loggedIn(ctx context.Context, gw Gateway, d domain.Desired, params domain.Parameters, used candidate, res *domain.Result) *domain.Failure {
+	if used.bootstrap {
 		if fail := r.changePassword(ctx, gw, d); fail != nil {
-			return res, fail
+			return fail
 		}
 		res.Changed = append(res.Changed, domain.SettingPassword)
 		r.c.opt.Metrics.SettingChanged(domain.SettingPassword)
 	}
+	return r.configure(ctx, gw, d, params, res)
+}
 
+// pendingOf reads the gateway's pending configuration record, if any.
+func pendingOf(params domain.Parameters) (domain.PendingConfiguration, bool) {
+	v, ok := params[domain.ParamPendingConfiguration]
+	if !ok {
+		return domain.PendingConfiguration{}, false
+	}
+	// An unreadable record is replaced or deleted all the same.
+	p, _ := domain.DecodePendingConfiguration(v.Value.Reveal())
+	return p, true
+}
+
+// settlePending ends the pending configuration of a run that logged in:
+// deleted when the run is done (configured, or failed for good: reported
+// like an event's), kept for a retry when it failed for a reason that may
+// pass (the resumer runs it again).
+func (r *run) settlePending(ctx context.Context, p domain.PendingConfiguration, fail *domain.Failure) {
+	if fail == nil || !fail.Retryable {
+		if err := r.c.params.ClearPendingConfiguration(ctx, r.req.GatewayID); err != nil {
+			r.log.Error("could not clear the pending configuration record", "err", err)
+		}
+		return
+	}
+	p.GatewayID, p.Address, p.ElasticIP, p.BootstrapParameter = r.req.GatewayID, r.req.Address, r.req.ElasticIP, r.req.BootstrapParameter
+	p.NotBefore, p.Retry = time.Time{}, true
+	if p.Since.IsZero() {
+		p.Since = r.c.now().UTC()
+	}
+	if err := r.c.params.SetPendingConfiguration(ctx, p); err != nil {
+		r.log.Error("could not keep the pending configuration for a retry", "err", err)
+	}
+}
+
+// configure reads, plans, writes, reboots and verifies, logged in.
+func (r *run) configure(ctx context.Context, gw Gateway, d domain.Desired, params domain.Parameters, res *domain.Result) *domain.Failure {
 	cur, fail := r.readAll(ctx, gw)
 	if fail != nil {
-		return res, fail
+		return fail
 	}
 	plan := domain.NewPlan(cur, d, r.c.now())
 	_, owed := params[domain.ParamPendingReboot]
@@ -190,24 +274,24 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 		// that read as desired but are not in effect look done otherwise.
 		note := fmt.Sprintf("%s: %d changes wait for a reboot", r.c.now().UTC().Format(time.RFC3339), len(plan.Steps))
 		if err := r.c.params.SetPendingReboot(ctx, r.req.GatewayID, note); err != nil {
-			return res, domain.Fail(domain.StepParameters, err)
+			return domain.Fail(domain.StepParameters, err)
 		}
 	}
 	rebootRequired := owed
 	for _, step := range plan.Steps {
 		needs, fail := r.apply(ctx, gw, plan.Target, step.Setting, cur)
 		if fail != nil {
-			return res, fail
+			return fail
 		}
 		rebootRequired = rebootRequired || needs
 		res.Changed = append(res.Changed, step.Setting)
 		r.c.opt.Metrics.SettingChanged(step.Setting)
 	}
 	if !plan.NeedsReboot() && !rebootRequired {
-		return res, nil
+		return nil
 	}
 	if fail := r.reboot(ctx, gw); fail != nil {
-		return res, fail
+		return fail
 	}
 	res.Rebooted = true
 
@@ -215,141 +299,56 @@ func (r *run) do(ctx context.Context) (res domain.Result, _ *domain.Failure) {
 	after, fail := r.readAll(ctx, gw)
 	if fail != nil {
 		fail.Step = domain.StepVerify
-		return res, fail
+		return fail
 	}
 	if again := domain.NewPlan(after, d, r.c.now()); !again.Empty() {
 		var diffs []string
 		for _, s := range again.Steps {
 			diffs = append(diffs, again.Target.Mismatch(s.Setting, after))
 		}
-		return res, domain.Failf(domain.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
+		return domain.Failf(domain.StepVerify, false, "after the reboot the gateway lost settings: %s", strings.Join(diffs, "; "))
 	}
 	if err := r.c.params.ClearPendingReboot(ctx, r.req.GatewayID); err != nil {
 		// The gateway is configured; the next run reboots it once more.
 		r.log.Error("could not clear the pending reboot record", "err", err)
 	}
-	return res, nil
+	return nil
 }
 
-type candidate struct {
-	name      string // "desired" or "bootstrap"; never the value
-	password  domain.Secret
-	bootstrap bool
-}
-
-// login finds the password the gateway has, with at most one login attempt
-// per candidate: the desired password first (a configured gateway, or a
-// run that changed the password and crashed before reporting it), then the
-// bootstrap one. It reports whether the bootstrap password was the one.
-func (r *run) login(ctx context.Context, gw Gateway, d domain.Desired) (bool, *domain.Failure) {
-	// An unauthenticated probe first: a gateway that does not answer or is
-	// locked costs no login attempt.
-	for {
-		err := r.retry(ctx, "probe", gw.Probe)
-		if err == nil {
-			break
-		}
-		if domain.KindOf(err) == domain.KindLocked {
-			if fail := r.waitForLock(ctx, err); fail != nil {
-				return false, fail
-			}
-			continue
-		}
-		return false, domain.Fail(domain.StepConnect, err)
-	}
-
-	cands := []candidate{{name: "desired", password: d.Password}}
-	if !d.Bootstrap.IsZero() && !d.Bootstrap.Equal(d.Password) {
-		cands = append(cands, candidate{name: "bootstrap", password: d.Bootstrap, bootstrap: true})
-	}
-	for i := 0; i < len(cands); i++ {
-		c := cands[i]
-		err := gw.Login(ctx, c.password)
-		if err == nil {
-			r.c.opt.Metrics.LoginAttempt(c.name, "accepted")
-			r.log.Info("logged in", "password", c.name)
-			return c.bootstrap, nil
-		}
-		var oe *domain.OpError
-		switch domain.KindOf(err) {
-		case domain.KindRejected:
-			r.c.opt.Metrics.LoginAttempt(c.name, "rejected")
-			left := -1
-			if errors.As(err, &oe) {
-				left = oe.AttemptsLeft
-			}
-			r.log.Warn("password rejected", "password", c.name, "attempts_left", left)
-			if i+1 < len(cands) && left >= 0 && left < r.c.opt.MinAttemptsLeft {
-				return false, domain.Failf(domain.StepLogin, false,
-					"the gateway rejected the %s password and allows only %d more failed logins before it locks; the %s password was not tried",
-					c.name, left, cands[i+1].name)
-			}
-		case domain.KindLocked:
-			r.c.opt.Metrics.LoginAttempt(c.name, "locked")
-			if fail := r.waitForLock(ctx, err); fail != nil {
-				return false, fail
-			}
-			// Once more with the same password: if it was the one that
-			// triggered the lock, the client refuses it without a request.
-			i--
-		default:
-			r.c.opt.Metrics.LoginAttempt(c.name, "error")
-			// No in-run retry: a login that got no answer may have counted
-			// as a failed one.
-			return false, domain.Fail(domain.StepLogin, err)
-		}
-	}
-	if len(cands) == 1 {
-		return false, domain.Failf(domain.StepLogin, false,
-			"the gateway rejected the desired password and no bootstrap password is known (parameter %s or the event's bootstrap_password_parameter)",
-			domain.ParamBootstrapPassword)
-	}
-	return false, domain.Failf(domain.StepLogin, false, "the gateway rejected both the desired and the bootstrap password")
-}
-
-// waitForLock waits out a short lockout once per run; a long one, or a
-// second one, fails the run with the time left.
-func (r *run) waitForLock(ctx context.Context, err error) *domain.Failure {
-	fail := domain.Fail(domain.StepLogin, err)
-	left := fail.LockRemaining
-	if left > 0 {
-		fail.Reason = fmt.Sprintf("the gateway locks this client out after failed logins for %s more; not retried by the configurator: send the event again after the lock ends", left.Round(time.Second))
-	} else {
-		fail.Reason = "the gateway locks this client out after failed logins and did not say for how long; not retried by the configurator"
-	}
-	if r.waited || left <= 0 || r.c.opt.LockWaitMax < 0 || left > r.c.opt.LockWaitMax {
-		return fail
-	}
-	r.waited = true
-	r.log.Warn("gateway locked; waiting for the lock to end", "lock_remaining", left.String())
-	t := time.NewTimer(left + 500*time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return domain.Fail(domain.StepLogin, fmt.Errorf("waiting for the lockout to end: %w", ctx.Err()))
-	}
-}
-
-// changePassword replaces the bootstrap password and proves the new one.
+// changePassword replaces the bootstrap password and proves the new one
+// with a login of its own credential.
 func (r *run) changePassword(ctx context.Context, gw Gateway, d domain.Desired) *domain.Failure {
 	step := string(domain.SettingPassword)
+	desired := credentialOf(d.PasswordParam, domain.ParamPassword)
 	if err := gw.ChangePassword(ctx, d.Password); err != nil {
 		f := domain.Fail(step, err)
 		if f.Retryable {
-			f.Reason += "; whether the gateway changed the password is unknown: the next run tries the desired password first"
+			f.Reason += "; whether the gateway changed the password is unknown: the next run finds out with the login budget's leave (at most one failed login)"
 		}
 		return f
 	}
-	r.log.Info("admin password changed")
-	if err := gw.Login(ctx, d.Password); err != nil {
+	r.log.Info("admin password changed", "credential", string(desired))
+	// The gateway has that value now: a rejection of it recorded before
+	// (tried while the gateway still had the bootstrap password) no
+	// longer holds, for this run's login and everyone else's.
+	if err := r.c.budget.Forget(ctx, r.req.GatewayID, desired); err != nil {
+		r.log.Warn("login budget: could not clear an earlier rejection of the new password", "credential", string(desired), "err", err)
+	}
+	if err := gw.Login(ctx, d.Password, desired); err != nil {
 		f := domain.Fail(step, err)
-		if domain.KindOf(err) == domain.KindRejected {
-			f.Reason = "the gateway reported the password change as done but refuses the new password"
+		var refused *loginbudget.RefusedError
+		switch {
+		case domain.KindOf(err) == domain.KindRejected:
+			f.Reason = fmt.Sprintf("the gateway reported the password change as done but refuses the new password (%s)", desired)
+		case errors.As(err, &refused):
+			f.Retryable = true
+			f.Reason = fmt.Sprintf("the password was changed to %s, but the login budget did not allow the login that proves it: %s", desired, refused.Refusal.String())
 		}
+		r.c.opt.Metrics.LoginAttempt("desired", loginOutcome(err))
 		return f
 	}
+	r.c.opt.Metrics.LoginAttempt("desired", LoginAccepted)
+	r.accepted = desired
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"mediagw/pkg/loginbudget"
+	"mediagw/pkg/redact"
 	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
 	"mediagw/testsupport/testkit"
@@ -50,17 +52,18 @@ func (j *journal) index(prefix string) int {
 	return -1
 }
 
-// fakeParams is a parameter store in memory.
+// fakeParams is a parameter store in memory (one gateway's parameters).
 type fakeParams struct {
 	j       *journal
 	mu      sync.Mutex
 	params  domain.Parameters
 	pending string
-	err     error // returned by Parameters when set
+	conf    map[string]domain.PendingConfiguration // PendingConfiguration by gateway
+	err     error                                  // returned by Parameters when set
 	reads   int
 }
 
-func (p *fakeParams) Parameters(context.Context, string, string) (domain.Parameters, error) {
+func (p *fakeParams) Parameters(_ context.Context, gatewayID, _ string) (domain.Parameters, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reads++
@@ -75,7 +78,59 @@ func (p *fakeParams) Parameters(context.Context, string, string) (domain.Paramet
 	if p.pending != "" {
 		out[domain.ParamPendingReboot] = domain.Param{Value: domain.NewSecret(p.pending)}
 	}
+	if pc, ok := p.conf[gatewayID]; ok {
+		v, err := domain.EncodePendingConfiguration(pc)
+		if err != nil {
+			return nil, err
+		}
+		out[domain.ParamPendingConfiguration] = domain.Param{Value: domain.NewSecret(v)}
+	}
 	return out, nil
+}
+
+// put stores a new version of a parameter, as PutParameter with Overwrite.
+func (p *fakeParams) put(short, value string, secure bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.params[short]
+	p.params[short] = domain.Param{Value: domain.NewSecret(value), Secure: secure, Name: paramPath + short, Version: old.Version + 1}
+}
+
+func (p *fakeParams) SetPendingConfiguration(_ context.Context, pc domain.PendingConfiguration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j.add("params set pending configuration")
+	if p.conf == nil {
+		p.conf = map[string]domain.PendingConfiguration{}
+	}
+	p.conf[pc.GatewayID] = pc
+	return nil
+}
+
+func (p *fakeParams) ClearPendingConfiguration(_ context.Context, gatewayID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j.add("params clear pending configuration")
+	delete(p.conf, gatewayID)
+	return nil
+}
+
+func (p *fakeParams) PendingConfigurations(context.Context) ([]domain.PendingConfiguration, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []domain.PendingConfiguration
+	for _, pc := range p.conf {
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+// pendingConfiguration is the gateway's record, if any.
+func (p *fakeParams) pendingConfiguration(gatewayID string) (domain.PendingConfiguration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc, ok := p.conf[gatewayID]
+	return pc, ok
 }
 
 func (p *fakeParams) SetPendingReboot(_ context.Context, _ string, note string) error {
@@ -100,14 +155,58 @@ func (p *fakeParams) pendingReboot() bool {
 	return p.pending != ""
 }
 
+// paramPath is where the fakes' parameters are, as SSM names them.
+const paramPath = "/mediagw/gateways/gw-test-1/"
+
+// Credentials of the seeded passwords.
+var (
+	desiredCred   = loginbudget.CredentialOf(paramPath+domain.ParamPassword, 1)
+	bootstrapCred = loginbudget.CredentialOf(paramPath+domain.ParamBootstrapPassword, 1)
+)
+
 func seedParams() domain.Parameters {
-	return domain.Parameters{
-		domain.ParamGatewayName:       {Value: domain.NewSecret("gw-test-1")},
-		domain.ParamPassword:          {Value: domain.NewSecret(desiredPassword), Secure: true},
-		domain.ParamBootstrapPassword: {Value: domain.NewSecret(bootstrapPassword), Secure: true},
-		domain.ParamTimezone:          {Value: domain.NewSecret("5.5")},
-		domain.ParamExternalIP:        {Value: domain.NewSecret("198.51.100.1")},
+	p := domain.Parameters{}
+	for _, v := range []struct {
+		short, value string
+		secure       bool
+	}{
+		{domain.ParamGatewayName, "gw-test-1", false},
+		{domain.ParamPassword, desiredPassword, true},
+		{domain.ParamBootstrapPassword, bootstrapPassword, true},
+		{domain.ParamTimezone, "5.5", false},
+		{domain.ParamExternalIP, "198.51.100.1", false},
+	} {
+		p[v.short] = domain.Param{Value: domain.NewSecret(v.value), Secure: v.secure, Name: paramPath + v.short, Version: 1}
 	}
+	return p
+}
+
+// memStore is a login-budget store in memory, with the version rule of
+// the table (the DynamoDB store is tested in pkg/loginbudget).
+type memStore struct {
+	mu sync.Mutex
+	l  map[string]loginbudget.Ledger
+	v  map[string]int64
+}
+
+func newMemStore() *memStore {
+	return &memStore{l: map[string]loginbudget.Ledger{}, v: map[string]int64{}}
+}
+
+func (m *memStore) Load(_ context.Context, gw string) (loginbudget.Ledger, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.l[gw], m.v[gw], nil
+}
+
+func (m *memStore) Save(_ context.Context, gw string, l loginbudget.Ledger, prev int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.v[gw] != prev {
+		return loginbudget.ErrConflict
+	}
+	m.l[gw], m.v[gw] = l, prev+1
+	return nil
 }
 
 // fakeGateway is a gateway in memory with the rules the configurator must
@@ -129,8 +228,15 @@ type fakeGateway struct {
 	rebootDown int
 	cur        domain.Current
 
+	// budget is the shared login budget every Login goes through, as the
+	// ISAPI adapter's gate does.
+	budget *loginbudget.Budget
+	id     string // the gateway id the run dialled
+
 	// Faults.
 	unreachable     bool           // no answer at all
+	lost401         bool           // a failed login gets no answer (still counted)
+	noLockFields    bool           // a 401 says nothing of attempts left
 	changeLost      bool           // the password change is done but its answer lost
 	readBackWrong   domain.Setting // a write of it is accepted but not kept
 	loseOnReboot    domain.Setting // a reboot resets it to its factory value
@@ -158,15 +264,16 @@ func factory() domain.Current {
 	}
 }
 
-func newFakeGateway(j *journal, password string) *fakeGateway {
-	return &fakeGateway{j: j, password: password, maxFailed: 5, lockFor: 30 * time.Minute, rebootDown: 2,
+func newFakeGateway(j *journal, password string, budget *loginbudget.Budget) *fakeGateway {
+	return &fakeGateway{j: j, password: password, maxFailed: 5, lockFor: 30 * time.Minute, rebootDown: 2, budget: budget,
 		bootTime: time.Now().Add(-time.Hour), cur: factory(), loggedInSession: map[*fakeConn]bool{}}
 }
 
-func (g *fakeGateway) dial(string) (app.Gateway, error) {
+func (g *fakeGateway) dial(gatewayID, _ string) (app.Gateway, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.dials++
+	g.id = gatewayID
 	return &fakeConn{g: g}, nil
 }
 
@@ -240,31 +347,56 @@ func (c *fakeConn) Probe(context.Context) error {
 	return nil
 }
 
-func (c *fakeConn) Login(_ context.Context, pw domain.Secret) error {
+// Login is one login through the budget, as the adapter's gated client
+// makes it: admitted (recorded as pending) before it is sent, finished with
+// what the gateway answered.
+func (c *fakeConn) Login(ctx context.Context, pw domain.Secret, cred loginbudget.Credential) error {
+	g := c.g
+	a, err := g.budget.Begin(ctx, g.id, cred)
+	if err != nil {
+		g.j.add("gateway login %s refused", label(pw))
+		if errors.Is(err, loginbudget.ErrRefused) {
+			return &domain.OpError{Op: "login", Kind: domain.KindRefused, Err: err}
+		}
+		return &domain.OpError{Op: "login", Kind: domain.KindTransient, Err: err}
+	}
+	res, lockLeft, err := c.login(pw)
+	_ = a.Finish(ctx, res, lockLeft)
+	return err
+}
+
+func (c *fakeConn) login(pw domain.Secret) (loginbudget.Result, time.Duration, error) {
 	g := c.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := c.enter("login"); err != nil {
-		return err
+		return loginbudget.NotSent, 0, err
 	}
 	g.j.add("gateway login %s", label(pw))
 	if g.loginErrText != "" {
-		return &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: errors.New(g.loginErrText)}
+		return loginbudget.Accepted, 0, &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: errors.New(g.loginErrText)}
 	}
 	if time.Now().Before(g.lockedUntil) {
-		return g.lockedErr("login")
+		return loginbudget.Locked, time.Until(g.lockedUntil), g.lockedErr("login")
 	}
 	if pw.Reveal() == g.password {
 		g.loggedInSession[c] = true
-		return nil
+		return loginbudget.Accepted, 0, nil
 	}
 	g.failedLogins++
 	left := g.maxFailed - g.failedLogins
 	if g.maxFailed > 0 && left <= 0 {
 		g.lockedUntil = time.Now().Add(g.lockFor)
-		return g.lockedErr("login")
 	}
-	return &domain.OpError{Op: "login", Kind: domain.KindRejected, AttemptsLeft: left, Err: errors.New("bad password")}
+	switch {
+	case g.lost401:
+		return loginbudget.Unanswered, 0, &domain.OpError{Op: "login", Kind: domain.KindTransient, Err: errors.New("connection closed before an answer")}
+	case g.noLockFields:
+		return loginbudget.Rejected, 0, &domain.OpError{Op: "login", Kind: domain.KindRejected, AttemptsLeft: -1, Err: errors.New("bad password")}
+	case g.maxFailed > 0 && left <= 0:
+		return loginbudget.Locked, g.lockFor, g.lockedErr("login")
+	}
+	return loginbudget.Rejected, 0, &domain.OpError{Op: "login", Kind: domain.KindRejected, AttemptsLeft: left, Err: errors.New("bad password")}
 }
 
 // label names a password the test knows without showing it.
@@ -381,6 +513,8 @@ type fakeMetrics struct {
 	changed []domain.Setting
 	reboots int
 	logins  []string // password/outcome
+	// rejected is the credentials-rejected gauge.
+	rejected map[string]bool
 }
 
 func (m *fakeMetrics) RunFinished(result string, _ time.Duration) {
@@ -407,12 +541,34 @@ func (m *fakeMetrics) LoginAttempt(password, outcome string) {
 	m.logins = append(m.logins, password+"/"+outcome)
 }
 
-// fixture is a configurator on the fakes, with a log checked for passwords.
+func (m *fakeMetrics) CredentialsRejected(gatewayID string, rejected bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rejected == nil {
+		m.rejected = map[string]bool{}
+	}
+	if rejected {
+		m.rejected[gatewayID] = true
+	} else {
+		delete(m.rejected, gatewayID)
+	}
+}
+
+func (m *fakeMetrics) isRejected(gatewayID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rejected[gatewayID]
+}
+
+// fixture is a configurator on the fakes and the login budget (in
+// memory), with a log checked for passwords.
 type fixture struct {
 	j       *journal
 	gw      *fakeGateway
 	params  *fakeParams
 	metrics *fakeMetrics
+	budget  *loginbudget.Budget
+	secrets *redact.Secrets
 	logs    *testkit.Buffer
 	conf    *app.Configurator
 	req     app.Request
@@ -421,17 +577,18 @@ type fixture struct {
 func newFixture(t *testing.T, gatewayPassword string, tweak func(*app.Options)) *fixture {
 	t.Helper()
 	j := &journal{}
-	f := &fixture{j: j, gw: newFakeGateway(j, gatewayPassword), params: &fakeParams{j: j, params: seedParams()},
-		metrics: &fakeMetrics{}, logs: &testkit.Buffer{}}
+	budget := loginbudget.New(newMemStore(), app.Component)
+	f := &fixture{j: j, gw: newFakeGateway(j, gatewayPassword, budget), params: &fakeParams{j: j, params: seedParams()},
+		metrics: &fakeMetrics{}, budget: budget, secrets: redact.New(), logs: &testkit.Buffer{}}
 	opt := app.Options{
 		RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: time.Second, RebootTimeout: time.Minute, LockWaitMax: -1,
 		Logger:  slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: f.metrics,
+		Metrics: f.metrics, Secrets: f.secrets,
 	}
 	if tweak != nil {
 		tweak(&opt)
 	}
-	f.conf = app.New(f.params, f.gw.dial, opt)
+	f.conf = app.New(f.params, f.gw.dial, budget, opt)
 	f.req = app.Request{GatewayID: "gw-test-1", Address: "127.0.0.1:80", ElasticIP: elasticIP}
 	t.Cleanup(func() {
 		for _, pw := range []string{desiredPassword, bootstrapPassword, gatewayPassword} {
@@ -441,6 +598,16 @@ func newFixture(t *testing.T, gatewayPassword string, tweak func(*app.Options)) 
 		}
 	})
 	return f
+}
+
+// ledger is the gateway's login budget.
+func (f *fixture) ledger(t *testing.T) loginbudget.Ledger {
+	t.Helper()
+	l, err := f.budget.Ledger(t.Context(), f.req.GatewayID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func (f *fixture) configure(t *testing.T) (domain.Result, *domain.Failure) {

@@ -50,6 +50,10 @@ func TestConfigureAndReport(t *testing.T) {
 	permanent := domain.Failf(domain.StepLogin, false, "the gateway rejected both the desired and the bootstrap password")
 	retryable := domain.Failf(domain.StepConnect, true, "the gateway did not answer")
 	locked := &domain.Failure{Step: domain.StepLogin, Reason: "locked", LockRemaining: 29 * time.Minute, Err: errors.New("locked")}
+	until := time.Date(2026, 5, 1, 12, 30, 0, 0, time.UTC)
+	noCredentials := &domain.Failure{Step: domain.StepLogin, Reason: "no password to log in with: ...", Err: domain.ErrNoCredentials,
+		Credentials: &domain.CredentialsRejection{Reason: domain.CredentialsBudget, Credential: "/mediagw/gateways/gw-7/Password@3", Until: until, FailedLogins: 2}}
+	resumed := domain.Result{CredentialsAccepted: "/mediagw/gateways/gw-7/Password@4"}
 	down := errors.New("sns down")
 	req := app.Request{GatewayID: "gw-7", Address: "10.0.0.7:80"}
 
@@ -61,7 +65,26 @@ func TestConfigureAndReport(t *testing.T) {
 		wantErr   string // "" nil; else a substring
 		final     bool
 		check     func(t *testing.T, ev proto.Message)
+		more      func(t *testing.T, evs []proto.Message) // when more than one event
 	}{
+		{name: "no password to log in with is reported twice and done", conf: &stubConfigurer{fail: noCredentials}, more: func(t *testing.T, evs []proto.Message) {
+			f, ok := evs[0].(*eventsv1.GatewayConfigurationFailed)
+			if len(evs) != 2 || !ok || f.GetRetryable() || f.GetStep() != "login" {
+				t.Fatalf("events %v", evs)
+			}
+			r, ok := evs[1].(*eventsv1.GatewayCredentialsRejected)
+			if !ok || r.GetGatewayId() != "gw-7" || r.GetComponent() != "configurator" || r.GetReason() != "budget-spent" ||
+				r.GetCredential() != "/mediagw/gateways/gw-7/Password@3" || !r.GetUntil().AsTime().Equal(until) || r.GetFailedLogins() != 2 ||
+				r.GetDetail() != noCredentials.Reason {
+				t.Fatalf("GatewayCredentialsRejected %v", r)
+			}
+		}},
+		{name: "a resumed configuration is reported with the credential accepted", conf: &stubConfigurer{res: resumed}, more: func(t *testing.T, evs []proto.Message) {
+			a, ok := evs[1].(*eventsv1.GatewayCredentialsAccepted)
+			if _, c := evs[0].(*eventsv1.GatewayConfigured); len(evs) != 2 || !c || !ok || a.GetCredential() != "/mediagw/gateways/gw-7/Password@4" || a.GetComponent() != "configurator" {
+				t.Fatalf("events %v", evs)
+			}
+		}},
 		{name: "configured", conf: &stubConfigurer{res: configured}, check: func(t *testing.T, ev proto.Message) {
 			c, ok := ev.(*eventsv1.GatewayConfigured)
 			if !ok || c.GetGatewayId() != "gw-7" || strings.Join(c.GetChanged(), ",") != "name,portmap.devMgmt" || !c.GetRebooted() || c.GetTook().AsDuration() != 3*time.Second {
@@ -113,7 +136,9 @@ func TestConfigureAndReport(t *testing.T) {
 			if tc.final && !errors.Is(err, down) {
 				t.Fatalf("the publisher's error is not wrapped: %v", err)
 			}
-			if tc.check != nil {
+			if tc.more != nil {
+				tc.more(t, pub.events)
+			} else if tc.check != nil {
 				if len(pub.events) != 1 {
 					t.Fatalf("%d events published", len(pub.events))
 				}

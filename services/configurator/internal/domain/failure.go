@@ -21,6 +21,9 @@ const (
 	KindRejected
 	// KindLocked: the gateway locks this client out after failed logins.
 	KindLocked
+	// KindRefused: the login budget (pkg/loginbudget) did not allow the
+	// login; nothing was sent, so it cost nothing.
+	KindRefused
 )
 
 func (k Kind) String() string {
@@ -31,6 +34,8 @@ func (k Kind) String() string {
 		return "rejected"
 	case KindLocked:
 		return "locked"
+	case KindRefused:
+		return "refused"
 	default:
 		return "permanent"
 	}
@@ -87,7 +92,11 @@ type Failure struct {
 	Retryable bool
 	// LockRemaining is set when the gateway reported a login lockout.
 	LockRemaining time.Duration
-	Err           error
+	// Credentials is set when no password could be tried or none was
+	// accepted (the login budget refused, the gateway rejected): the run
+	// is pending until the budget admits a password again.
+	Credentials *CredentialsRejection
+	Err         error
 }
 
 // Steps that are not settings.
@@ -134,4 +143,8 @@ type Result struct {
 	Changed  []Setting
 	Rebooted bool
 	Took     time.Duration
+	// CredentialsAccepted is, when the run ended a pending configuration
+	// (an earlier run found no password to log in with), the credential
+	// the gateway accepted ("<name>@<version>"); empty otherwise.
+	CredentialsAccepted string
 }

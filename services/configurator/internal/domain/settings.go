@@ -26,6 +26,10 @@ const (
 	// a run that dies in between leaves it, and the next run reboots even
 	// though the settings already read as desired.
 	ParamPendingReboot = "PendingReboot"
+	// ParamPendingConfiguration is written by the configurator when a run
+	// found no password it may or can log in with (see
+	// PendingConfiguration) and deleted when a run succeeds.
+	ParamPendingConfiguration = "PendingConfiguration"
 )
 
 // Time modes.
@@ -39,9 +43,13 @@ var ErrBadParameter = errors.New("bad parameter")
 
 // Param is one parameter value as stored. Every value is kept as a Secret
 // so that none is printed by accident; Secure says it was a SecureString.
+// Name (the full parameter name) and Version identify the value without
+// revealing it: a password's login credential is its name and version.
 type Param struct {
-	Value  Secret
-	Secure bool
+	Value   Secret
+	Secure  bool
+	Name    string
+	Version int64
 }
 
 // Parameters are a gateway's parameters by short name (ParamGatewayName...).
@@ -62,7 +70,10 @@ type Desired struct {
 	// is the factory one it may still have (zero when unknown).
 	Password  Secret
 	Bootstrap Secret
-	TimeMode  string
+	// PasswordParam and BootstrapParam are the parameters the passwords
+	// came from (name and version).
+	PasswordParam, BootstrapParam Param
+	TimeMode                      string
 	// TimeZone is in the gateway's form, e.g. "CST-8:00:00".
 	TimeZone string
 	// ExternalIP is the Elastic IP the port mappings point at.
@@ -99,13 +110,13 @@ func DesiredFrom(p Parameters, elasticIP, user string) (Desired, error) {
 	} else if err := CheckPassword(pw.Value, user); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", ParamPassword, err))
 	} else {
-		d.Password = pw.Value
+		d.Password, d.PasswordParam = pw.Value, pw
 	}
 	if bp, ok := p[ParamBootstrapPassword]; ok && !bp.Value.IsZero() {
 		if !bp.Secure {
 			errs = append(errs, fmt.Errorf("%w: %s must be a SecureString parameter", ErrBadParameter, ParamBootstrapPassword))
 		} else {
-			d.Bootstrap = bp.Value
+			d.Bootstrap, d.BootstrapParam = bp.Value, bp
 		}
 	}
 	if tz := need(ParamTimezone); tz != "" {

@@ -1,6 +1,7 @@
 // Package wiring wires the configurator: its settings, the adapters (SSM,
-// ISAPI, Prometheus, the event publisher), the use cases of internal/app,
-// and the ports — the consumer of its queue (Build) and the operator
+// ISAPI, the login budget on DynamoDB, Prometheus, the event publisher),
+// the use cases of internal/app, and the ports — the consumer of its queue
+// and the recheck of pending configurations (Build) and the operator
 // commands (Commands).
 package wiring
 
@@ -11,9 +12,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"mediagw/pkg/awsenv"
+	"mediagw/pkg/loginbudget"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/messaging"
+	"mediagw/pkg/redact"
 	"mediagw/pkg/service"
 	"mediagw/services/configurator/internal/adapters/isapi"
 	"mediagw/services/configurator/internal/adapters/prometheus"
@@ -30,6 +35,8 @@ const Name = "configurator"
 const (
 	QueueName = "mediagw-configurator-gateway-events"
 	TopicName = "mediagw-gateway-events"
+	// LoginBudgetTable is the shared login budget (LOGIN_BUDGET_TABLE).
+	LoginBudgetTable = "mediagw-login-budget"
 )
 
 // Run configures a configuration run, in the service and in the apply command.
@@ -41,6 +48,10 @@ type Run struct {
 	RetryMaxElapsed time.Duration
 	RebootTimeout   time.Duration
 	LockWaitMax     time.Duration
+	// LoginBudgetTable is the real name of the login budget's table.
+	LoginBudgetTable string
+	// BudgetOptions tune the login budget (tests: its clock).
+	BudgetOptions []loginbudget.Option
 }
 
 // Settings configure the service.
@@ -49,6 +60,9 @@ type Settings struct {
 	Queue       *service.Queue
 	Topic       *service.Topic
 	Concurrency int
+	// CredentialRecheck is how often pending configurations are looked at
+	// (default 15 s).
+	CredentialRecheck time.Duration
 	// Consumer timings; zero takes the messaging defaults (tests shorten them).
 	ReceiveWait, VisibilityTimeout, RedeliveryBase, RedeliveryMax time.Duration
 }
@@ -62,9 +76,10 @@ func DeclareRun(c *service.Config) func() Run {
 	retryMax := c.Duration("GATEWAY_RETRY_MAX_ELAPSED", 30*time.Second, "how long transient gateway failures are retried within a run")
 	reboot := c.Duration("GATEWAY_REBOOT_TIMEOUT", 5*time.Minute, "how long to wait for a gateway to come back after a reboot")
 	lockWait := c.Duration("GATEWAY_LOCK_WAIT_MAX", time.Minute, "a login lockout ending within this is waited out once per run; longer ones fail the run at once")
+	table := c.Table(LoginBudgetTable)
 	return func() Run {
 		return Run{ParameterRoot: *root, GatewayUser: *user, GatewayTimeout: *timeout,
-			RetryMaxElapsed: *retryMax, RebootTimeout: *reboot, LockWaitMax: *lockWait}
+			RetryMaxElapsed: *retryMax, RebootTimeout: *reboot, LockWaitMax: *lockWait, LoginBudgetTable: *table}
 	}
 }
 
@@ -75,17 +90,29 @@ func Declare(c *service.Config) func() Settings {
 	run := DeclareRun(c)
 	queue := c.Queue(QueueName)
 	conc := c.Int("CONFIGURATOR_CONCURRENCY", 4, "gateways configured at once (runs on one gateway are always sequential)")
+	var recheck *time.Duration
+	recheck = c.Duration("CREDENTIAL_RECHECK", 15*time.Second,
+		"how often configurations pending on their passwords are looked at; one runs again as soon as the login budget admits one of its passwords (a new parameter version, the end of a lock or of the budget's window)",
+		service.Check(func() error {
+			if *recheck <= 0 {
+				return errors.New("must be positive")
+			}
+			return nil
+		}))
 	return func() Settings {
-		return Settings{Run: run(), Queue: queue, Topic: topic, Concurrency: *conc}
+		return Settings{Run: run(), Queue: queue, Topic: topic, Concurrency: *conc, CredentialRecheck: *recheck}
 	}
 }
 
-// NewConfigurator builds the run on SSM and ISAPI.
-func NewConfigurator(awsCfg aws.Config, s Run, log *slog.Logger, m app.Metrics) *app.Configurator {
-	dialer := isapi.Dialer{User: s.GatewayUser, Timeout: s.GatewayTimeout}
-	return app.New(ssm.NewFromConfig(awsCfg, s.ParameterRoot), dialer.Open,
+// NewConfigurator builds the run on SSM, ISAPI and the login budget on
+// DynamoDB; every password it reads is registered in secrets.
+func NewConfigurator(awsCfg aws.Config, s Run, log *slog.Logger, m app.Metrics, secrets *redact.Secrets) *app.Configurator {
+	opts := append([]loginbudget.Option{loginbudget.WithLogger(log)}, s.BudgetOptions...)
+	budget := loginbudget.New(lbddb.New(awsddb.NewFromConfig(awsCfg), s.LoginBudgetTable), app.Component, opts...)
+	dialer := isapi.Dialer{User: s.GatewayUser, Timeout: s.GatewayTimeout, Budget: budget, Secrets: secrets}
+	return app.New(ssm.NewFromConfig(awsCfg, s.ParameterRoot), dialer.Open, budget,
 		app.Options{User: s.GatewayUser, RetryInitial: s.RetryInitial, RetryMaxElapsed: s.RetryMaxElapsed,
-			RebootTimeout: s.RebootTimeout, LockWaitMax: s.LockWaitMax, Logger: log, Metrics: m})
+			RebootTimeout: s.RebootTimeout, LockWaitMax: s.LockWaitMax, Logger: log, Metrics: m, Secrets: secrets})
 }
 
 // Build wires the service on rt: it consumes gateway events from its
@@ -94,10 +121,19 @@ func Build(_ context.Context, rt *service.Runtime, s Settings) error {
 	if s.Queue == nil || s.Queue.URL == "" || s.Topic == nil || s.Topic.ARN == "" {
 		return errors.New("configurator: queue URL and gateway events topic are required")
 	}
+	if s.LoginBudgetTable == "" {
+		return errors.New("configurator: the login budget table is required: every login goes through it")
+	}
 	log := rt.Logger
-	conf := NewConfigurator(rt.AWS, s.Run, log, prometheus.NewMetrics(rt.Metrics))
+	conf := NewConfigurator(rt.AWS, s.Run, log, prometheus.NewMetrics(rt.Metrics), rt.Secrets())
+	rep := app.NewReporter(conf, messaging.TopicPublisher(rt, s.Topic))
 	router := messaging.NewRouter()
-	sqs.Register(router, app.NewReporter(conf, messaging.TopicPublisher(rt, s.Topic)))
+	sqs.Register(router, rep)
+	recheck := s.CredentialRecheck
+	if recheck <= 0 {
+		recheck = 15 * time.Second
+	}
+	rt.Every("credential-recheck", recheck, app.NewResumer(conf, rep, recheck).Resume)
 	mm := messaging.RuntimeMetrics(rt)
 	messaging.Consume(rt, s.Queue, router.Handle, func(c *messaging.ConsumerConfig) {
 		c.Concurrency = s.Concurrency
@@ -115,19 +151,20 @@ func Build(_ context.Context, rt *service.Runtime, s Settings) error {
 
 // Commands gives the operator commands (ports/cli) their settings and
 // adapters: the run's settings as the service declares them, the run on
-// SSM and ISAPI, and the publisher to the gateway events topic, over the
-// AWS configuration every binary uses (pkg/awsenv).
+// SSM, ISAPI and the same login budget as the service's, and the publisher
+// to the gateway events topic, over the AWS configuration every binary
+// uses (pkg/awsenv).
 func Commands() cli.Wiring {
 	return cli.Wiring{
 		Name: Name,
-		DeclareRun: func(c *service.Config) func(context.Context, *slog.Logger) (app.Configurer, error) {
+		DeclareRun: func(c *service.Config) func(context.Context, *slog.Logger, *redact.Secrets) (app.Configurer, error) {
 			run := DeclareRun(c)
-			return func(ctx context.Context, log *slog.Logger) (app.Configurer, error) {
+			return func(ctx context.Context, log *slog.Logger, secrets *redact.Secrets) (app.Configurer, error) {
 				awsCfg, err := awsenv.Load(ctx)
 				if err != nil {
 					return nil, err
 				}
-				return NewConfigurator(awsCfg, run(), log, nil), nil
+				return NewConfigurator(awsCfg, run(), log, nil, secrets), nil
 			}
 		},
 		Publisher: func(ctx context.Context, t *service.Topic, log *slog.Logger) (app.EventPublisher, error) {

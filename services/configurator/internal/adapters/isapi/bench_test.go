@@ -20,9 +20,10 @@ func BenchmarkConfiguredGatewayRun(b *testing.B) {
 		c.AdminPassword = desiredPassword
 		c.RebootDowntime = 200 * time.Millisecond
 	}))
-	dialer := isapi.Dialer{Timeout: 2 * time.Second}
+	budget := isapi.NewMemBudget()
+	dialer := isapi.Dialer{Timeout: 2 * time.Second, Budget: budget}
 	conf := app.New(&memParams{params: domain.Parameters(seedParams())},
-		dialer.Open,
+		dialer.Open, budget,
 		app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	req := app.Request{GatewayID: "gw-bench", Address: sim.HTTPAddr(), ElasticIP: elasticIP}
 	if _, fail := conf.Configure(b.Context(), req); fail != nil {

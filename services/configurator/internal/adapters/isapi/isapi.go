@@ -1,7 +1,9 @@
 // Package isapi is the configurator's adapter to a gateway's HTTP API:
-// it speaks through mediagw/pkg/isapi, converts to and from the domain's
+// it speaks through mediagw/pkg/isapi, logs in only through the shared
+// login budget (one client per credential, whose every login is admitted
+// and recorded by the budget's gate), converts to and from the domain's
 // settings, and classifies every error as transient, permanent, a rejected
-// password or a lockout (domain.OpError).
+// password, a lockout or a login the budget refused (domain.OpError).
 package isapi
 
 import (
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	isapiclient "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
+	"mediagw/pkg/redact"
 	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
 )
@@ -20,16 +24,25 @@ import (
 // DefaultUser is the gateway's admin user.
 const DefaultUser = "admin"
 
-// Dialer opens a Gateway; one per run, so that what a run learned about
-// passwords (the client never resends a rejected one) is not carried over.
+// Dialer opens a Gateway; one per run.
 type Dialer struct {
 	User string
 	// Timeout bounds each request (default isapiclient.DefaultTimeout).
 	Timeout time.Duration
+	// Budget is the shared login budget every login goes through (required).
+	Budget *loginbudget.Budget
+	// Secrets, when set, is the process's registry of secrets: the clients
+	// register the passwords they are given and redact what the gateway
+	// echoes with it.
+	Secrets *redact.Secrets
 }
 
-// Dial returns a Gateway for the base URL (see domain.BaseURL). It sends nothing.
-func (d Dialer) Dial(baseURL string) (*Gateway, error) {
+// Dial returns a Gateway for the gateway's id (its login budget) and base
+// URL (see domain.BaseURL). It sends nothing.
+func (d Dialer) Dial(gatewayID, baseURL string) (*Gateway, error) {
+	if d.Budget == nil {
+		return nil, errors.New("configurator: no login budget: every login must go through it")
+	}
 	user := d.User
 	if user == "" {
 		user = DefaultUser
@@ -40,9 +53,12 @@ func (d Dialer) Dial(baseURL string) (*Gateway, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	g := &Gateway{
+		id:      gatewayID,
 		base:    baseURL,
 		user:    user,
 		timeout: timeout,
+		budget:  d.Budget,
+		secrets: d.Secrets,
 		tr:      tr,
 		hc:      &http.Client{Transport: tr},
 		// Probes must open a new connection each time: a kept-alive one
@@ -56,8 +72,8 @@ func (d Dialer) Dial(baseURL string) (*Gateway, error) {
 }
 
 // Open is Dial as an app.Dialer.
-func (d Dialer) Open(baseURL string) (app.Gateway, error) {
-	g, err := d.Dial(baseURL)
+func (d Dialer) Open(gatewayID, baseURL string) (app.Gateway, error) {
+	g, err := d.Dial(gatewayID, baseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +83,18 @@ func (d Dialer) Open(baseURL string) (app.Gateway, error) {
 // Gateway is one run's connection to a gateway. It is not safe for
 // concurrent use; runs are sequential per gateway.
 type Gateway struct {
+	id      string
 	base    string
 	user    string
 	timeout time.Duration
+	budget  *loginbudget.Budget
+	secrets *redact.Secrets
 	tr      *http.Transport
 	hc      *http.Client
 	probe   *http.Client
-	api     *isapiclient.Client
+	// api is the client of the credential the gateway accepted last (nil
+	// before a login and after a password change).
+	api *isapiclient.Client
 
 	// The last answers read, edited and written back so that fields this
 	// package does not know survive a write.
@@ -92,8 +113,15 @@ func (g *Gateway) Close() {
 // User is the user the gateway is logged into as.
 func (g *Gateway) User() string { return g.user }
 
-func (g *Gateway) newClient(password string) (*isapiclient.Client, error) {
-	return isapiclient.New(g.base, g.user, password, isapiclient.WithHTTPClient(g.hc), isapiclient.WithTimeout(g.timeout))
+// newClient is a client of one credential: its logins go through the
+// budget's gate for that credential.
+func (g *Gateway) newClient(password string, cred loginbudget.Credential) (*isapiclient.Client, error) {
+	opts := []isapiclient.Option{isapiclient.WithHTTPClient(g.hc), isapiclient.WithTimeout(g.timeout),
+		isapiclient.WithGatewayName(g.id), isapiclient.WithLoginGate(g.budget.ISAPIGate(g.id, cred))}
+	if g.secrets != nil {
+		opts = append(opts, isapiclient.WithSecrets(g.secrets))
+	}
+	return isapiclient.New(g.base, g.user, password, opts...)
 }
 
 // Probe asks the gateway, without credentials, whether it answers. It costs
@@ -130,51 +158,45 @@ func lockLeft(rs *isapiclient.ResponseStatus) time.Duration {
 	return 0
 }
 
-// Login tries one password with one authenticated request. Any answer but
+// Login tries one password, with a client of its own credential, with
+// one authenticated request admitted by the login budget. Any answer but
 // a 401 means the gateway accepted it, even an error answer (the request
-// got past authentication), so only a rejected password, a lockout or no
-// answer at all is an error here.
-func (g *Gateway) Login(ctx context.Context, password domain.Secret) error {
-	if g.api == nil {
-		api, err := g.newClient(password.Reveal())
-		if err != nil {
-			return &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: err}
-		}
-		g.api = api
-	} else if err := g.api.SetCredentials(g.user, password.Reveal()); err != nil {
+// got past authentication), so only a rejected password, a lockout, a
+// refusal of the budget or no answer at all is an error here. What
+// follows uses the client of the last password accepted.
+func (g *Gateway) Login(ctx context.Context, password domain.Secret, cred loginbudget.Credential) error {
+	api, err := g.newClient(password.Reveal(), cred)
+	if err != nil {
 		return &domain.OpError{Op: "login", Kind: domain.KindPermanent, Err: err}
 	}
-	info, err := g.api.DeviceInfo(ctx)
-	if err == nil {
-		g.info = info
-		return nil
-	}
+	info, err := api.DeviceInfo(ctx)
 	var se *isapiclient.StatusError
 	var me *isapiclient.MalformedResponseError
-	if (errors.As(err, &se) && se.HTTPStatus != http.StatusUnauthorized) || errors.As(err, &me) {
-		return nil
+	switch {
+	case err == nil:
+		g.info = info
+	case errors.As(err, &se) && se.HTTPStatus != http.StatusUnauthorized, errors.As(err, &me):
+	default:
+		return classify("login", err)
 	}
-	return classify("login", err)
+	g.api = api
+	return nil
 }
 
 // ChangePassword changes the admin password from the one Login accepted.
 // It is not retried: if the answer is lost nobody knows which password the
-// gateway has, and the next run tries the new one first.
+// gateway has. After it, Login with the new password (a client gated for
+// its credential) before anything else: the old client's gate would
+// record what happens to the new password against the old credential.
 func (g *Gateway) ChangePassword(ctx context.Context, newPassword domain.Secret) error {
 	if g.api == nil {
 		return &domain.OpError{Op: "change password", Kind: domain.KindPermanent, Err: errors.New("not logged in")}
 	}
-	if _, err := g.api.ChangePassword(ctx, newPassword.Reveal()); err != nil {
+	api := g.api
+	g.api = nil
+	if _, err := api.ChangePassword(ctx, newPassword.Reveal()); err != nil {
 		return classify("change password", err)
 	}
-	// The isapi client refuses a password it saw rejected earlier in this
-	// run, even after the gateway accepted it as the new one; a new client
-	// starts clean and proves the new password with its next request.
-	api, err := g.newClient(newPassword.Reveal())
-	if err != nil {
-		return &domain.OpError{Op: "change password", Kind: domain.KindPermanent, Err: err}
-	}
-	g.api = api
 	return nil
 }
 
@@ -321,6 +343,9 @@ func classify(op string, err error) error {
 	var locked *isapiclient.LockedError
 	var bad *isapiclient.BadCredentialsError
 	switch {
+	case errors.Is(err, loginbudget.ErrRefused):
+		// Nothing was sent: it cost nothing.
+		oe.Kind = domain.KindRefused
 	case errors.As(err, &locked):
 		oe.Kind, oe.LockRemaining = domain.KindLocked, locked.TimeLeft
 	case errors.As(err, &bad):

@@ -3,25 +3,41 @@ package isapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
 
 	isapiclient "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/configurator/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 	"mediagw/testsupport/testkit"
 )
 
-func dial(t *testing.T, sim *gatewaysim.Server) *Gateway {
+const gw = "gw-test-1"
+
+// Credentials of the tests' passwords (parameter versions).
+var (
+	wrongCred   = loginbudget.CredentialOf("/mediagw/gateways/gw-test-1/BootstrapPassword", 1)
+	simCred     = loginbudget.CredentialOf("/mediagw/gateways/gw-test-1/Password", 1)
+	desiredCred = loginbudget.CredentialOf("/mediagw/gateways/gw-test-1/Password", 2)
+)
+
+func dialWith(t *testing.T, sim *gatewaysim.Server, budget *loginbudget.Budget) *Gateway {
 	t.Helper()
-	g, err := Dialer{Timeout: time.Second}.Dial(sim.URL())
+	g, err := Dialer{Timeout: time.Second, Budget: budget}.Dial(gw, sim.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
 	return g
+}
+
+func dial(t *testing.T, sim *gatewaysim.Server) *Gateway {
+	t.Helper()
+	return dialWith(t, sim, NewMemBudget())
 }
 
 func kindOf(t *testing.T, err error) (domain.Kind, *domain.OpError) {
@@ -43,7 +59,7 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("a probe counted as a failed login (%d)", n)
 	}
 	// Lock the source IP, then probe again.
-	if err := g.Login(t.Context(), domain.NewSecret("Wrong-Pass-1")); err == nil {
+	if err := g.Login(t.Context(), domain.NewSecret("Wrong-Pass-1"), wrongCred); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	k, oe := kindOf(t, g.Probe(t.Context()))
@@ -57,7 +73,7 @@ func TestProbe(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	down, err := Dialer{Timeout: 300 * time.Millisecond}.Dial("http://" + addr)
+	down, err := Dialer{Timeout: 300 * time.Millisecond, Budget: NewMemBudget()}.Dial(gw, "http://"+addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,17 +85,32 @@ func TestProbe(t *testing.T) {
 
 func TestLoginOutcomes(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
-	g := dial(t, sim)
-	k, oe := kindOf(t, g.Login(t.Context(), domain.NewSecret("Wrong-Pass-1")))
+	budget := NewMemBudget()
+	g := dialWith(t, sim, budget)
+	k, oe := kindOf(t, g.Login(t.Context(), domain.NewSecret("Wrong-Pass-1"), wrongCred))
 	if k != domain.KindRejected || oe.AttemptsLeft != 4 {
 		t.Fatalf("wrong password: kind %v, attempts left %d", k, oe.AttemptsLeft)
+	}
+	// The budget refuses that credential from now on, in any client: the
+	// gateway sees nothing.
+	before := totalRequests(sim.Counters())
+	var refused *loginbudget.RefusedError
+	err := dialWith(t, sim, budget).Login(t.Context(), domain.NewSecret("Wrong-Pass-1"), wrongCred)
+	if k, _ := kindOf(t, err); k != domain.KindRefused || !errors.As(err, &refused) || refused.Reason != loginbudget.ReasonRejected {
+		t.Fatalf("the rejected credential again: %v", err)
+	}
+	if n := totalRequests(sim.Counters()); n != before || len(sim.LoginFailures()) != 1 {
+		t.Fatalf("a refused login sent %d requests; failed logins %d", n-before, len(sim.LoginFailures()))
 	}
 	// Any answer but a 401 means the credentials passed.
 	if _, err := sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultHTTPStatus, HTTPStatus: 500, Path: gatewaysim.PathDeviceInfo, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password), simCred); err != nil {
 		t.Fatalf("right password with a 500 answer: %v", err)
+	}
+	if l, _ := budget.Ledger(t.Context(), gw); l.Accepted != simCred {
+		t.Fatalf("ledger %+v", l)
 	}
 	var cur domain.Current
 	if err := g.Read(t.Context(), domain.SettingName, &cur); err != nil || cur.Name == "" {
@@ -87,16 +118,19 @@ func TestLoginOutcomes(t *testing.T) {
 	}
 }
 
-// The isapi client refuses a password it saw rejected; after the gateway
-// took it as the new password, the adapter must use it all the same.
+// A password rejected earlier (tried before the gateway had it) is
+// refused by the budget after the change too, until the run says the
+// gateway has it now (Forget); the new password is then proven with a
+// client of its own credential.
 func TestChangeToAPasswordRejectedEarlierInTheRun(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
-	g := dial(t, sim)
+	budget := NewMemBudget()
+	g := dialWith(t, sim, budget)
 	desired := domain.NewSecret("Mgw-Desired-2026")
-	if k, _ := kindOf(t, g.Login(t.Context(), desired)); k != domain.KindRejected {
+	if k, _ := kindOf(t, g.Login(t.Context(), desired, desiredCred)); k != domain.KindRejected {
 		t.Fatalf("desired password before the change: %v", k)
 	}
-	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password), simCred); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.ChangePassword(t.Context(), desired); err != nil {
@@ -105,22 +139,66 @@ func TestChangeToAPasswordRejectedEarlierInTheRun(t *testing.T) {
 	if !sim.CheckPassword(desired.Reveal()) {
 		t.Fatal("password not changed")
 	}
-	if err := g.Login(t.Context(), desired); err != nil {
+	var cur domain.Current
+	if err := g.Read(t.Context(), domain.SettingName, &cur); err == nil {
+		t.Fatal("read after the change without a login with the new password")
+	}
+	if k, _ := kindOf(t, g.Login(t.Context(), desired, desiredCred)); k != domain.KindRefused {
+		t.Fatalf("the new password before Forget: %v", k)
+	}
+	if err := budget.Forget(t.Context(), gw, desiredCred); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Login(t.Context(), desired, desiredCred); err != nil {
 		t.Fatalf("the new password after the change: %v", err)
 	}
-	var cur domain.Current
 	if err := g.Read(t.Context(), domain.SettingTime, &cur); err != nil || cur.Time.Zone == "" || cur.Time.Clock.IsZero() {
 		t.Fatalf("read time: %+v, %v", cur.Time, err)
 	}
 	if n := sim.Counters().FailedLogins["127.0.0.1"]; n != 1 {
 		t.Fatalf("failed logins = %d, want 1", n)
 	}
+	if l, _ := budget.Ledger(t.Context(), gw); l.Accepted != desiredCred {
+		t.Fatalf("ledger %+v", l)
+	}
+}
+
+// A lost 401 is transient (no verdict), counted by the budget and never
+// re-sent; a 401 without lock fields says nothing of attempts left.
+func TestLoginFaults(t *testing.T) {
+	sim := gatewaysimtest.Start(t, gatewaysimtest.WithLoginFaults(gatewaysim.LoginFaults{Lost401: true}))
+	budget := NewMemBudget()
+	if k, _ := kindOf(t, dialWith(t, sim, budget).Login(t.Context(), domain.NewSecret("Wrong-Pass-1"), wrongCred)); k != domain.KindTransient {
+		t.Fatalf("lost 401: %v", k)
+	}
+	if n := len(sim.LoginFailures()); n != 1 {
+		t.Fatalf("failed logins %d: the request was re-sent", n)
+	}
+	if l, _ := budget.Ledger(t.Context(), gw); l.Failures(time.Now(), budget.Limits()) != 1 {
+		t.Fatalf("the budget did not count it: %+v", l)
+	}
+
+	if err := sim.SetLoginFaults(gatewaysim.LoginFaults{NoLockFields: true}); err != nil {
+		t.Fatal(err)
+	}
+	k, oe := kindOf(t, dialWith(t, sim, NewMemBudget()).Login(t.Context(), domain.NewSecret("Wrong-Pass-1"), wrongCred))
+	if k != domain.KindRejected || oe.AttemptsLeft != -1 {
+		t.Fatalf("401 without lock fields: %v, attempts left %d", k, oe.AttemptsLeft)
+	}
+}
+
+func totalRequests(c gatewaysim.Counters) int {
+	n := 0
+	for _, v := range c.Requests {
+		n += v
+	}
+	return n
 }
 
 func TestWriteAndReadBack(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
 	g := dial(t, sim)
-	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password), simCred); err != nil {
 		t.Fatal(err)
 	}
 	var cur domain.Current
@@ -172,7 +250,7 @@ func TestWriteAndReadBack(t *testing.T) {
 func TestRebootAndUptime(t *testing.T) {
 	sim := gatewaysimtest.Start(t, gatewaysimtest.WithConfig(func(c *gatewaysim.Config) { c.RebootDowntime = 300 * time.Millisecond }))
 	g := dial(t, sim)
-	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password)); err != nil {
+	if err := g.Login(t.Context(), domain.NewSecret(gatewaysimtest.Password), simCred); err != nil {
 		t.Fatal(err)
 	}
 	sent := time.Now()
@@ -219,6 +297,8 @@ func TestClassify(t *testing.T) {
 		{st(200, 4, "badAuthorization"), domain.KindRejected},
 		{&isapiclient.BadCredentialsError{User: "admin", RetryTimes: 3}, domain.KindRejected},
 		{&isapiclient.LockedError{TimeLeft: time.Minute}, domain.KindLocked},
+		{fmt.Errorf("isapi: GET /x: %w", &loginbudget.RefusedError{Gateway: "gw", Refusal: loginbudget.Refusal{Reason: loginbudget.ReasonBudgetSpent}}), domain.KindRefused},
+		{fmt.Errorf("isapi: GET /x: gateway gw: login not attempted: the login budget could not be recorded: %w", errors.New("throttled")), domain.KindTransient},
 		{st(200, 4, "deviceIsLocked"), domain.KindLocked},
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, domain.KindTransient},
 		{context.DeadlineExceeded, domain.KindTransient},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	isapiclient "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/configurator/internal/adapters/isapi"
 	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
@@ -39,6 +40,30 @@ type memParams struct {
 	mu      sync.Mutex
 	params  domain.Parameters
 	pending string
+	conf    *domain.PendingConfiguration
+}
+
+func (p *memParams) SetPendingConfiguration(_ context.Context, pc domain.PendingConfiguration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conf = &pc
+	return nil
+}
+
+func (p *memParams) ClearPendingConfiguration(context.Context, string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conf = nil
+	return nil
+}
+
+func (p *memParams) PendingConfigurations(context.Context) ([]domain.PendingConfiguration, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conf == nil {
+		return nil, nil
+	}
+	return []domain.PendingConfiguration{*p.conf}, nil
 }
 
 func (p *memParams) Parameters(context.Context, string, string) (domain.Parameters, error) {
@@ -50,6 +75,10 @@ func (p *memParams) Parameters(context.Context, string, string) (domain.Paramete
 	}
 	if p.pending != "" {
 		out[domain.ParamPendingReboot] = domain.Param{Value: domain.NewSecret(p.pending)}
+	}
+	if p.conf != nil {
+		v, _ := domain.EncodePendingConfiguration(*p.conf)
+		out[domain.ParamPendingConfiguration] = domain.Param{Value: domain.NewSecret(v)}
 	}
 	return out, nil
 }
@@ -74,21 +103,34 @@ func (p *memParams) pendingReboot() bool {
 	return p.pending != ""
 }
 
+const paramPath = "/mediagw/gateways/gw-test-1/"
+
+var desiredCred = loginbudget.CredentialOf(paramPath+domain.ParamPassword, 1)
+
 func seedParams() staticParams {
-	return staticParams{
-		domain.ParamGatewayName:       {Value: domain.NewSecret("gw-test-1")},
-		domain.ParamPassword:          {Value: domain.NewSecret(desiredPassword), Secure: true},
-		domain.ParamBootstrapPassword: {Value: domain.NewSecret(bootstrapPassword), Secure: true},
-		domain.ParamTimezone:          {Value: domain.NewSecret("5.5")},
-		domain.ParamExternalIP:        {Value: domain.NewSecret("198.51.100.1")},
+	p := staticParams{}
+	for _, v := range []struct {
+		short, value string
+		secure       bool
+	}{
+		{domain.ParamGatewayName, "gw-test-1", false},
+		{domain.ParamPassword, desiredPassword, true},
+		{domain.ParamBootstrapPassword, bootstrapPassword, true},
+		{domain.ParamTimezone, "5.5", false},
+		{domain.ParamExternalIP, "198.51.100.1", false},
+	} {
+		p[v.short] = domain.Param{Value: domain.NewSecret(v.value), Secure: v.secure, Name: paramPath + v.short, Version: 1}
 	}
+	return p
 }
 
-// harness is a simulated gateway and a configurator aimed at it, whose
-// log is kept to check that no password shows.
+// harness is a simulated gateway and a configurator aimed at it, with a
+// login budget in memory, whose log is kept to check that no password
+// shows.
 type harness struct {
 	params *memParams
 	sim    *gatewaysim.Server
+	budget *loginbudget.Budget
 	conf   *app.Configurator
 	logs   *testkit.Buffer
 	req    app.Request
@@ -109,10 +151,12 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 	if tweak != nil {
 		tweak(&opt)
 	}
-	dialer := isapi.Dialer{Timeout: 2 * time.Second}
+	budget := isapi.NewMemBudget()
+	dialer := isapi.Dialer{Timeout: 2 * time.Second, Budget: budget}
 	store := &memParams{params: domain.Parameters(params)}
-	conf := app.New(store, dialer.Open, opt)
-	h := &harness{params: store, sim: sim, conf: conf, logs: logs, req: app.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
+	conf := app.New(store, dialer.Open, budget, opt)
+	h := &harness{params: store, sim: sim, budget: budget, conf: conf, logs: logs,
+		req: app.Request{GatewayID: "gw-test-1", Address: sim.HTTPAddr(), ElasticIP: elasticIP}}
 	t.Cleanup(func() {
 		for _, pw := range []string{desiredPassword, bootstrapPassword, gatewayPassword} {
 			if strings.Contains(logs.String(), pw) {
@@ -121,6 +165,19 @@ func newHarness(t *testing.T, gatewayPassword string, params staticParams, tweak
 		}
 	})
 	return h
+}
+
+// accepted records in the budget that the gateway accepted cred (as
+// another component's login would).
+func (h *harness) accepted(t *testing.T, cred loginbudget.Credential) {
+	t.Helper()
+	a, err := h.budget.Begin(t.Context(), h.req.GatewayID, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(t.Context(), loginbudget.Accepted, 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *harness) configure(t *testing.T) (domain.Result, *domain.Failure) {
@@ -211,8 +268,8 @@ func TestFactoryGatewayConfiguredThenIdempotent(t *testing.T) {
 	if c.Reboots != 1 {
 		t.Fatalf("reboots = %d, want 1", c.Reboots)
 	}
-	if n := c.FailedLogins[localIP]; n > 1 {
-		t.Fatalf("failed logins = %d, want at most 1 (the desired password tried first)", n)
+	if n := len(h.sim.LoginFailures()); n != 0 {
+		t.Fatalf("failed logins = %d, want 0 (the bootstrap password tried first on a gateway nobody logged in to)", n)
 	}
 	for _, p := range []string{gatewaysim.PathUsers, gatewaysim.PathDeviceInfo, gatewaysim.PathTime, gatewaysim.PathContentPortMaps, gatewaysim.PathDevicePortMaps, gatewaysim.PathReboot} {
 		if c.Puts[p] != 1 {
@@ -232,10 +289,14 @@ func TestFactoryGatewayConfiguredThenIdempotent(t *testing.T) {
 	}
 }
 
-// A run that changed the password and crashed before reporting left the
-// gateway with the desired password and factory settings.
+// A run that changed the password, proved it, and crashed before
+// reporting left the gateway with the desired password and factory
+// settings, and the login budget with the desired credential accepted:
+// the next run tries it first. (Had it crashed before proving it, the
+// bootstrap credential would be the accepted one: one failed login.)
 func TestPasswordAlreadyChanged(t *testing.T) {
 	h := newHarness(t, desiredPassword, seedParams(), nil)
+	h.accepted(t, desiredCred)
 	res, fail := h.configure(t)
 	if fail != nil {
 		t.Fatal(fail)
@@ -252,13 +313,16 @@ func TestPasswordAlreadyChanged(t *testing.T) {
 
 func TestWrongBootstrapPasswordFailsWithoutLockingOut(t *testing.T) {
 	h := newHarness(t, "Someone-Else-9", seedParams(), nil)
-	_, fail := h.configure(t)
-	if fail == nil || fail.Step != domain.StepLogin || fail.Retryable || !strings.Contains(fail.Reason, "rejected both") {
-		t.Fatalf("failure = %+v", fail)
+	for range 3 {
+		_, fail := h.configure(t)
+		if fail == nil || fail.Step != domain.StepLogin || fail.Retryable || fail.Credentials == nil ||
+			fail.Credentials.Reason != domain.CredentialsRejected || !strings.Contains(fail.Reason, "no password to log in with") {
+			t.Fatalf("failure = %+v", fail)
+		}
 	}
 	c := h.sim.Counters()
-	if n := c.FailedLogins[localIP]; n < 1 || n > 2 {
-		t.Fatalf("failed logins = %d, want 1..2", n)
+	if n := len(h.sim.LoginFailures()); n != 2 {
+		t.Fatalf("failed logins = %d, want 2", n)
 	}
 	if c.Lockouts[localIP] != 0 || totalPuts(c) != 0 {
 		t.Fatalf("lockouts %d, puts %v", c.Lockouts[localIP], c.Puts)
@@ -309,10 +373,11 @@ func TestLockedGatewayStopsAtOnce(t *testing.T) {
 }
 
 func TestShortLockIsWaitedOut(t *testing.T) {
-	// The gateway has the desired password: with a threshold of one, a
-	// rejected bootstrap attempt would lock it again.
+	// The gateway has the desired password, and the budget knows it: with
+	// a threshold of one, a rejected bootstrap attempt would lock it again.
 	h := newHarness(t, desiredPassword, seedParams(), func(o *app.Options) { o.LockWaitMax = 5 * time.Second },
 		gatewaysimtest.WithLockout(1, time.Second))
+	h.accepted(t, desiredCred)
 	lock(t, h.sim)
 	start := time.Now()
 	res, fail := h.configure(t)
@@ -327,8 +392,8 @@ func TestShortLockIsWaitedOut(t *testing.T) {
 
 func TestSlowGatewayIsReported(t *testing.T) {
 	h := newHarness(t, bootstrapPassword, seedParams(), nil)
-	dialer := isapi.Dialer{Timeout: 200 * time.Millisecond}
-	h.conf = app.New(h.params, dialer.Open,
+	dialer := isapi.Dialer{Timeout: 200 * time.Millisecond, Budget: h.budget}
+	h.conf = app.New(h.params, dialer.Open, h.budget,
 		app.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	if _, err := h.sim.InjectFault(gatewaysim.Fault{Kind: gatewaysim.FaultLatency, Latency: time.Second}); err != nil {
@@ -445,7 +510,7 @@ func TestConcurrentRunsOnOneGateway(t *testing.T) {
 		}
 	}
 	c := h.sim.Counters()
-	if c.Puts[gatewaysim.PathUsers] != 1 || c.Reboots != 1 || c.FailedLogins[localIP] > 1 {
+	if c.Puts[gatewaysim.PathUsers] != 1 || c.Reboots != 1 || c.FailedLogins[localIP] != 0 {
 		t.Fatalf("password PUTs %d, reboots %d, failed logins %d", c.Puts[gatewaysim.PathUsers], c.Reboots, c.FailedLogins[localIP])
 	}
 }
@@ -457,8 +522,9 @@ func TestUnreachableGateway(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	dialer := isapi.Dialer{Timeout: 500 * time.Millisecond}
-	conf := app.New(&memParams{params: domain.Parameters(seedParams())}, dialer.Open,
+	budget := isapi.NewMemBudget()
+	dialer := isapi.Dialer{Timeout: 500 * time.Millisecond, Budget: budget}
+	conf := app.New(&memParams{params: domain.Parameters(seedParams())}, dialer.Open, budget,
 		app.Options{RetryInitial: 20 * time.Millisecond, RetryMaxElapsed: 300 * time.Millisecond})
 	_, fail := conf.Configure(t.Context(), app.Request{GatewayID: "gw-x", Address: addr})
 	if fail == nil || fail.Step != domain.StepConnect || !fail.Retryable || !strings.Contains(fail.Reason, "refused") {

@@ -20,6 +20,7 @@ type Metrics struct {
 	reboots  prom.Counter
 	logins   *prom.CounterVec
 	duration *prom.HistogramVec
+	rejected *prom.GaugeVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -37,14 +38,18 @@ func NewMetrics(reg prom.Registerer) *Metrics {
 		}),
 		logins: prom.NewCounterVec(prom.CounterOpts{
 			Name: "mediagw_configurator_login_attempts_total",
-			Help: "Login attempts by password (desired, bootstrap) and outcome (accepted, rejected, locked, error).",
+			Help: "Login attempts by password (desired, bootstrap) and outcome (accepted, rejected, locked, refused by the login budget: nothing sent, unanswered or another transient failure, error).",
 		}, []string{"password", "outcome"}),
 		duration: prom.NewHistogramVec(prom.HistogramOpts{
 			Name: "mediagw_configurator_run_duration_seconds", Help: "Duration of configuration runs by result.",
 			Buckets: prom.ExponentialBuckets(0.05, 2.5, 10),
 		}, []string{"result"}),
+		rejected: prom.NewGaugeVec(prom.GaugeOpts{
+			Name: "mediagw_configurator_credentials_rejected",
+			Help: "1 for each gateway whose configuration is pending because no password could be logged in with (the login budget refused or the gateway rejected every one); resumed when the budget admits one.",
+		}, []string{"gateway_id"}),
 	}
-	reg.MustRegister(m.runs, m.changed, m.reboots, m.logins, m.duration)
+	reg.MustRegister(m.runs, m.changed, m.reboots, m.logins, m.duration, m.rejected)
 	return m
 }
 
@@ -75,5 +80,18 @@ func (m *Metrics) RebootRequested() {
 func (m *Metrics) LoginAttempt(password, outcome string) {
 	if m != nil {
 		m.logins.WithLabelValues(password, outcome).Inc()
+	}
+}
+
+// CredentialsRejected shows (1) or removes the gateway's pending
+// credentials problem.
+func (m *Metrics) CredentialsRejected(gatewayID string, rejected bool) {
+	if m == nil {
+		return
+	}
+	if rejected {
+		m.rejected.WithLabelValues(gatewayID).Set(1)
+	} else {
+		m.rejected.DeleteLabelValues(gatewayID)
 	}
 }

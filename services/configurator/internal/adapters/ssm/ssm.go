@@ -1,12 +1,15 @@
 // Package ssm reads a gateway's parameters from SSM Parameter Store:
 // everything under <root>/gateways/<gateway-id>/ in one paged, decrypted
-// read per run.
+// read per run, each with its name and version (a password's login
+// credential). It also keeps the configurator's own records there,
+// PendingReboot and PendingConfiguration (String parameters, no secret).
 package ssm
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +26,8 @@ import (
 type API interface {
 	GetParametersByPath(ctx context.Context, in *awsssm.GetParametersByPathInput, opts ...func(*awsssm.Options)) (*awsssm.GetParametersByPathOutput, error)
 	GetParameter(ctx context.Context, in *awsssm.GetParameterInput, opts ...func(*awsssm.Options)) (*awsssm.GetParameterOutput, error)
+	GetParameters(ctx context.Context, in *awsssm.GetParametersInput, opts ...func(*awsssm.Options)) (*awsssm.GetParametersOutput, error)
+	DescribeParameters(ctx context.Context, in *awsssm.DescribeParametersInput, opts ...func(*awsssm.Options)) (*awsssm.DescribeParametersOutput, error)
 	PutParameter(ctx context.Context, in *awsssm.PutParameterInput, opts ...func(*awsssm.Options)) (*awsssm.PutParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *awsssm.DeleteParameterInput, opts ...func(*awsssm.Options)) (*awsssm.DeleteParameterOutput, error)
 }
@@ -90,19 +95,92 @@ func (s *Store) Parameters(ctx context.Context, gatewayID, bootstrapParameter st
 
 // SetPendingReboot records that the gateway has changes waiting for a reboot.
 func (s *Store) SetPendingReboot(ctx context.Context, gatewayID, note string) error {
-	name := s.Path(gatewayID) + domain.ParamPendingReboot
-	_, err := s.api.PutParameter(ctx, &awsssm.PutParameterInput{Name: aws.String(name), Value: aws.String(note),
-		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true),
-		Description: aws.String("written by the configurator: changes wait for a reboot of the gateway")})
+	return s.putRecord(ctx, gatewayID, domain.ParamPendingReboot, note, "written by the configurator: changes wait for a reboot of the gateway")
+}
+
+// ClearPendingReboot removes the record; an absent one is fine.
+func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error {
+	return s.deleteRecord(ctx, gatewayID, domain.ParamPendingReboot)
+}
+
+// SetPendingConfiguration records a configuration that waits for a
+// password the login budget admits.
+func (s *Store) SetPendingConfiguration(ctx context.Context, p domain.PendingConfiguration) error {
+	if _, err := gatewayid.Parse(p.GatewayID); err != nil {
+		return &domain.OpError{Kind: domain.KindPermanent, Err: err}
+	}
+	v, err := domain.EncodePendingConfiguration(p)
+	if err != nil {
+		return &domain.OpError{Kind: domain.KindPermanent, Err: err}
+	}
+	return s.putRecord(ctx, p.GatewayID, domain.ParamPendingConfiguration, v,
+		"written by the configurator: a configuration waits for a password the login budget admits")
+}
+
+// ClearPendingConfiguration removes the record; an absent one is fine.
+func (s *Store) ClearPendingConfiguration(ctx context.Context, gatewayID string) error {
+	return s.deleteRecord(ctx, gatewayID, domain.ParamPendingConfiguration)
+}
+
+// PendingConfigurations lists every gateway's PendingConfiguration: the
+// names from DescribeParameters (path and name filters, no values), the
+// values from GetParameters, ten at a time. Unreadable records are left
+// out and named in the error.
+func (s *Store) PendingConfigurations(ctx context.Context) ([]domain.PendingConfiguration, error) {
+	gateways := s.root + "/gateways"
+	in := &awsssm.DescribeParametersInput{ParameterFilters: []ssmtypes.ParameterStringFilter{
+		{Key: aws.String("Path"), Option: aws.String("Recursive"), Values: []string{gateways}},
+		{Key: aws.String("Name"), Option: aws.String("Contains"), Values: []string{"/" + domain.ParamPendingConfiguration}},
+	}}
+	var names []string
+	for {
+		page, err := s.api.DescribeParameters(ctx, in)
+		if err != nil {
+			return nil, classify("list pending configurations under "+gateways, err)
+		}
+		for _, m := range page.Parameters {
+			name := aws.ToString(m.Name)
+			id, ok := strings.CutSuffix(strings.TrimPrefix(name, gateways+"/"), "/"+domain.ParamPendingConfiguration)
+			if ok && strings.HasPrefix(name, gateways+"/") && !strings.Contains(id, "/") {
+				names = append(names, name)
+			}
+		}
+		if aws.ToString(page.NextToken) == "" {
+			break
+		}
+		in.NextToken = page.NextToken
+	}
+	var out []domain.PendingConfiguration
+	var errs []error
+	for batch := range slices.Chunk(names, 10) {
+		got, err := s.api.GetParameters(ctx, &awsssm.GetParametersInput{Names: batch})
+		if err != nil {
+			return out, classify("read pending configurations", err)
+		}
+		for _, p := range got.Parameters {
+			pc, err := domain.DecodePendingConfiguration(aws.ToString(p.Value))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", aws.ToString(p.Name), err))
+				continue
+			}
+			out = append(out, pc)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (s *Store) putRecord(ctx context.Context, gatewayID, short, value, description string) error {
+	name := s.Path(gatewayID) + short
+	_, err := s.api.PutParameter(ctx, &awsssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value),
+		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true), Description: aws.String(description)})
 	if err != nil {
 		return classify("write "+name, err)
 	}
 	return nil
 }
 
-// ClearPendingReboot removes the record; an absent one is fine.
-func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error {
-	name := s.Path(gatewayID) + domain.ParamPendingReboot
+func (s *Store) deleteRecord(ctx context.Context, gatewayID, short string) error {
+	name := s.Path(gatewayID) + short
 	_, err := s.api.DeleteParameter(ctx, &awsssm.DeleteParameterInput{Name: aws.String(name)})
 	var nf *ssmtypes.ParameterNotFound
 	if err != nil && !errors.As(err, &nf) {
@@ -112,7 +190,8 @@ func (s *Store) ClearPendingReboot(ctx context.Context, gatewayID string) error 
 }
 
 func param(p ssmtypes.Parameter) domain.Param {
-	return domain.Param{Value: domain.NewSecret(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString}
+	return domain.Param{Value: domain.NewSecret(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString,
+		Name: aws.ToString(p.Name), Version: p.Version}
 }
 
 func classify(op string, err error) error {

@@ -16,12 +16,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-
-	"google.golang.org/protobuf/proto"
+	"time"
 
 	"mediagw/pkg/gatewayid"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
+	"mediagw/pkg/redact"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/configurator/internal/app"
@@ -39,9 +39,11 @@ type Wiring struct {
 	// Name is the service's name in logs.
 	Name string
 	// DeclareRun declares on c the settings a run shares with the service
-	// (PARAMETER_ROOT, GATEWAY_USER, GATEWAY_TIMEOUT, ...) and returns, for
-	// after c.Parse, what builds the run; its error is the AWS configuration's.
-	DeclareRun func(c *service.Config) func(ctx context.Context, log *slog.Logger) (app.Configurer, error)
+	// (PARAMETER_ROOT, GATEWAY_USER, GATEWAY_TIMEOUT, LOGIN_BUDGET_TABLE,
+	// ...) and returns, for after c.Parse, what builds the run, which
+	// registers every password it reads in secrets; its error is the AWS
+	// configuration's.
+	DeclareRun func(c *service.Config) func(ctx context.Context, log *slog.Logger, secrets *redact.Secrets) (app.Configurer, error)
 	// Publisher returns a publisher to topic t; its error is the AWS configuration's.
 	Publisher func(ctx context.Context, t *service.Topic, log *slog.Logger) (app.EventPublisher, error)
 }
@@ -119,13 +121,18 @@ func parse(c *service.Config, args []string, stdout, stderr io.Writer, name stri
 	return 0, true
 }
 
-// logger writes JSON logs to stderr at LOG_LEVEL, as the service does.
-func logger(c *service.Config, stderr io.Writer, name string) *slog.Logger {
+// logger writes JSON logs to stderr at LOG_LEVEL, as the service does,
+// redacting what is registered in secrets (nil: nothing).
+func logger(c *service.Config, stderr io.Writer, name string, secrets *redact.Secrets) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*c.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
-	return service.NewLogger(stderr, level, name)
+	l := service.NewLogger(stderr, level, name)
+	if secrets == nil {
+		return l
+	}
+	return slog.New(secrets.Handler(l.Handler()))
 }
 
 // provision publishes GatewayProvisioned, for the service to configure the gateway.
@@ -138,7 +145,7 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, w W
 	if code, ok := parse(c, args, stdout, stderr, "provision", gw.check); !ok {
 		return code
 	}
-	log := logger(c, stderr, w.Name)
+	log := logger(c, stderr, w.Name, nil)
 	bp := *gw.bootstrapParameter
 	if bp == "" {
 		bp = "/" + strings.Trim(*root, "/") + "/gateways/" + *gw.id + "/" + domain.ParamBootstrapPassword
@@ -169,7 +176,20 @@ type applyOutput struct {
 	Reason        string   `json:"reason,omitempty"`
 	Retryable     bool     `json:"retryable,omitempty"`
 	LockRemaining string   `json:"lock_remaining,omitempty"`
-	Published     bool     `json:"published,omitempty"`
+	// Credentials is set when no password could be logged in with.
+	Credentials *credentialsOutput `json:"credentials,omitempty"`
+	// CredentialsAccepted: the run ended a configuration pending on its
+	// credentials; the credential the gateway accepted.
+	CredentialsAccepted string `json:"credentials_accepted,omitempty"`
+	Published           bool   `json:"published,omitempty"`
+}
+
+// credentialsOutput is a domain.CredentialsRejection as apply prints it.
+type credentialsOutput struct {
+	Reason       string `json:"reason"`
+	Credential   string `json:"credential"`
+	Until        string `json:"until,omitempty"`
+	FailedLogins int    `json:"failed_logins"`
 }
 
 // apply configures one gateway now and prints the result as JSON.
@@ -190,15 +210,17 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer, w Wirin
 	if !ok {
 		return code
 	}
-	log := logger(c, stderr, w.Name)
-	conf, err := build(ctx, log)
+	secrets := redact.New()
+	log := logger(c, stderr, w.Name, secrets)
+	conf, err := build(ctx, log, secrets)
 	if err != nil {
 		fmt.Fprintf(stderr, "configurator apply: aws configuration: %v\n", err)
 		return 1
 	}
 	req := app.Request{GatewayID: *gw.id, Address: *gw.address, ElasticIP: *gw.elasticIP, BootstrapParameter: *gw.bootstrapParameter}
 	res, fail := conf.Configure(ctx, req)
-	out := applyOutput{GatewayID: req.GatewayID, Result: "configured", Rebooted: res.Rebooted, Took: res.Took.Round(1e6).String()}
+	out := applyOutput{GatewayID: req.GatewayID, Result: "configured", Rebooted: res.Rebooted, Took: res.Took.Round(1e6).String(),
+		CredentialsAccepted: res.CredentialsAccepted}
 	for _, ch := range res.Changed {
 		out.Changed = append(out.Changed, string(ch))
 	}
@@ -207,15 +229,19 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer, w Wirin
 		if fail.LockRemaining > 0 {
 			out.LockRemaining = fail.LockRemaining.String()
 		}
+		if cr := fail.Credentials; cr != nil {
+			out.Credentials = &credentialsOutput{Reason: cr.Reason, Credential: cr.Credential, FailedLogins: cr.FailedLogins}
+			if !cr.Until.IsZero() {
+				out.Credentials.Until = cr.Until.UTC().Format(time.RFC3339)
+			}
+		}
 	}
 	if *publish {
-		var ev proto.Message = app.ConfiguredEvent(req.GatewayID, res)
-		if fail != nil {
-			ev = app.FailedEvent(req.GatewayID, fail)
-		}
 		pub, err := w.Publisher(ctx, &service.Topic{Name: gatewayEventsTopic, ARN: *topicARN}, log)
-		if err == nil {
-			err = pub.Publish(ctx, ev)
+		for _, ev := range app.Events(req.GatewayID, res, fail) {
+			if err == nil {
+				err = pub.Publish(ctx, ev)
+			}
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "configurator apply: publish the result: %v\n", err)

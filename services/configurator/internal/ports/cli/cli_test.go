@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/redact"
 	"mediagw/pkg/service"
 	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
@@ -26,10 +27,15 @@ type fakes struct {
 	fail      *domain.Failure
 	published []proto.Message
 	topicARN  string
+	secret    string // a password the run reads
+	log       *slog.Logger
 }
 
 func (f *fakes) Configure(_ context.Context, req app.Request) (domain.Result, *domain.Failure) {
 	f.req = req
+	if f.secret != "" {
+		f.log.Info("read a password", "value", f.secret)
+	}
 	return f.res, f.fail
 }
 
@@ -41,9 +47,14 @@ func (f *fakes) Publish(_ context.Context, ev proto.Message) error {
 func (f *fakes) wiring() cli.Wiring {
 	return cli.Wiring{
 		Name: "configurator",
-		DeclareRun: func(c *service.Config) func(context.Context, *slog.Logger) (app.Configurer, error) {
+		DeclareRun: func(c *service.Config) func(context.Context, *slog.Logger, *redact.Secrets) (app.Configurer, error) {
 			c.String("PARAMETER_ROOT", "/mediagw", "SSM parameter root")
-			return func(context.Context, *slog.Logger) (app.Configurer, error) { return f, nil }
+			return func(_ context.Context, log *slog.Logger, secrets *redact.Secrets) (app.Configurer, error) {
+				// As the run registers the SecureStrings it reads.
+				secrets.Add(f.secret)
+				f.log = log
+				return f, nil
+			}
 		},
 		Publisher: func(_ context.Context, t *service.Topic, _ *slog.Logger) (app.EventPublisher, error) {
 			f.topicARN = t.ARN
@@ -140,5 +151,39 @@ func TestApplyPrintsTheResult(t *testing.T) {
 	}
 	if ev, ok := f.published[0].(*eventsv1.GatewayConfigurationFailed); len(f.published) != 1 || !ok || ev.GetStep() != "login" {
 		t.Fatalf("published %v", f.published)
+	}
+}
+
+// A run that found no password to log in with prints what the budget
+// said, publishes both events with --publish, and the command's log
+// redacts what the run registered.
+func TestApplyPrintsTheCredentialsProblem(t *testing.T) {
+	t.Setenv("GATEWAY_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:gw")
+	until := time.Date(2026, 5, 1, 12, 30, 0, 0, time.UTC)
+	f := &fakes{secret: "Run-Secret-42", fail: &domain.Failure{Step: "login", Reason: "no password to log in with", Err: domain.ErrNoCredentials,
+		Credentials: &domain.CredentialsRejection{Reason: domain.CredentialsBudget, Credential: "/mediagw/gateways/gw-7/Password@3", Until: until, FailedLogins: 2}}}
+	out, errOut, code, _ := run(t, f, "apply", "--gateway-id", "gw-7", "--address", "10.0.3.7:80", "--publish")
+	var got struct {
+		Result      string `json:"result"`
+		Credentials struct {
+			Reason       string `json:"reason"`
+			Credential   string `json:"credential"`
+			Until        string `json:"until"`
+			FailedLogins int    `json:"failed_logins"`
+		} `json:"credentials"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 1 || got.Result != "failed" ||
+		got.Credentials.Reason != "budget-spent" || got.Credentials.Credential != "/mediagw/gateways/gw-7/Password@3" ||
+		got.Credentials.Until != "2026-05-01T12:30:00Z" || got.Credentials.FailedLogins != 2 {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if len(f.published) != 2 {
+		t.Fatalf("published %v", f.published)
+	}
+	if _, ok := f.published[1].(*eventsv1.GatewayCredentialsRejected); !ok {
+		t.Fatalf("published %v", f.published)
+	}
+	if !strings.Contains(errOut, "read a password") || strings.Contains(errOut, f.secret) {
+		t.Fatalf("the command's log:\n%s", errOut)
 	}
 }
