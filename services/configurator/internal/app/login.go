@@ -250,7 +250,7 @@ func (r *run) whatToDo(ctx context.Context, cands []candidate, cr *domain.Creden
 	case domain.CredentialsLocked:
 		s = fmt.Sprintf("The gateway is locked until %s; the configurator service tries again by itself then.", at(cr.Until))
 	case domain.CredentialsBudget:
-		s = fmt.Sprintf("No login before %s; the configurator service tries again by itself then (a password the gateway rejected only in a new version of its parameter).", at(cr.Until))
+		s = fmt.Sprintf("No login before %s; the configurator service tries again by itself then (a password the gateway rejected is tried again only in a new version of its parameter).", at(cr.Until))
 	default:
 		desired := loginbudget.Credential(cr.Credential)
 		where := desired.Parameter()

@@ -360,3 +360,42 @@ func TestFailClassification(t *testing.T) {
 		}
 	}
 }
+
+func TestDesiredKeepsWhereThePasswordsCameFrom(t *testing.T) {
+	p := Parameters{
+		ParamGatewayName:       {Value: NewSecret("gw")},
+		ParamPassword:          {Value: NewSecret("Mgw-Local-2026"), Secure: true, Name: "/r/gateways/gw/Password", Version: 3},
+		ParamBootstrapPassword: {Value: NewSecret("Factory-Pass1"), Secure: true, Name: "/r/factory", Version: 1},
+		ParamTimezone:          {Value: NewSecret("0")},
+	}
+	d, err := DesiredFrom(p, "198.51.100.1", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.PasswordParam.Name != "/r/gateways/gw/Password" || d.PasswordParam.Version != 3 ||
+		d.BootstrapParam.Name != "/r/factory" || d.BootstrapParam.Version != 1 {
+		t.Fatalf("%+v %+v", d.PasswordParam, d.BootstrapParam)
+	}
+}
+
+func TestPendingConfigurationRoundTrip(t *testing.T) {
+	since := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	p := PendingConfiguration{GatewayID: "gw-1", Address: "10.0.0.1:80", ElasticIP: "198.51.100.1",
+		BootstrapParameter: "/mediagw/b", Since: since, NotBefore: since.Add(30 * time.Minute)}
+	v, err := EncodePendingConfiguration(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodePendingConfiguration(v)
+	if err != nil || got != p {
+		t.Fatalf("%+v, %v (from %s)", got, err, v)
+	}
+	if v, _ := EncodePendingConfiguration(PendingConfiguration{GatewayID: "gw-1", Address: "a", Since: since}); strings.Contains(v, "not_before") || strings.Contains(v, "retry") {
+		t.Fatalf("zero fields written: %s", v)
+	}
+	for _, bad := range []string{"", "{", `{"address":"a"}`, `{"gateway_id":"gw"}`} {
+		if _, err := DecodePendingConfiguration(bad); !errors.Is(err, ErrBadParameter) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
