@@ -1,8 +1,8 @@
 // Package domain is the device-watcher's domain: what is known of each
-// camera attached to one gateway and of the gateway itself, which changes
-// to announce when the gateway shows something new (the Tracker), the
-// lease that makes one instance the watcher of a gateway, and the errors
-// the stores report.
+// camera attached to one gateway and of the gateway itself (reachable or
+// not, its credentials rejected or not), which changes to announce when
+// the gateway shows something new (the Tracker), the lease that makes one
+// instance the watcher of a gateway, and the errors the stores report.
 //
 // It does no I/O and reads no clock: times are passed in. Observations
 // (from polls of the device list and from the gateway's event stream
@@ -58,9 +58,51 @@ type Gateway struct {
 	// Since is when the gateway stopped answering (when !Reachable).
 	Since  time.Time
 	Reason string
+	// Login is the announced login standing.
+	Login Login
 	// LastChange is when the last announced change happened.
 	LastChange time.Time
 	Version    int64
+}
+
+// Login is the gateway's announced login standing.
+type Login struct {
+	// Rejected: the watcher sends no login to the gateway (its password was
+	// rejected, or the login budget refuses logins) until the password's
+	// parameter changes or the budget allows a login again.
+	Rejected bool
+	// Since is when logins stopped (Rejected) or worked again.
+	Since time.Time
+	// Refusal says why (Rejected).
+	Refusal LoginRefusal
+	// Credential is the credential the gateway accepted (not Rejected; ""
+	// when never announced).
+	Credential string
+}
+
+// LoginRefusal is why logins to a gateway stopped. It names the password
+// by its parameter and version, never by its value.
+type LoginRefusal struct {
+	// Reason: "credentials-rejected", "budget-spent" or "locked" (the
+	// login budget's reasons).
+	Reason string
+	// Credential is "<parameter>@<version>".
+	Credential string
+	// Until is when a login may be possible again; zero when only a new
+	// version of the parameter helps.
+	Until time.Time
+	// FailedLogins: failed or unanswered logins in the budget's window.
+	FailedLogins int
+	// Detail says it for people.
+	Detail string
+}
+
+// SplitCredential splits "<parameter>@<version>" (for logs).
+func SplitCredential(c string) (parameter, version string) {
+	if i := strings.LastIndexByte(c, '@'); i >= 0 {
+		return c[:i], c[i+1:]
+	}
+	return c, ""
 }
 
 // Source says which detection path made a change visible.
@@ -112,6 +154,10 @@ const (
 	KindDeviceDeleted      Kind = "device_deleted"
 	KindGatewayUnreachable Kind = "gateway_unreachable"
 	KindGatewayReachable   Kind = "gateway_reachable"
+	// KindGatewayCredentialsRejected: logins to the gateway stopped.
+	KindGatewayCredentialsRejected Kind = "gateway_credentials_rejected"
+	// KindGatewayCredentialsAccepted: logins work again.
+	KindGatewayCredentialsAccepted Kind = "gateway_credentials_accepted"
 )
 
 // IsDevice reports whether the change is about a camera.

@@ -14,6 +14,14 @@ type Snapshot struct {
 	// Unreachable: Err means the gateway did not answer at all (as opposed
 	// to answering badly): the connection failed or timed out.
 	Unreachable bool
+	// NothingSent: Err came before anything reached the gateway (logins
+	// stopped, no password): it says nothing about the gateway.
+	NothingSent bool
+	// Refused: logins to the gateway are stopped (Err is why).
+	Refused *LoginRefusal
+	// LoggedIn is the credential the gateway accepted for this poll ("":
+	// it did not, or it was not asked).
+	LoggedIn string
 }
 
 // UpdateKind says what a StreamUpdate reports.
@@ -30,7 +38,8 @@ const (
 	UpdateDevice
 	// UpdateLost: an event could not be understood and may be lost: poll.
 	UpdateLost
-	// UpdateDown: the stream dropped or could not be opened (Err).
+	// UpdateDown: the stream dropped or could not be opened (Err); with
+	// Refused, because logins to the gateway are stopped.
 	UpdateDown
 )
 
@@ -47,4 +56,8 @@ type StreamUpdate struct {
 	Err         error
 	// Unreachable: Err means the gateway did not answer at all.
 	Unreachable bool
+	// Refused (UpdateDown): logins to the gateway are stopped.
+	Refused *LoginRefusal
+	// Credential (UpdateConnected) is the credential the gateway accepted.
+	Credential string
 }

@@ -24,6 +24,7 @@ type Tracker struct {
 	devices map[string]*entry
 	gw      Gateway // announced
 	contact contact
+	login   loginSeen
 	// knownAt is the latest time the watcher's view of the gateway was
 	// confirmed complete (a successful poll, or the live event stream).
 	knownAt time.Time
@@ -59,6 +60,14 @@ type contact struct {
 	lastOK       time.Time
 	failingSince time.Time // zero: no failure since lastOK
 	reason       string
+}
+
+// loginSeen is what the observations say about logging in.
+type loginSeen struct {
+	refused   *LoginRefusal // nil: logins go on
+	refusedAt time.Time     // since when (the current refusal)
+	okAt      time.Time     // the latest login the gateway accepted
+	okCred    string
 }
 
 // NewTracker returns a tracker starting from the stored state; a gateway never
@@ -165,9 +174,42 @@ func (t *Tracker) Unreached(at time.Time, reason string) {
 	}
 }
 
+// LoginRefused records that logins to the gateway are stopped at `at`
+// (the gateway rejected the password, or the login budget refuses logins).
+// An observation older than the last accepted login is ignored.
+func (t *Tracker) LoginRefused(at time.Time, r LoginRefusal) {
+	l := &t.login
+	if at.Before(l.okAt) {
+		return
+	}
+	if l.refused == nil {
+		l.refusedAt = at
+		// The cameras are not watched while logins are stopped (nor are
+		// they known to be down): an offline streak must be observed anew,
+		// in full, once logins work again.
+		for _, e := range t.devices {
+			e.seen.offlineSince, e.seen.offlineSinceGW = time.Time{}, time.Time{}
+		}
+	}
+	l.refused = &r
+}
+
+// LoggedIn records that the gateway accepted credential cred at `at`.
+func (t *Tracker) LoggedIn(at time.Time, cred string) {
+	l := &t.login
+	if !at.Before(l.okAt) {
+		l.okAt, l.okCred = at, cred
+	}
+	if l.refused != nil && !at.Before(l.refusedAt) {
+		l.refused = nil
+	}
+}
+
 // Changes returns the transitions that the observations so far call for,
 // gateway changes first, then cameras in devIndex order. It changes nothing:
-// Commit adopts a change once it is stored.
+// Commit adopts a change once it is stored. There is at most one gateway
+// change (each is computed from the announced gateway state); once it is
+// committed, the next call returns the next one.
 func (t *Tracker) Changes(now time.Time) []Change {
 	var out []Change
 	if c, ok := t.gatewayChange(now); ok {
@@ -185,13 +227,35 @@ func (t *Tracker) gatewayChange(now time.Time) (Change, bool) {
 	g, c := t.gw, t.contact
 	switch {
 	case g.Reachable && !c.failingSince.IsZero() && now.Sub(c.failingSince) >= t.cfg.UnreachableAfter:
-		after := Gateway{Reachable: false, Since: c.failingSince, Reason: c.reason, LastChange: c.failingSince, Version: g.Version + 1}
+		after := Gateway{Reachable: false, Since: c.failingSince, Reason: c.reason, Login: g.Login, LastChange: c.failingSince, Version: g.Version + 1}
 		return Change{Kind: KindGatewayUnreachable, GatewayID: t.cfg.GatewayID, Gateway: after, PreviousGateway: g,
 			OccurredAt: c.failingSince, DetectableAt: c.failingSince.Add(t.cfg.UnreachableAfter)}, true
 	case !g.Reachable && c.failingSince.IsZero() && c.lastOK.After(g.Since):
-		after := Gateway{Reachable: true, LastChange: c.lastOK, Version: g.Version + 1}
+		after := Gateway{Reachable: true, Login: g.Login, LastChange: c.lastOK, Version: g.Version + 1}
 		return Change{Kind: KindGatewayReachable, GatewayID: t.cfg.GatewayID, Gateway: after, PreviousGateway: g,
 			UnreachableFor: c.lastOK.Sub(g.Since), OccurredAt: c.lastOK, DetectableAt: c.lastOK}, true
+	}
+	return t.loginChange()
+}
+
+// loginChange is the transition of the login standing the observations
+// call for: into credentials-rejected on a refusal, out of it on a login
+// the gateway accepted since.
+func (t *Tracker) loginChange() (Change, bool) {
+	g, l := t.gw, t.login
+	switch {
+	case !g.Login.Rejected && l.refused != nil:
+		after := g
+		after.Login = Login{Rejected: true, Since: l.refusedAt, Refusal: *l.refused}
+		after.LastChange, after.Version = l.refusedAt, g.Version+1
+		return Change{Kind: KindGatewayCredentialsRejected, GatewayID: t.cfg.GatewayID, Gateway: after, PreviousGateway: g,
+			OccurredAt: l.refusedAt, DetectableAt: l.refusedAt}, true
+	case g.Login.Rejected && l.refused == nil && l.okAt.After(g.Login.Since):
+		after := g
+		after.Login = Login{Since: l.okAt, Credential: l.okCred}
+		after.LastChange, after.Version = l.okAt, g.Version+1
+		return Change{Kind: KindGatewayCredentialsAccepted, GatewayID: t.cfg.GatewayID, Gateway: after, PreviousGateway: g,
+			OccurredAt: l.okAt, DetectableAt: l.okAt}, true
 	}
 	return Change{}, false
 }
@@ -271,6 +335,9 @@ func withChange(d Device, at time.Time) Device {
 // Commit adopts a stored change as the known state.
 func (t *Tracker) Commit(c Change) {
 	switch c.Kind {
+	case KindGatewayCredentialsRejected, KindGatewayCredentialsAccepted:
+		t.gw = c.Gateway
+		return
 	case KindGatewayUnreachable, KindGatewayReachable:
 		t.gw = c.Gateway
 		if !c.Gateway.Reachable {
