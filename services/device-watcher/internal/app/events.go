@@ -12,6 +12,10 @@ import (
 	"mediagw/services/device-watcher/internal/domain"
 )
 
+// Component is the device-watcher's name in the login budget and in the
+// credentials events.
+const Component = "device-watcher"
+
 // Event renders a change as the event that announces it. Its id is the
 // change's EventID, so a re-publication is recognisably the same event.
 func Event(c domain.Change) (proto.Message, error) {
@@ -28,6 +32,13 @@ func Event(c domain.Change) (proto.Message, error) {
 		return &eventsv1.GatewayUnreachable{Meta: meta, GatewayId: c.GatewayID, Reason: c.Gateway.Reason, Since: ts(c.Gateway.Since)}, nil
 	case domain.KindGatewayReachable:
 		return &eventsv1.GatewayReachable{Meta: meta, GatewayId: c.GatewayID, UnreachableFor: durationpb.New(c.UnreachableFor)}, nil
+	case domain.KindGatewayCredentialsRejected:
+		r := c.Gateway.Login.Refusal
+		return &eventsv1.GatewayCredentialsRejected{Meta: meta, GatewayId: c.GatewayID, Component: Component,
+			Reason: r.Reason, Credential: r.Credential, Detail: r.Detail, Until: ts(r.Until), FailedLogins: int32(r.FailedLogins)}, nil
+	case domain.KindGatewayCredentialsAccepted:
+		return &eventsv1.GatewayCredentialsAccepted{Meta: meta, GatewayId: c.GatewayID, Component: Component,
+			Credential: c.Gateway.Login.Credential}, nil
 	}
 	return nil, fmt.Errorf("no event for change kind %q", c.Kind)
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,17 +17,21 @@ import (
 
 var discard = slog.New(slog.DiscardHandler)
 
-// fakeGateway lists the same cameras on every poll.
+// fakeGateway lists the same cameras on every poll, logged in with
+// credential cred, or, while refused is set, sends nothing and says so.
 type fakeGateway struct {
 	mu           sync.Mutex
 	cams         []domain.Sighting
-	reconfigured []time.Time
+	cred         string
+	refused      *domain.LoginRefusal
+	reconfigured int
 	reconfigErr  error
-	polls        chan struct{}
+	polls        chan domain.Snapshot
+	resume       chan struct{} // WatchLogins passes these on as resumptions
 }
 
 func newFakeGateway(cams ...domain.Sighting) *fakeGateway {
-	return &fakeGateway{cams: cams, polls: make(chan struct{}, 1000)}
+	return &fakeGateway{cams: cams, cred: "/p@1", polls: make(chan domain.Snapshot, 1000), resume: make(chan struct{})}
 }
 
 func (g *fakeGateway) Poll(_ context.Context, _ map[string]domain.Known) domain.Snapshot {
@@ -34,20 +39,44 @@ func (g *fakeGateway) Poll(_ context.Context, _ map[string]domain.Known) domain.
 	defer g.mu.Unlock()
 	now := time.Now()
 	snap := domain.Snapshot{Started: now, Finished: now}
-	for _, c := range g.cams {
-		c.At, c.Source = now, domain.SourcePoll
-		snap.Sightings = append(snap.Sightings, c)
+	if g.refused != nil {
+		r := *g.refused
+		snap.Err, snap.NothingSent, snap.Refused = errors.New("logins are stopped"), true, &r
+	} else {
+		snap.LoggedIn = g.cred
+		for _, c := range g.cams {
+			c.At, c.Source = now, domain.SourcePoll
+			snap.Sightings = append(snap.Sightings, c)
+		}
 	}
-	g.polls <- struct{}{}
+	g.polls <- snap
 	return snap
+}
+
+// setRefused stops (r) or resumes (nil) logins.
+func (g *fakeGateway) setRefused(r *domain.LoginRefusal, cred string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.refused, g.cred = r, cred
 }
 
 func (g *fakeGateway) Stream(ctx context.Context, _ chan<- domain.StreamUpdate) { <-ctx.Done() }
 
-func (g *fakeGateway) Reconfigured(_ context.Context, at time.Time) error {
+func (g *fakeGateway) WatchLogins(ctx context.Context, resumed chan<- struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.resume:
+			resumed <- struct{}{}
+		}
+	}
+}
+
+func (g *fakeGateway) Reconfigured(context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.reconfigured = append(g.reconfigured, at)
+	g.reconfigured++
 	return g.reconfigErr
 }
 
@@ -170,11 +199,12 @@ func (p *fakePublisher) Publish(_ context.Context, ev proto.Message) error {
 	return nil
 }
 
-// fakeMetrics records the lease transitions.
+// fakeMetrics records the lease transitions and the login gauge.
 type fakeMetrics struct {
-	mu        sync.Mutex
-	leaseHeld []bool
-	storeErrs map[string]int
+	mu          sync.Mutex
+	leaseHeld   []bool
+	storeErrs   map[string]int
+	credentials bool
 }
 
 func (m *fakeMetrics) LeaseHeld(_ string, held bool) {
@@ -195,4 +225,14 @@ func (m *fakeMetrics) StoreError(kind string) {
 func (m *fakeMetrics) PollDuration(string, time.Duration)             {}
 func (m *fakeMetrics) Published(string)                               {}
 func (m *fakeMetrics) DetectionLatency(string, string, time.Duration) {}
-func (m *fakeMetrics) State(string, domain.Counts, bool)              {}
+func (m *fakeMetrics) State(_ string, _ domain.Counts, _, credentialsRejected bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.credentials = credentialsRejected
+}
+
+func (m *fakeMetrics) credentialsRejected() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.credentials
+}

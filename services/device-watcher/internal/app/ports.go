@@ -16,17 +16,31 @@ type Gateway interface {
 	// Poll lists the gateway's cameras, with the details of those known
 	// says need them, and confirms the absence of known cameras.
 	Poll(ctx context.Context, known map[string]domain.Known) domain.Snapshot
-	// Stream follows the gateway's event stream until ctx ends.
+	// Stream follows the gateway's event stream until ctx ends. While
+	// logins are stopped it sends one UpdateDown with Refused and waits
+	// for them to resume.
 	Stream(ctx context.Context, out chan<- domain.StreamUpdate)
-	// Reconfigured: the gateway was configured at the given time; a
-	// password it rejected before may be tried again.
-	Reconfigured(ctx context.Context, configuredAt time.Time) error
+	// WatchLogins runs until ctx ends: while logins to the gateway are
+	// stopped (its password rejected, the login budget refusing), it looks
+	// again every recheck interval and resumes them when the password's
+	// parameter has a new version or the budget allows a login again; it
+	// sends on resumed (without blocking) each time they resume.
+	WatchLogins(ctx context.Context, resumed chan<- struct{})
+	// Reconfigured: the configurator configured the gateway (it may have
+	// changed the gateway's password to the parameter's current version):
+	// the password's version and the login budget are looked at now.
+	Reconfigured(ctx context.Context) error
 }
 
-// Passwords gives a gateway's password; fresh asks to bypass a cache
-// (adapters/ssm.Passwords). The Gateway adapter uses it.
+// Passwords gives a gateway's password and the version of the parameter
+// it comes from; fresh asks to bypass a cache (adapters/ssm.Passwords).
+// The Gateway adapter uses it.
 type Passwords interface {
-	Password(ctx context.Context, gatewayID string, fresh bool) (string, error)
+	Password(ctx context.Context, gatewayID string, fresh bool) (password string, version int64, err error)
+	// Version reads the parameter's current version, not its value.
+	Version(ctx context.Context, gatewayID string) (int64, error)
+	// ParameterName is the parameter that holds the gateway's password.
+	ParameterName(gatewayID string) string
 }
 
 // DeviceStore keeps the cameras' and the gateways' state
@@ -73,8 +87,9 @@ type Metrics interface {
 	// DetectionLatency records the time from when a change was detectable
 	// (source: stream, poll, gateway) to its announcement.
 	DetectionLatency(eventType, source string, d time.Duration)
-	// State sets the gateway's channel counts and reachability.
-	State(gatewayID string, c domain.Counts, reachable bool)
+	// State sets the gateway's channel counts, reachability and login
+	// standing.
+	State(gatewayID string, c domain.Counts, reachable, credentialsRejected bool)
 }
 
 // NopMetrics records nothing.
@@ -85,4 +100,4 @@ func (NopMetrics) StoreError(string)                              {}
 func (NopMetrics) PollDuration(string, time.Duration)             {}
 func (NopMetrics) Published(string)                               {}
 func (NopMetrics) DetectionLatency(string, string, time.Duration) {}
-func (NopMetrics) State(string, domain.Counts, bool)              {}
+func (NopMetrics) State(string, domain.Counts, bool, bool)        {}

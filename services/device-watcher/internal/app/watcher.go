@@ -70,13 +70,15 @@ func New(cfg Config, gw Gateway, st DeviceStore, leases Leases, pub EventPublish
 func (w *Watcher) GatewayID() gatewayid.ID { return w.cfg.GatewayID }
 
 // Reconfigured tells the watcher that the gateway was configured at
-// configuredAt (the configurator's GatewayConfigured): a password the
-// gateway rejected before is tried again, and the gateway is polled at
-// once. When another instance holds the lease, the news is noted on the
-// lease for it to hear at its next renewal; this instance's connection is
-// reset as well, for when it takes the lease.
+// configuredAt (the configurator's GatewayConfigured): the password's
+// version and the login budget are looked at at once (stopped logins
+// resume if the parameter changed or the budget allows the password
+// again), and the gateway is polled at once. When another instance holds
+// the lease, the news is noted on the lease for it to hear at its next
+// renewal; this instance's connection looks as well, for when it takes
+// the lease.
 func (w *Watcher) Reconfigured(ctx context.Context, configuredAt time.Time) error {
-	if err := w.gw.Reconfigured(ctx, configuredAt); err != nil {
+	if err := w.gw.Reconfigured(ctx); err != nil {
 		return err
 	}
 	if w.holding.Load() {
@@ -223,7 +225,7 @@ func (w *Watcher) heardConfigured(ctx context.Context, at time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, w.leases.Duration()/6)
 	defer cancel()
 	w.log.Info("gateway reconfigured (noted on the lease)", "configured_at", at)
-	if err := w.gw.Reconfigured(ctx, at); err != nil {
+	if err := w.gw.Reconfigured(ctx); err != nil {
 		w.log.Warn("acting on the gateway's reconfiguration failed", "err", err)
 	}
 	w.requestPoll()
@@ -316,13 +318,23 @@ func (s *Session) polled(snap domain.Snapshot) {
 
 func (s *Session) applySnapshot(snap domain.Snapshot) {
 	tr := s.tracker
+	if snap.Refused != nil {
+		tr.LoginRefused(snap.Finished, *snap.Refused)
+	}
 	if snap.Err != nil {
-		if snap.Unreachable {
+		switch {
+		case snap.NothingSent:
+			// Nothing reached the gateway: nothing is known of it, and
+			// its cameras are neither confirmed nor doubted.
+		case snap.Unreachable:
 			tr.Unreached(snap.Finished, snap.Err.Error())
-		} else {
+		default:
 			tr.Reached(snap.Finished) // it answered, if badly
 		}
 		return
+	}
+	if snap.LoggedIn != "" {
+		tr.LoggedIn(snap.Finished, snap.LoggedIn)
 	}
 	for _, sg := range snap.Sightings {
 		tr.See(sg)
@@ -347,6 +359,9 @@ func (s *Session) applyStream(u domain.StreamUpdate) (resync bool) {
 		// vouches for the state once a poll has run since the connection.
 		s.streamConnected, s.streamSince, s.streamLive = true, u.At, false
 		tr.Reached(u.At)
+		if u.Credential != "" {
+			tr.LoggedIn(u.At, u.Credential)
+		}
 		return true
 	case domain.UpdateAlive:
 		tr.Reached(u.At)
@@ -368,6 +383,9 @@ func (s *Session) applyStream(u domain.StreamUpdate) (resync bool) {
 		return true
 	case domain.UpdateDown:
 		s.streamConnected, s.streamLive = false, false
+		if u.Refused != nil {
+			tr.LoginRefused(u.At, *u.Refused)
+		}
 		if u.Unreachable {
 			tr.Unreached(u.At, u.Err.Error())
 		}
@@ -375,11 +393,15 @@ func (s *Session) applyStream(u domain.StreamUpdate) (resync bool) {
 	return false
 }
 
-// run is the session's loop: periodic polls, stream updates, flushes. It
-// returns when ctx ends, the lease is lost (domain.ErrLeaseLost) or on an
-// unrecoverable fault (domain.ErrMisconfigured).
+// run is the session's loop: periodic polls, stream updates, flushes,
+// and a poll at once when stopped logins resume. It returns when ctx
+// ends, the lease is lost (domain.ErrLeaseLost) or on an unrecoverable
+// fault (domain.ErrMisconfigured).
 func (s *Session) run(ctx context.Context) error {
 	cfg := s.w.cfg
+	// Whatever ends the loop ends the goroutines it waits for.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	updates := make(chan domain.StreamUpdate, 64)
 	streamDone := make(chan struct{})
 	if cfg.Subscribe {
@@ -390,6 +412,12 @@ func (s *Session) run(ctx context.Context) error {
 	} else {
 		close(streamDone)
 	}
+	resumed := make(chan struct{}, 1)
+	loginsDone := make(chan struct{})
+	go func() {
+		defer close(loginsDone)
+		s.w.gw.WatchLogins(ctx, resumed)
+	}()
 	results := make(chan domain.Snapshot, 1)
 	polling, again := false, false
 	startPoll := func() {
@@ -402,10 +430,12 @@ func (s *Session) run(ctx context.Context) error {
 		go func() { results <- s.poll(ctx, known) }()
 	}
 	defer func() {
+		cancel()
 		if polling {
 			<-results
 		}
 		<-streamDone
+		<-loginsDone
 	}()
 	tick := time.NewTicker(cfg.PollInterval)
 	defer tick.Stop()
@@ -424,8 +454,15 @@ func (s *Session) run(ctx context.Context) error {
 			startPoll()
 		case <-s.w.pollNow:
 			startPoll()
+		case <-resumed:
+			startPoll()
 		case snap := <-results:
 			polling = false
+			if errors.Is(snap.Err, domain.ErrMisconfigured) {
+				// The login budget's table is missing or refused: no
+				// login can be admitted, by any retry.
+				return snap.Err
+			}
 			if ctx.Err() == nil {
 				s.applySnapshot(snap)
 				applied = &snap
@@ -460,10 +497,30 @@ func (s *Session) flush(ctx context.Context) error {
 	if err := s.announce(ctx); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return nil
+	// The tracker proposes one gateway change at a time: a second round
+	// stores the next (a refusal that came with an unreachable gateway).
+	for range 2 {
+		if ctx.Err() != nil {
+			return nil
+		}
+		gateway, err := s.commitChanges(ctx)
+		if err != nil || !gateway {
+			return err
+		}
 	}
+	return nil
+}
+
+// commitChanges stores and announces the changes the tracker proposes now;
+// gateway says whether a gateway change was stored.
+func (s *Session) commitChanges(ctx context.Context) (gateway bool, _ error) {
 	for _, c := range s.tracker.Changes(s.w.cfg.Now()) {
+		if !c.Kind.IsDevice() && s.gatewayPending() {
+			// The gateway's state item holds one announcement at a time:
+			// the next waits until the last is published, so that a crash
+			// cannot lose it.
+			continue
+		}
 		c.EventID = uuid.NewString()
 		// Once stored, the change is announced even during shutdown, so that
 		// no stored event waits for the next holder.
@@ -473,7 +530,7 @@ func (s *Session) flush(ctx context.Context) error {
 		case errors.Is(err, domain.ErrLeaseLost):
 			cancel()
 			s.w.metrics.StoreError("lease_lost")
-			return err
+			return gateway, err
 		case errors.Is(err, domain.ErrConflict):
 			s.w.metrics.StoreError("conflict")
 			s.reload(cctx, c)
@@ -482,22 +539,53 @@ func (s *Session) flush(ctx context.Context) error {
 		case errors.Is(err, domain.ErrMisconfigured):
 			cancel()
 			s.w.metrics.StoreError("error")
-			return err
+			return gateway, err
 		case err != nil:
 			cancel()
 			s.w.metrics.StoreError("error")
 			s.w.log.Warn("storing a change failed; retrying later", "kind", c.Kind, "device_index", c.Device.Index, "err", err)
-			return nil
+			return false, nil
 		}
 		s.tracker.Commit(c)
+		gateway = gateway || !c.Kind.IsDevice()
+		s.logLogin(c)
 		s.pending = append(s.pending, c)
 		err = s.announce(cctx)
 		cancel()
 		if err != nil {
-			return err
+			return gateway, err
 		}
 	}
-	return nil
+	return gateway, nil
+}
+
+func (s *Session) gatewayPending() bool {
+	for _, p := range s.pending {
+		if !p.Kind.IsDevice() {
+			return true
+		}
+	}
+	return false
+}
+
+// logLogin says, once per transition, that logins to the gateway stopped
+// or work again.
+func (s *Session) logLogin(c domain.Change) {
+	l := c.Gateway.Login
+	switch c.Kind {
+	case domain.KindGatewayCredentialsRejected:
+		param, version := domain.SplitCredential(l.Refusal.Credential)
+		args := []any{"parameter", param, "version", version, "reason", l.Refusal.Reason,
+			"failed_logins", l.Refusal.FailedLogins, "detail", l.Refusal.Detail}
+		if !l.Refusal.Until.IsZero() {
+			args = append(args, "until", l.Refusal.Until.UTC().Format(time.RFC3339))
+		}
+		s.w.log.Error("gateway credentials rejected: no login to the gateway, its cameras are not watched (nor reported offline), "+
+			"until the password parameter has a new version or the login budget allows a login again", args...)
+	case domain.KindGatewayCredentialsAccepted:
+		param, version := domain.SplitCredential(l.Credential)
+		s.w.log.Info("gateway credentials accepted: watching the gateway again", "parameter", param, "version", version)
+	}
 }
 
 // reload adopts the stored state after a conditional write failed.
@@ -579,7 +667,8 @@ func (s *Session) announce(ctx context.Context) error {
 }
 
 func (s *Session) updateGauges() {
-	s.w.metrics.State(s.w.id, s.tracker.Counts(), s.tracker.Gateway().Reachable)
+	g := s.tracker.Gateway()
+	s.w.metrics.State(s.w.id, s.tracker.Counts(), g.Reachable, g.Login.Rejected)
 }
 
 // EventType is the name of an event's type, e.g.

@@ -151,8 +151,8 @@ func TestLostLeaseIsCompetedForAgain(t *testing.T) {
 	})
 }
 
-// GatewayConfigured reaches the watcher of its gateway: the gateway tries
-// its password again, and a watcher that does not hold the lease notes the
+// GatewayConfigured reaches the watcher of its gateway: the gateway looks
+// at its password again, and a watcher that does not hold the lease notes the
 // configuration on it for the holder. A gateway not watched here is no
 // error.
 func TestGatewayConfiguredReachesTheWatcherOfItsGateway(t *testing.T) {
@@ -164,13 +164,13 @@ func TestGatewayConfiguredReachesTheWatcherOfItsGateway(t *testing.T) {
 	if err := ws.GatewayConfigured(context.Background(), "gw-elsewhere", at); err != nil {
 		t.Fatalf("unknown gateway: %v", err)
 	}
-	if len(gw.reconfigured) != 0 || len(leases.noted) != 0 {
+	if gw.reconfigured != 0 || len(leases.noted) != 0 {
 		t.Fatal("an unknown gateway's configuration reached a watcher")
 	}
 	if err := ws.GatewayConfigured(context.Background(), "gw-1", at); err != nil {
 		t.Fatal(err)
 	}
-	if len(gw.reconfigured) != 1 || !gw.reconfigured[0].Equal(at) || len(leases.noted) != 1 || !leases.noted[0].Equal(at) {
+	if gw.reconfigured != 1 || len(leases.noted) != 1 || !leases.noted[0].Equal(at) {
 		t.Fatalf("reconfigured %v, noted %v", gw.reconfigured, leases.noted)
 	}
 	gw.reconfigErr = errors.New("parameter store down")

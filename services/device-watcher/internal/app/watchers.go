@@ -25,11 +25,12 @@ func NewWatchers(log *slog.Logger, ws ...*Watcher) *Watchers {
 	return &Watchers{byID: m, log: log}
 }
 
-// GatewayConfigured: the configurator logged in to the gateway with the
-// password in the parameter store and configured it at configuredAt (zero:
-// now), so a rejection of that password before then is out of date (see
-// Watcher.Reconfigured). A gateway this instance does not watch is not an
-// error: another deployment's, or one removed from its settings.
+// GatewayConfigured: the configurator configured the gateway at
+// configuredAt (zero: now), perhaps changing its password to the
+// parameter's current version; the watcher looks at the password and the
+// login budget at once (see Watcher.Reconfigured). A gateway this
+// instance does not watch is not an error: another deployment's, or one
+// removed from its settings.
 func (ws *Watchers) GatewayConfigured(ctx context.Context, gatewayID string, configuredAt time.Time) error {
 	w, ok := ws.byID[gatewayid.ID(gatewayID)]
 	if !ok {

@@ -17,6 +17,8 @@ import (
 	"mediagw/deploy/provision"
 	"mediagw/pkg/gatewayid"
 	"mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/adapters/dynamodb"
@@ -36,9 +38,13 @@ const (
 
 type simPassword struct{}
 
-func (simPassword) Password(context.Context, string, bool) (string, error) {
-	return gatewaysimtest.Password, nil
+func (simPassword) Password(context.Context, string, bool) (string, int64, error) {
+	return gatewaysimtest.Password, 1, nil
 }
+
+func (simPassword) Version(context.Context, string) (int64, error) { return 1, nil }
+
+func (simPassword) ParameterName(id string) string { return "/mediagw/gateways/" + id + "/Password" }
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -91,7 +97,8 @@ func BenchmarkPollCycle(b *testing.B) {
 		pub := messaging.NewPublisher(awssns.NewFromConfig(cfg), messaging.PublisherConfig{Source: "device-watcher", Routes: topology.Default().Routes(map[string]string{
 			"mediagw-device-events": env["DEVICE_EVENTS_TOPIC_ARN"], "mediagw-gateway-events": env["GATEWAY_EVENTS_TOPIC_ARN"],
 		})})
-		conn := isapiadapter.NewConn(id, sim.URL(), gatewaysimtest.User, simPassword{}, isapiadapter.Options{OnError: metrics.GatewayError(id), Logger: log})
+		budget := loginbudget.New(lbddb.New(ddb, env["LOGIN_BUDGET_TABLE"]), app.Component)
+		conn := isapiadapter.NewConn(id, sim.URL(), gatewaysimtest.User, simPassword{}, budget, isapiadapter.Options{OnError: metrics.GatewayError(id), Logger: log})
 		w := app.New(app.Config{GatewayID: gatewayid.ID(id), PollInterval: time.Hour, OfflineHysteresis: 30 * time.Second,
 			UnreachableAfter: 10 * time.Second, DetailsRefresh: time.Hour}, conn, stores[i], leases, pub, metrics, log)
 		l, ok, err := leases.Acquire(ctx, domain.LeaseID(id))

@@ -25,6 +25,8 @@ import (
 
 	"mediagw/deploy/provision"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/loginbudget"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
@@ -45,7 +47,7 @@ type harness struct {
 	ddb    *dynamodb.Client
 	ssm    *ssm.Client
 	device *collector // task-manager's device-events queue
-	gw     *collector // health-sentinel's queue (gateway unreachable/reachable)
+	gw     *collector // health-sentinel's queue (gateway unreachable/reachable, credentials rejected/accepted)
 
 	mu    sync.Mutex
 	procs []*watcherProc // every watcher started, stopped ones included
@@ -54,7 +56,7 @@ type harness struct {
 // The event types each collector's queue receives from the watchers.
 var (
 	deviceTypes  = []string{"DeviceOnline", "DeviceOffline", "DeviceDeleted"}
-	gatewayTypes = []string{"GatewayUnreachable", "GatewayReachable"}
+	gatewayTypes = []string{"GatewayUnreachable", "GatewayReachable", "GatewayCredentialsRejected", "GatewayCredentialsAccepted"}
 )
 
 func newHarness(t *testing.T) *harness {
@@ -77,16 +79,29 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-// setPassword stores a gateway's password where the watcher reads it.
-func (h *harness) setPassword(gatewayID, password string) {
+// setPassword stores a gateway's password where the watcher reads it and
+// returns the credential the login budget knows it by.
+func (h *harness) setPassword(gatewayID, password string) loginbudget.Credential {
 	h.t.Helper()
-	_, err := h.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{
-		Name: aws.String(h.env["PARAMETER_ROOT"] + "/gateways/" + gatewayID + "/Password"),
+	out, err := h.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{
+		Name: aws.String(h.param(gatewayID)),
 		Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(password), Overwrite: aws.Bool(true),
 	})
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	return loginbudget.CredentialOf(h.param(gatewayID), out.Version)
+}
+
+// param is the parameter of a gateway's password.
+func (h *harness) param(gatewayID string) string {
+	return h.env["PARAMETER_ROOT"] + "/gateways/" + gatewayID + "/Password"
+}
+
+// budget is a handle on the login budget the watchers share (as another
+// component's: the configurator's Forget, an operator's look).
+func (h *harness) budget() *loginbudget.Budget {
+	return loginbudget.New(lbddb.New(h.ddb, h.env["LOGIN_BUDGET_TABLE"]), "test")
 }
 
 // watcherProc is a running device-watcher (the real wiring, in process).
@@ -108,6 +123,7 @@ func (h *harness) start(instance string, gateways []string, flags ...string) *wa
 		"--gateway-events-topic-arn=" + h.env["GATEWAY_EVENTS_TOPIC_ARN"],
 		"--device-media-url-table=" + h.env["DEVICE_MEDIA_URL_TABLE"],
 		"--leases-table=" + h.env["LEASES_TABLE"],
+		"--login-budget-table=" + h.env["LOGIN_BUDGET_TABLE"],
 		"--parameter-root=" + h.env["PARAMETER_ROOT"],
 		"--instance-id=" + instance,
 		"--poll-interval=1s", "--offline-hysteresis=2s", "--unreachable-after=500ms",
@@ -316,6 +332,10 @@ func (c *collector) add(m sqstypes.Message) {
 		ev = &eventsv1.GatewayUnreachable{}
 	case "mediagw.events.v1.GatewayReachable":
 		ev = &eventsv1.GatewayReachable{}
+	case "mediagw.events.v1.GatewayCredentialsRejected":
+		ev = &eventsv1.GatewayCredentialsRejected{}
+	case "mediagw.events.v1.GatewayCredentialsAccepted":
+		ev = &eventsv1.GatewayCredentialsAccepted{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/loginbudget"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/topology"
 	"mediagw/testsupport/gatewaysim"
@@ -31,9 +32,15 @@ func (h *harness) queueFlags() []string {
 }
 
 // configured publishes GatewayConfigured through the real gateway events
-// topic, as the configurator does.
-func (h *harness) configured(gatewayID string, changed ...string) {
+// topic, as the configurator does, after it told the login budget that the
+// gateway has the parameter's current password now (Forget).
+func (h *harness) configured(gatewayID string, cred loginbudget.Credential, changed ...string) {
 	h.t.Helper()
+	if cred != "" {
+		if err := h.budget().Forget(context.Background(), gatewayID, cred); err != nil {
+			h.t.Fatal(err)
+		}
+	}
 	pub := messaging.NewPublisher(sns.NewFromConfig(h.aws), messaging.PublisherConfig{
 		Source: "configurator",
 		Routes: topology.Default().Routes(map[string]string{"mediagw-gateway-events": h.env["GATEWAY_EVENTS_TOPIC_ARN"]}),
@@ -44,26 +51,26 @@ func (h *harness) configured(gatewayID string, changed ...string) {
 }
 
 // factoryGateway starts a simulated gateway that still has its factory
-// password while the parameter store already holds the desired one.
-func (h *harness) factoryGateway(gatewayID string) *gatewaysim.Server {
+// password while the parameter store already holds the desired one (whose
+// credential it returns).
+func (h *harness) factoryGateway(gatewayID string) (*gatewaysim.Server, loginbudget.Credential) {
 	h.t.Helper()
 	s := gatewaysimtest.Start(h.t, gatewaysimtest.WithDevices(1, 1))
 	if err := s.SetPassword(factoryPassword); err != nil {
 		h.t.Fatal(err)
 	}
-	h.setPassword(gatewayID, desiredPassword)
-	return s
+	return s, h.setPassword(gatewayID, desiredPassword)
 }
 
-func failedLogins(s *gatewaysim.Server) int { return s.Counters().FailedLogins["127.0.0.1"] }
+func failedLogins(s *gatewaysim.Server) int { return len(s.LoginFailures()) }
 
-// rejectedOnce waits until the watcher w was refused by the gateway and
-// checks it spent one login attempt and announced nothing.
+// rejectedOnce waits until the watcher w stopped logging in to the gateway
+// (announced credentials-rejected), and checks it spent one login attempt
+// over a few more polls and announced no camera.
 func rejectedOnce(t *testing.T, h *harness, w *watcherProc, s *gatewaysim.Server, gatewayID string) {
 	t.Helper()
-	testkit.Eventually(t, patience, 50*time.Millisecond, "the desired password refused more than once (the watcher is blind)", func() bool {
-		return w.metric("mediagw_device_watcher_gateway_errors_total", map[string]string{"gateway": gatewayID, "kind": "bad_credentials"}) >= 2
-	})
+	h.gw.wait(t, "GatewayCredentialsRejected", "", 1, patience)
+	w.waitPolls(t, gatewayID, w.polls(gatewayID)+3)
 	if n := failedLogins(s); n != 1 {
 		t.Fatalf("%d failed logins at the gateway, want 1", n)
 	}
@@ -73,22 +80,23 @@ func rejectedOnce(t *testing.T, h *harness, w *watcherProc, s *gatewaysim.Server
 const gatewayConfigured = "mediagw.events.v1.GatewayConfigured"
 
 // The configurator installs the desired password a few seconds after the
-// watcher tried it: its GatewayConfigured makes the watcher try it again at
-// once, not after PASSWORD_RETRY_SAME_AFTER (10 min), and without a second
-// failed login.
+// watcher tried it, and tells the login budget: its GatewayConfigured makes
+// the watcher look at once (not at its next PASSWORD_RECHECK, an hour here)
+// and log in again, without a second failed login.
 func TestReconfiguredGatewayIsWatchedAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	s := h.factoryGateway("gw-c")
-	w := h.start("dw-1", []string{"gw-c=" + s.URL()}, h.queueFlags()...)
+	s, cred := h.factoryGateway("gw-c")
+	w := h.start("dw-1", []string{"gw-c=" + s.URL()}, append(h.queueFlags(), "--password-recheck=1h")...)
 	rejectedOnce(t, h, w, s, "gw-c")
 
 	if err := s.SetPassword(desiredPassword); err != nil { // the configurator's work
 		t.Fatal(err)
 	}
-	h.configured("gw-c", "password", "name")
+	h.configured("gw-c", cred, "password", "name")
 	dev := s.Devices()[0].DevIndex
 	h.device.wait(t, "DeviceOnline", dev, 1, patience)
+	h.gw.wait(t, "GatewayCredentialsAccepted", "", 1, patience)
 	h.waitRows(dev, 1, "online", patience)
 	testkit.Eventually(t, patience, 50*time.Millisecond, "event stream subscribed again", func() bool { return s.Counters().Subscribers == 1 })
 	if n := failedLogins(s); n != 1 {
@@ -110,16 +118,16 @@ func TestReconfiguredGatewayIsWatchedAtOnce(t *testing.T) {
 func TestReconfigurationHeardByAnotherInstanceReachesTheHolder(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	s := h.factoryGateway("gw-d")
+	s, cred := h.factoryGateway("gw-d")
 	gws := []string{"gw-d=" + s.URL()}
-	holder := h.start("dw-1", gws) // does not consume the queue
+	holder := h.start("dw-1", gws, "--password-recheck=1h") // does not consume the queue
 	rejectedOnce(t, h, holder, s, "gw-d")
-	listener := h.start("dw-2", gws, h.queueFlags()...)
+	listener := h.start("dw-2", gws, append(h.queueFlags(), "--password-recheck=1h")...)
 
 	if err := s.SetPassword(desiredPassword); err != nil {
 		t.Fatal(err)
 	}
-	h.configured("gw-d", "password")
+	h.configured("gw-d", cred, "password")
 	testkit.Eventually(t, patience, 50*time.Millisecond, "GatewayConfigured handled by the instance without the lease", func() bool {
 		return listener.metric("mediagw_messages_handled_total", map[string]string{"event_type": gatewayConfigured}) == 1
 	})
@@ -141,7 +149,7 @@ func TestGatewayConfiguredForAnUnwatchedGatewayIsAcknowledged(t *testing.T) {
 	h := newHarness(t)
 	s := h.sim("gw-e", 1, 1)
 	w := h.start("dw-1", []string{"gw-e=" + s.URL()}, h.queueFlags()...)
-	h.configured("gw-elsewhere", "password")
+	h.configured("gw-elsewhere", "", "password")
 	testkit.Eventually(t, patience, 50*time.Millisecond, "GatewayConfigured handled", func() bool {
 		return w.metric("mediagw_messages_handled_total", map[string]string{"event_type": gatewayConfigured}) == 1
 	})

@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +20,6 @@ import (
 	"mediagw/services/device-watcher/internal/adapters/dynamodb"
 	"mediagw/services/device-watcher/internal/domain"
 	"mediagw/testsupport/gatewaysim"
-	"mediagw/testsupport/gatewaysim/gatewaysimtest"
 	"mediagw/testsupport/testkit"
 )
 
@@ -176,38 +174,6 @@ func TestChangeStoredButNotAnnouncedIsAnnouncedOnceByTheNextHolder(t *testing.T)
 	h.waitRows(dev.DevIndex, 2, "online", patience)
 	h.settled(w, "gw-h")
 	onlyOne(t, h.device, "DeviceOnline", dev.DevIndex)
-}
-
-func TestWrongPasswordIsTriedOnceAndAFixedOneIsPickedUp(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	s := h.sim("gw-p", 1, 1)
-	h.setPassword("gw-p", "Wrong-Passw0rd")
-	w := h.start("dw-1", []string{"gw-p=" + s.URL()}, "--password-reread-after=500ms", "--poll-interval=300ms")
-	testkit.Eventually(t, patience, 50*time.Millisecond, "bad credentials counted", func() bool {
-		return w.metric("mediagw_device_watcher_gateway_errors_total", map[string]string{"gateway": "gw-p", "kind": "bad_credentials"}) >= 3
-	})
-	failed := func() int {
-		n := 0
-		for _, v := range s.Counters().FailedLogins {
-			n += v
-		}
-		return n
-	}
-	if n := failed(); n != 1 {
-		t.Fatalf("%d failed logins at the gateway, want 1", n)
-	}
-	none(t, h.device, "DeviceOnline", "")
-	h.setPassword("gw-p", gatewaysimtest.Password)
-	h.device.wait(t, "DeviceOnline", s.Devices()[0].DevIndex, 1, patience)
-	if n := failed(); n != 1 {
-		t.Fatalf("%d failed logins at the gateway, want 1", n)
-	}
-	for _, secret := range []string{"Wrong-Passw0rd", gatewaysimtest.Password} {
-		if strings.Contains(w.logs.String(), secret) {
-			t.Fatalf("a password appears in the logs")
-		}
-	}
 }
 
 // garbler sits between the watcher and the simulator and spoils answers;

@@ -1,5 +1,6 @@
 // Package wiring builds the device-watcher from its settings: the
-// adapters (ISAPI, SSM, DynamoDB, SNS, Prometheus), one app.Watcher per
+// adapters (ISAPI, SSM, DynamoDB, SNS, Prometheus), the shared login
+// budget every login to a gateway goes through, one app.Watcher per
 // configured gateway, each registered on the runtime as a part, and the
 // consumer of GatewayConfigured events when its queue is configured.
 // cmd/device-watcher and the component tests call it.
@@ -18,6 +19,8 @@ import (
 
 	"mediagw/pkg/gatewayid"
 	hik "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/messaging"
 	"mediagw/pkg/service"
 	"mediagw/services/device-watcher/internal/adapters/dynamodb"
@@ -31,6 +34,10 @@ import (
 
 // Name is the service's name (event source, logs).
 const Name = "device-watcher"
+
+// LoginBudgetTable is the topology's table of the shared login budget
+// (LOGIN_BUDGET_TABLE).
+const LoginBudgetTable = "mediagw-login-budget"
 
 // GatewayEventsQueue is the topology's queue of the GatewayConfigured
 // events the watcher consumes.
@@ -53,14 +60,14 @@ type Settings struct {
 	Subscribe         bool
 	HeartbeatTimeout  time.Duration
 	GatewayTimeout    time.Duration
-	PasswordReread    time.Duration
-	PasswordRetrySame time.Duration
+	PasswordRecheck   time.Duration
 	LeaseDuration     time.Duration
 	InstanceID        string
 	DeviceEvents      service.Topic
 	GatewayEvents     service.Topic
 	DeviceTable       string
 	LeaseTable        string
+	LoginBudgetTable  string
 	ParameterRoot     string
 	// GatewayConfigured events (optional: URL "" when not configured).
 	GatewayConfigured service.Queue
@@ -87,7 +94,7 @@ func Declare(c *service.Config) func() Settings {
 			return err
 		}))
 	user := c.String("GATEWAY_USER", "admin", "user the watcher logs in to the gateways as")
-	var pollInterval, gatewayTimeout, leaseDuration *time.Duration
+	var pollInterval, gatewayTimeout, leaseDuration, recheck *time.Duration
 	pollInterval = c.Duration("POLL_INTERVAL", 10*time.Second, "how often each gateway's device list is polled (safety net and reconciliation)",
 		positive(&pollInterval))
 	hysteresis := c.Duration("OFFLINE_HYSTERESIS", 30*time.Second, "a camera is declared offline after being seen offline continuously this long")
@@ -97,8 +104,8 @@ func Declare(c *service.Config) func() Settings {
 	heartbeat := c.Duration("STREAM_HEARTBEAT_TIMEOUT", 30*time.Second, "event stream silence after which it is reconnected")
 	gatewayTimeout = c.Duration("GATEWAY_TIMEOUT", 10*time.Second, "timeout of each request to a gateway",
 		positive(&gatewayTimeout))
-	reread := c.Duration("PASSWORD_REREAD_AFTER", 30*time.Second, "least time between two reads of a gateway password after authentication failures")
-	retrySame := c.Duration("PASSWORD_RETRY_SAME_AFTER", 10*time.Minute, "a rejected password that is still the configured one is tried again after this long (keep above 6 min: 5 failures in 30 min lock the gateway)")
+	recheck = c.Duration("PASSWORD_RECHECK", 10*time.Second, "while a gateway's credentials are rejected (or the login budget refuses logins), how often its password parameter's version and the login budget are looked at; a new version, or the budget allowing the password again, resumes logins at once",
+		positive(&recheck))
 	leaseDuration = c.Duration("LEASE_DURATION", 30*time.Second, "lease on a gateway; another instance takes over this long after a crash",
 		positive(&leaseDuration))
 	host, _ := os.Hostname()
@@ -107,6 +114,7 @@ func Declare(c *service.Config) func() Settings {
 	gatewayEvents := c.Topic("mediagw-gateway-events")
 	deviceTable := c.Table("deviceMediaURL")
 	leaseTable := c.Table("mediagw-leases")
+	budgetTable := c.Table(LoginBudgetTable)
 	root := c.String("PARAMETER_ROOT", "", "SSM path under which <root>/gateways/<id>/Password is read", service.Required())
 	configured := c.OptionalQueue(GatewayEventsQueue)
 	return func() Settings {
@@ -114,9 +122,10 @@ func Declare(c *service.Config) func() Settings {
 			Gateways: gateways, GatewayUser: *user,
 			PollInterval: *pollInterval, OfflineHysteresis: *hysteresis, UnreachableAfter: *unreachable,
 			DetailsRefresh: *details, Subscribe: *subscribe, HeartbeatTimeout: *heartbeat, GatewayTimeout: *gatewayTimeout,
-			PasswordReread: *reread, PasswordRetrySame: *retrySame, LeaseDuration: *leaseDuration, InstanceID: *instance,
+			PasswordRecheck: *recheck, LeaseDuration: *leaseDuration, InstanceID: *instance,
 			DeviceEvents: *deviceEvents, GatewayEvents: *gatewayEvents, DeviceTable: *deviceTable, LeaseTable: *leaseTable,
-			ParameterRoot: *root, GatewayConfigured: *configured,
+			LoginBudgetTable: *budgetTable,
+			ParameterRoot:    *root, GatewayConfigured: *configured,
 		}
 	}
 }
@@ -164,16 +173,18 @@ func Build(_ context.Context, rt *service.Runtime, s Settings) error {
 	leases := dynamodb.NewLeases(ddb, s.LeaseTable, s.InstanceID, s.LeaseDuration)
 	metrics := prometheus.NewMetrics(rt.Metrics)
 	passwords := ssm.NewPasswords(awsssm.NewFromConfig(rt.AWS), s.ParameterRoot)
+	budget := loginbudget.New(dynamodb.LoginBudgetStore(lbddb.New(ddb, s.LoginBudgetTable)), app.Component,
+		loginbudget.WithObserver(metrics), loginbudget.WithLogger(log))
 
 	if len(s.Gateways) == 0 {
 		log.Warn("no gateways configured (GATEWAYS): nothing to watch")
 	}
 	var watchers []*app.Watcher
 	for _, g := range s.Gateways {
-		conn := isapi.NewConn(g.ID.String(), g.URL, s.GatewayUser, passwords, isapi.Options{
-			Timeout: s.GatewayTimeout, RereadAfter: s.PasswordReread, RetrySameAfter: s.PasswordRetrySame,
+		conn := isapi.NewConn(g.ID.String(), g.URL, s.GatewayUser, passwords, budget, isapi.Options{
+			Timeout: s.GatewayTimeout, Recheck: s.PasswordRecheck,
 			Stream:  hik.SubscribeOptions{HeartbeatTimeout: s.HeartbeatTimeout},
-			OnError: metrics.GatewayError(g.ID.String()), Logger: log,
+			Secrets: rt.Secrets(), OnError: metrics.GatewayError(g.ID.String()), Logger: log,
 		})
 		w := app.New(app.Config{
 			GatewayID: g.ID, PollInterval: s.PollInterval, OfflineHysteresis: s.OfflineHysteresis,
@@ -184,7 +195,7 @@ func Build(_ context.Context, rt *service.Runtime, s Settings) error {
 	}
 	if s.GatewayConfigured.URL == "" {
 		log.Warn("no queue of gateway events (DEVICE_WATCHER_GATEWAY_EVENTS_QUEUE_URL): reconfigured gateways are not heard of; " +
-			"a password a gateway rejected before its configuration is tried again only after PASSWORD_RETRY_SAME_AFTER")
+			"stopped logins resume only when PASSWORD_RECHECK finds a new password version or the login budget allowing the password")
 	} else {
 		messaging.Consume(rt, &s.GatewayConfigured, sqsport.Handler(app.NewWatchers(log, watchers...)))
 	}

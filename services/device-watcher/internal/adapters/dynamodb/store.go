@@ -1,7 +1,9 @@
 // Package dynamodb is the device-watcher's adapter to DynamoDB: the state
 // (app.DeviceStore: one row per camera channel in the deviceMediaURL
-// table, and one state item per gateway in the leases table) and the
-// gateways' leases (app.Leases). Errors are mapped to the domain's:
+// table, and one state item per gateway in the leases table: reachability
+// and login standing), the gateways' leases (app.Leases), and the login
+// budget's store as the watcher uses it (LoginBudgetStore). Errors are
+// mapped to the domain's:
 // domain.ErrLeaseLost, domain.ErrConflict, and domain.ErrMisconfigured for
 // a table that is missing or refused.
 //
@@ -59,12 +61,24 @@ const (
 	AttrPending      = "pending"
 )
 
-// Attributes of a gateway state item (leases table, key AttrLeaseID).
+// Attributes of a gateway state item (leases table, key AttrLeaseID):
+// reachability, the login standing (login_*; the credentials are
+// parameter names and versions, no secret), and the kind of the change
+// last stored (event_kind; absent on items written before it existed,
+// whose change was a reachability change).
 const (
-	attrReachable      = "reachable"
-	attrSince          = "since"
-	attrReason         = "reason"
-	attrUnreachableFor = "unreachable_for_ms"
+	attrReachable         = "reachable"
+	attrSince             = "since"
+	attrReason            = "reason"
+	attrUnreachableFor    = "unreachable_for_ms"
+	attrLoginRejected     = "login_rejected"
+	attrLoginSince        = "login_since"
+	attrLoginReason       = "login_reason"
+	attrLoginCredential   = "login_credential"
+	attrLoginUntil        = "login_until"
+	attrLoginFailedLogins = "login_failed_logins"
+	attrLoginDetail       = "login_detail"
+	attrEventKind         = "event_kind"
 )
 
 // maxTransactItems is DynamoDB's limit; one slot goes to the lease check.
@@ -199,14 +213,30 @@ func (s *Store) loadGateway(ctx context.Context, gatewayID string) (domain.Gatew
 		Reason:     getS(it, attrReason),
 		LastChange: getTime(it, AttrLastChange),
 		Version:    getN(it, AttrVersion),
+		Login: domain.Login{
+			Rejected:   getBool(it, attrLoginRejected),
+			Since:      getTime(it, attrLoginSince),
+			Credential: getS(it, attrLoginCredential),
+		},
+	}
+	if g.Login.Rejected {
+		g.Login.Refusal = domain.LoginRefusal{
+			Reason: getS(it, attrLoginReason), Credential: g.Login.Credential, Until: getTime(it, attrLoginUntil),
+			FailedLogins: int(getN(it, attrLoginFailedLogins)), Detail: getS(it, attrLoginDetail),
+		}
+		g.Login.Credential = ""
 	}
 	if !getBool(it, AttrPending) {
 		return g, nil, nil
 	}
-	c := &domain.Change{Kind: domain.KindGatewayReachable, GatewayID: gatewayID, Gateway: g,
+	c := &domain.Change{Kind: domain.Kind(getS(it, attrEventKind)), GatewayID: gatewayID, Gateway: g,
 		EventID: getS(it, AttrEventID), OccurredAt: getTime(it, AttrEventAt),
 		UnreachableFor: time.Duration(getN(it, attrUnreachableFor)) * time.Millisecond}
-	if !g.Reachable {
+	switch {
+	case c.Kind != "":
+	case g.Reachable:
+		c.Kind = domain.KindGatewayReachable
+	default:
 		c.Kind = domain.KindGatewayUnreachable
 	}
 	return g, c, nil
@@ -331,6 +361,19 @@ func (s *Store) commitGateway(ctx context.Context, fence *ddbtypes.ConditionChec
 	if !g.Reachable {
 		item[attrSince] = tstr(g.Since)
 		item[attrReason] = str(g.Reason)
+	}
+	item[attrEventKind] = str(string(c.Kind))
+	if l := g.Login; l.Rejected || !l.Since.IsZero() {
+		item[attrLoginRejected] = &ddbtypes.AttributeValueMemberBOOL{Value: l.Rejected}
+		item[attrLoginSince] = tstr(l.Since)
+		item[attrLoginCredential] = str(l.Credential)
+		if l.Rejected {
+			item[attrLoginCredential] = str(l.Refusal.Credential)
+			item[attrLoginReason] = str(l.Refusal.Reason)
+			item[attrLoginUntil] = tstr(l.Refusal.Until)
+			item[attrLoginFailedLogins] = num(int64(l.Refusal.FailedLogins))
+			item[attrLoginDetail] = str(l.Refusal.Detail)
+		}
 	}
 	put := &ddbtypes.Put{TableName: aws.String(s.cfg.LeaseTable), Item: item}
 	if c.PreviousGateway.Version > 0 {

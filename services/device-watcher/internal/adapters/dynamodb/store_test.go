@@ -11,6 +11,8 @@ import (
 	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"mediagw/deploy/provision"
+	"mediagw/pkg/loginbudget"
+	lbddb "mediagw/pkg/loginbudget/dynamodb"
 	"mediagw/pkg/topology"
 	"mediagw/services/device-watcher/internal/adapters/dynamodb"
 	"mediagw/services/device-watcher/internal/domain"
@@ -221,6 +223,55 @@ func TestGatewayStateRoundTrip(t *testing.T) {
 	}
 }
 
+// The login standing rides on the gateway's state item: a rejection is
+// stored pending with its refusal (no secret: parameter and version), a
+// reachability change after it keeps it, and the acceptance clears it.
+func TestGatewayLoginStandingRoundTrip(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	fence := take(t, e.leases, "device-watcher/gw-4")
+	at := time.Unix(6000, 0).UTC()
+	refusal := domain.LoginRefusal{Reason: "budget-spent", Credential: "/mediagw/gateways/gw-4/Password@3",
+		Until: at.Add(30 * time.Minute), FailedLogins: 2, Detail: "2 failed or unanswered logins"}
+	rejected := domain.Gateway{Reachable: true, Login: domain.Login{Rejected: true, Since: at, Refusal: refusal}, LastChange: at, Version: 1}
+	rc := domain.Change{Kind: domain.KindGatewayCredentialsRejected, GatewayID: "gw-4", EventID: "l1", OccurredAt: at,
+		PreviousGateway: domain.Gateway{Reachable: true}, Gateway: rejected}
+	if err := e.st.Commit(ctx, fence, rc); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.st.Load(ctx, "gw-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := st.Gateway.Login; !l.Rejected || !l.Since.Equal(at) || l.Refusal != refusal || len(st.Pending) != 1 ||
+		st.Pending[0].Kind != domain.KindGatewayCredentialsRejected || st.Pending[0].Gateway.Login.Refusal != refusal {
+		t.Fatalf("%+v", st)
+	}
+	if err := e.st.Announced(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	un := domain.Change{Kind: domain.KindGatewayUnreachable, GatewayID: "gw-4", EventID: "l2", PreviousGateway: rejected,
+		Gateway: domain.Gateway{Reason: "timeout", Since: at, Login: rejected.Login, LastChange: at, Version: 2}}
+	if err := e.st.Commit(ctx, fence, un); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = e.st.Load(ctx, "gw-4")
+	if st.Gateway.Reachable || !st.Gateway.Login.Rejected || st.Gateway.Login.Refusal != refusal || st.Pending[0].Kind != domain.KindGatewayUnreachable {
+		t.Fatalf("%+v", st)
+	}
+	ok := domain.Change{Kind: domain.KindGatewayCredentialsAccepted, GatewayID: "gw-4", EventID: "l3", PreviousGateway: un.Gateway,
+		Gateway: domain.Gateway{Reason: "timeout", Since: at, Login: domain.Login{Since: at.Add(time.Hour), Credential: "/mediagw/gateways/gw-4/Password@4"},
+			LastChange: at.Add(time.Hour), Version: 3}}
+	if err := e.st.Commit(ctx, fence, ok); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = e.st.Load(ctx, "gw-4")
+	if l := st.Gateway.Login; l.Rejected || l.Credential != "/mediagw/gateways/gw-4/Password@4" || l.Refusal != (domain.LoginRefusal{}) ||
+		st.Pending[0].Kind != domain.KindGatewayCredentialsAccepted {
+		t.Fatalf("%+v", st)
+	}
+}
+
 // A table that does not exist is a fault no retry fixes: every operation
 // says domain.ErrMisconfigured, so that the watcher stops instead of
 // retrying for ever.
@@ -245,6 +296,14 @@ func TestMissingTablesAreMisconfigured(t *testing.T) {
 	c := domain.Change{Kind: domain.KindDeviceOnline, GatewayID: "gw-m", Device: online("M", 1, 1), EventID: "ev"}
 	if err := fenced.Commit(ctx, l, c); !errors.Is(err, domain.ErrMisconfigured) {
 		t.Errorf("commit: %v", err)
+	}
+	// The login budget's table too.
+	lb := dynamodb.LoginBudgetStore(lbddb.New(e.ddb, e.cfg.LeaseTable+"-missing"))
+	if _, _, err := lb.Load(ctx, "gw"); !errors.Is(err, domain.ErrMisconfigured) {
+		t.Errorf("login budget load: %v", err)
+	}
+	if err := lb.Save(ctx, "gw", loginbudget.Ledger{}, 0); !errors.Is(err, domain.ErrMisconfigured) {
+		t.Errorf("login budget save: %v", err)
 	}
 	// A busy or refused condition is not a misconfiguration.
 	if err := e.st.Commit(ctx, domain.Lease{ID: "device-watcher/gw-m", Holder: "other", Token: 1}, c); errors.Is(err, domain.ErrMisconfigured) || !errors.Is(err, domain.ErrLeaseLost) {

@@ -1,7 +1,8 @@
 // Package isapi is the device-watcher's adapter to a Hikvision media
 // gateway (app.Gateway): polls of the device list with channel details, and
 // the device-management event stream, both turned into the domain's
-// observations, over the ISAPI client of mediagw/pkg/isapi.
+// observations, over the ISAPI client of mediagw/pkg/isapi, whose every
+// login goes through the shared login budget (mediagw/pkg/loginbudget).
 package isapi
 
 import (
@@ -16,52 +17,86 @@ import (
 	"time"
 
 	hik "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
+	"mediagw/pkg/redact"
 	"mediagw/services/device-watcher/internal/app"
+	"mediagw/services/device-watcher/internal/domain"
 )
+
+// Budget is the shared login budget (*loginbudget.Budget).
+type Budget interface {
+	// ISAPIGate is the gate a client of one credential logs in through.
+	ISAPIGate(gatewayID string, cred loginbudget.Credential) hik.LoginGate
+	// Check says, without recording anything, whether a login with cred
+	// would be admitted now: nil, or a *loginbudget.RefusedError.
+	Check(ctx context.Context, gatewayID string, cred loginbudget.Credential) error
+}
 
 // Options tune a Conn.
 type Options struct {
 	// Timeout bounds each request (default hik.DefaultTimeout).
 	Timeout time.Duration
-	// RereadAfter is the least time between two reads of the password
-	// after authentication failures (default 30 s).
-	RereadAfter time.Duration
-	// RetrySameAfter: a rejected password that is still the configured one
-	// is tried once more after this long (default 10 min): the gateway may
-	// have been given it since. At most 3 tries per 30-minute lockout
-	// window stay below the gateway's threshold of 5.
-	RetrySameAfter time.Duration
+	// Recheck: while logins are stopped, how often the password's version
+	// and the login budget are looked at (default 10 s); also the wait
+	// of the event stream after the password could not be read.
+	Recheck time.Duration
 	// Stream tunes the event stream (heartbeat timeout, reconnect backoff).
 	Stream hik.SubscribeOptions
+	// Secrets is the process's registry of secrets: every password read is
+	// registered, so that no log or error shows it (may be nil).
+	Secrets *redact.Secrets
 	// OnError counts gateway errors by operation and kind (may be nil).
 	OnError func(op, kind string)
 	Logger  *slog.Logger
 }
 
-// Conn is the ISAPI connection to one gateway. It reads the password when
-// first needed, keeps it (never logged), and after an authentication
-// failure reads it again; the isapi client never resends a rejected one.
+// Conn is the ISAPI connection to one gateway. It reads the password and
+// its parameter's version when first needed (the credential the login
+// budget knows it by) and makes one client per credential, whose logins
+// go through the budget. When the gateway rejects the password or the
+// budget refuses a login, logins stop: polls and the event stream send
+// nothing until WatchLogins (or Reconfigured) finds a new version of the
+// parameter or the budget allowing the credential again. A rejected
+// password is never tried again on a timer.
 type Conn struct {
 	id, baseURL, user string
 	passwords         app.Passwords
+	budget            Budget
 	opt               Options
-	now               func() time.Time
 
-	mu         sync.Mutex
-	client     *hik.Client
-	replaced   chan struct{} // closed (and renewed) when the client is replaced
-	password   string
-	rejectedAt time.Time // first rejection of the current password
-	rereadAt   time.Time
+	mu      sync.Mutex
+	client  *hik.Client
+	cred    loginbudget.Credential // of client
+	changed chan struct{}          // closed (and renewed) when the client is replaced or logins stop
+	stop    *stop                  // nil: logins go on
 }
 
-// NewConn returns a connection to the gateway at baseURL; nothing is sent yet.
-func NewConn(id, baseURL, user string, passwords app.Passwords, opt Options) *Conn {
-	if opt.RereadAfter <= 0 {
-		opt.RereadAfter = 30 * time.Second
-	}
-	if opt.RetrySameAfter <= 0 {
-		opt.RetrySameAfter = 10 * time.Minute
+// stop is why logins are stopped.
+type stop struct {
+	cred    loginbudget.Credential
+	refusal domain.LoginRefusal
+	err     *LoginsStoppedError
+}
+
+// LoginsStoppedError is what a request meets while logins to the gateway
+// are stopped: nothing was sent. It matches loginbudget.ErrRefused.
+type LoginsStoppedError struct {
+	Gateway string
+	Refusal domain.LoginRefusal
+}
+
+func (e *LoginsStoppedError) Error() string {
+	return fmt.Sprintf("gateway %s: no login: logins are stopped (%s): %s", e.Gateway, e.Refusal.Reason, e.Refusal.Detail)
+}
+
+// Is matches loginbudget.ErrRefused.
+func (e *LoginsStoppedError) Is(target error) bool { return target == loginbudget.ErrRefused }
+
+// NewConn returns a connection to the gateway at baseURL; nothing is sent
+// yet.
+func NewConn(id, baseURL, user string, passwords app.Passwords, budget Budget, opt Options) *Conn {
+	if opt.Recheck <= 0 {
+		opt.Recheck = 10 * time.Second
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = hik.DefaultTimeout
@@ -69,133 +104,305 @@ func NewConn(id, baseURL, user string, passwords app.Passwords, opt Options) *Co
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Conn{id: id, baseURL: baseURL, user: user, passwords: passwords, opt: opt, now: time.Now,
-		replaced: make(chan struct{})}
+	return &Conn{id: id, baseURL: baseURL, user: user, passwords: passwords, budget: budget, opt: opt,
+		changed: make(chan struct{})}
 }
 
 // ID is the gateway id.
 func (c *Conn) ID() string { return c.id }
 
-// current returns the client, creating it on first use, and a channel
-// closed when it is replaced.
-func (c *Conn) current(ctx context.Context) (*hik.Client, <-chan struct{}, error) {
+// credential names version of the gateway's password parameter.
+func (c *Conn) credential(version int64) loginbudget.Credential {
+	return loginbudget.CredentialOf(c.passwords.ParameterName(c.id), version)
+}
+
+// current returns the client and its credential, creating it on first
+// use, and a channel closed when it is replaced or logins stop. While
+// logins are stopped it returns the *LoginsStoppedError.
+func (c *Conn) current(ctx context.Context) (*hik.Client, loginbudget.Credential, <-chan struct{}, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stop != nil {
+		return nil, "", c.changed, c.stop.err
+	}
 	if c.client != nil {
-		return c.client, c.replaced, nil
+		return c.client, c.cred, c.changed, nil
 	}
-	pw, err := c.passwords.Password(ctx, c.id, false)
+	pw, version, err := c.passwords.Password(ctx, c.id, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+		return nil, "", c.changed, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
 	}
-	cl, err := hik.New(c.baseURL, c.user, pw, hik.WithTimeout(c.opt.Timeout))
+	cl, cred, err := c.newClient(pw, version)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gateway %s: %w", c.id, err)
+		return nil, "", c.changed, err
 	}
-	c.replaceLocked(cl, pw)
-	return cl, c.replaced, nil
+	c.replaceLocked(cl, cred)
+	return cl, cred, c.changed, nil
 }
 
-// replaceLocked makes cl (with password pw) the client and tells whoever
-// holds the old one (the event stream). c.mu must be held.
-func (c *Conn) replaceLocked(cl *hik.Client, pw string) {
-	c.client, c.password = cl, pw
-	close(c.replaced)
-	c.replaced = make(chan struct{})
+// newClient makes the client of one credential, its logins through the
+// budget.
+func (c *Conn) newClient(pw string, version int64) (*hik.Client, loginbudget.Credential, error) {
+	c.opt.Secrets.Add(pw)
+	cred := c.credential(version)
+	cl, err := hik.New(c.baseURL, c.user, pw, hik.WithTimeout(c.opt.Timeout), hik.WithGatewayName(c.id),
+		hik.WithSecrets(c.opt.Secrets), hik.WithLoginGate(budgetGate{c.budget.ISAPIGate(c.id, cred)}))
+	if err != nil {
+		return nil, "", fmt.Errorf("gateway %s: %w", c.id, err)
+	}
+	return cl, cred, nil
 }
 
-// report counts and handles an error of op: authentication failures lead
-// to a fresh read of the password.
-func (c *Conn) report(ctx context.Context, op string, err error) {
+// replaceLocked makes cl (of cred) the client, logins going on, and tells
+// whoever holds the old one (the event stream). c.mu must be held.
+func (c *Conn) replaceLocked(cl *hik.Client, cred loginbudget.Credential) {
+	c.client, c.cred, c.stop = cl, cred, nil
+	c.signalLocked()
+}
+
+func (c *Conn) signalLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// stopped is the refusal logins are stopped by (nil: they go on).
+func (c *Conn) stopped() *domain.LoginRefusal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop == nil {
+		return nil
+	}
+	r := c.stop.refusal
+	return &r
+}
+
+// report counts and logs an error of op that client cl met; a rejected
+// password, a lock or a refusal of the budget stops logins.
+func (c *Conn) report(ctx context.Context, op string, cl *hik.Client, cred loginbudget.Credential, err error) {
 	kind := ErrorKind(err)
 	if c.opt.OnError != nil {
 		c.opt.OnError(op, kind)
 	}
 	c.opt.Logger.Warn("gateway error", "gateway_id", c.id, "op", op, "kind", kind, "err", err)
-	if kind == KindBadCredentials {
-		c.authFailed(ctx)
+	switch kind {
+	case KindBadCredentials, KindLocked, KindLoginRefused:
+		c.stopLogins(ctx, cl, cred, err)
 	}
 }
 
-func (c *Conn) authFailed(ctx context.Context) {
+// stopLogins stops logins after client cl (of cred) met err, unless cl
+// is no longer the client (a new one may log in) or they are stopped.
+func (c *Conn) stopLogins(ctx context.Context, cl *hik.Client, cred loginbudget.Credential, err error) {
+	c.mu.Lock()
+	current := c.client == cl && c.stop == nil
+	c.mu.Unlock()
+	if !current {
+		return
+	}
+	var re *loginbudget.RefusedError
+	if !errors.As(err, &re) {
+		// The gateway answered; the gate recorded its verdict in the
+		// budget, whose refusal says it best (failed logins, until when).
+		if cerr := c.budget.Check(ctx, c.id, cred); !errors.As(cerr, &re) || re.Reason == loginbudget.ReasonBusy {
+			reason := loginbudget.ReasonRejected
+			if errors.Is(err, hik.ErrLocked) {
+				reason = loginbudget.ReasonLocked
+			}
+			re = &loginbudget.RefusedError{Gateway: c.id, Refusal: loginbudget.Refusal{Reason: reason, Credential: cred}}
+		}
+	}
+	r := refusalOf(re)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if c.rejectedAt.IsZero() {
-		c.rejectedAt = now
-	}
-	if now.Sub(c.rereadAt) < c.opt.RereadAfter {
+	if c.client != cl || c.stop != nil {
 		return
 	}
-	c.rereadAt = now
-	pw, err := c.passwords.Password(ctx, c.id, true)
-	if err != nil {
-		c.opt.Logger.Warn("gateway password re-read failed", "gateway_id", c.id, "err", err)
-		return
-	}
-	switch {
-	case pw != c.password && c.client != nil:
-		c.opt.Logger.Info("gateway password changed in the parameter store; using it", "gateway_id", c.id)
-		c.client.SetCredentials(c.user, pw)
-		c.password, c.rejectedAt = pw, time.Time{}
-	case now.Sub(c.rejectedAt) >= c.opt.RetrySameAfter:
-		// Same password: a new client forgets the rejection, so it is tried
-		// once more, no more often than RetrySameAfter.
-		cl, err := hik.New(c.baseURL, c.user, pw, hik.WithTimeout(c.opt.Timeout))
-		if err != nil {
-			return
+	c.stop = &stop{cred: cred, refusal: r, err: &LoginsStoppedError{Gateway: c.id, Refusal: r}}
+	c.signalLocked()
+	param, version := domain.SplitCredential(r.Credential)
+	c.opt.Logger.Warn("logins to the gateway stopped: nothing is sent to it until the password parameter has a new version or the login budget allows a login",
+		"gateway_id", c.id, "parameter", param, "version", version, "reason", r.Reason, "detail", r.Detail)
+}
+
+func refusalOf(re *loginbudget.RefusedError) domain.LoginRefusal {
+	return domain.LoginRefusal{Reason: string(re.Reason), Credential: string(re.Credential), Until: re.Until,
+		FailedLogins: re.Failures, Detail: re.Refusal.String()}
+}
+
+// WatchLogins looks, while logins are stopped, every Recheck (and at once
+// when it starts) at the password's version and the login budget, and
+// resumes logins when either allows; each resumption is sent on resumed.
+func (c *Conn) WatchLogins(ctx context.Context, resumed chan<- struct{}) {
+	first := true
+	for {
+		c.mu.Lock()
+		st, changed := c.stop, c.changed
+		c.mu.Unlock()
+		var (
+			t    *time.Timer
+			tick <-chan time.Time
+		)
+		if st != nil {
+			wait := c.opt.Recheck
+			if first {
+				wait = 0
+			}
+			t = time.NewTimer(wait)
+			tick = t.C
 		}
-		c.opt.Logger.Info("trying the rejected gateway password once more", "gateway_id", c.id, "rejected_for", now.Sub(c.rejectedAt).Round(time.Second).String())
-		c.replaceLocked(cl, pw)
-		c.rejectedAt = time.Time{}
+		first = false
+		select {
+		case <-ctx.Done():
+			stopTimer(t)
+			return
+		case <-changed:
+			stopTimer(t)
+			continue
+		case <-tick:
+		}
+		ok, err := c.recheck(ctx)
+		if err != nil && ctx.Err() == nil {
+			c.opt.Logger.Warn("looking at the gateway's password and login budget failed; looking again later", "gateway_id", c.id, "err", err)
+		}
+		if ok {
+			select {
+			case resumed <- struct{}{}:
+			default: // one pending is enough
+			}
+		}
 	}
 }
 
-// Reconfigured is told that the gateway was configured at configuredAt
-// with the password in the parameter store (the configurator proved it by
-// logging in). The password is read again; if it is new, it is used at
-// once; if the gateway rejected it before configuredAt, that rejection is
-// forgotten and the password is tried again at once rather than after
-// RetrySameAfter. A rejection after configuredAt is kept: the
-// configuration cannot explain it, and each configuration buys at most one
-// extra login attempt, so repeated or duplicate events cannot lock the
-// gateway out. A zero configuredAt means now.
-func (c *Conn) Reconfigured(ctx context.Context, configuredAt time.Time) error {
-	pw, err := c.passwords.Password(ctx, c.id, true)
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// recheck resumes stopped logins with a new client when the password's
+// parameter has a new version, or when the budget allows the credential
+// again (the configurator set the gateway's password to it, or the lock
+// ended); it reports whether they resumed.
+func (c *Conn) recheck(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	st := c.stop
+	c.mu.Unlock()
+	if st == nil {
+		return false, nil
+	}
+	version, err := c.passwords.Version(ctx, c.id)
+	if err != nil {
+		return false, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	why := "the password parameter has a new version"
+	if c.credential(version) == st.cred {
+		err := c.budget.Check(ctx, c.id, st.cred)
+		var re *loginbudget.RefusedError
+		switch {
+		case errors.As(err, &re) && re.Reason == loginbudget.ReasonBusy:
+			return false, nil // others are logging in: look again later
+		case errors.As(err, &re):
+			// Still refused, perhaps for another reason now.
+			r := refusalOf(re)
+			c.mu.Lock()
+			if c.stop == st {
+				st.refusal, st.err = r, &LoginsStoppedError{Gateway: c.id, Refusal: r}
+			}
+			c.mu.Unlock()
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		why = "the login budget allows the password again"
+	}
+	// The value and its version from one read: the credential names what
+	// is sent.
+	pw, version, err := c.passwords.Password(ctx, c.id, c.credential(version) != st.cred)
+	if err != nil {
+		return false, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	// Even for the same credential, a new client: the old one refuses
+	// the password it saw rejected.
+	cl, cred, err := c.newClient(pw, version)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop != st {
+		return false, nil // resumed meanwhile
+	}
+	c.replaceLocked(cl, cred)
+	param, v := domain.SplitCredential(string(cred))
+	c.opt.Logger.Info("logins to the gateway resume", "gateway_id", c.id, "parameter", param, "version", v, "why", why)
+	return true, nil
+}
+
+// Reconfigured looks at once at the password's version and the login
+// budget (the configurator may have changed the gateway's password to
+// the parameter's current version and told the budget so): stopped logins
+// resume if they may; a client with an older version than the parameter's
+// is replaced before it meets the changed password. A failure to read
+// the parameter is returned (the event is retried).
+func (c *Conn) Reconfigured(ctx context.Context) error {
+	c.mu.Lock()
+	st, cl, cred := c.stop, c.client, c.cred
+	c.mu.Unlock()
+	if st != nil {
+		_, err := c.recheck(ctx)
+		return err
+	}
+	if cl == nil {
+		return nil // the first request reads the password
+	}
+	version, err := c.passwords.Version(ctx, c.id)
 	if err != nil {
 		return fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
 	}
+	if c.credential(version) == cred {
+		return nil
+	}
+	pw, version, err := c.passwords.Password(ctx, c.id, true)
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	ncl, ncred, err := c.newClient(pw, version)
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if configuredAt.IsZero() || configuredAt.After(now) {
-		configuredAt = now
+	if c.client == cl && c.stop == nil {
+		c.replaceLocked(ncl, ncred)
+		param, v := domain.SplitCredential(string(ncred))
+		c.opt.Logger.Info("gateway reconfigured with a new version of its password; using it", "gateway_id", c.id, "parameter", param, "version", v)
 	}
-	c.rereadAt = now
-	switch {
-	case c.client == nil:
-		return nil // the first request uses the password just read
-	case pw != c.password:
-		c.opt.Logger.Info("gateway reconfigured with a new password; using it", "gateway_id", c.id)
-	case c.rejectedAt.IsZero():
-		return nil // accepted so far: nothing to forget
-	case !c.rejectedAt.Before(configuredAt):
-		c.opt.Logger.Warn("gateway rejected its password after it was configured; not trying it again before the retry delay",
-			"gateway_id", c.id, "retry_in", (c.opt.RetrySameAfter - now.Sub(c.rejectedAt)).Round(time.Second).String())
-		return nil
-	default:
-		c.opt.Logger.Info("gateway reconfigured: trying its password again", "gateway_id", c.id,
-			"rejected_for", now.Sub(c.rejectedAt).Round(time.Second).String())
-	}
-	// A new client: the old one refuses the password for good.
-	cl, err := hik.New(c.baseURL, c.user, pw, hik.WithTimeout(c.opt.Timeout))
-	if err != nil {
-		return fmt.Errorf("gateway %s: %w", c.id, err)
-	}
-	c.replaceLocked(cl, pw)
-	c.rejectedAt = time.Time{}
 	return nil
 }
+
+// budgetGate is the budget's gate, its failures to admit a login other
+// than refusals marked errLoginBudget: the gateway was not asked, so they
+// say nothing about it (a wait for other logins that ran out of time is
+// not a timeout of the gateway).
+type budgetGate struct{ g hik.LoginGate }
+
+func (b budgetGate) BeginLogin(ctx context.Context) (hik.LoginAttempt, error) {
+	a, err := b.g.BeginLogin(ctx)
+	if err != nil && !errors.Is(err, loginbudget.ErrRefused) {
+		return nil, fmt.Errorf("%w: %w", errLoginBudget, err)
+	}
+	return a, err
+}
+
+// ObserveLogin passes the gateway's verdicts outside a login on to the
+// budget (hik.LoginObserver).
+func (b budgetGate) ObserveLogin(ctx context.Context, o hik.LoginOutcome) {
+	if obs, ok := b.g.(hik.LoginObserver); ok {
+		obs.ObserveLogin(ctx, o)
+	}
+}
+
+var errLoginBudget = errors.New("login budget")
 
 // Error kinds, as counted in metrics.
 const (
@@ -203,6 +410,9 @@ const (
 	KindTimeout        = "timeout"
 	KindBadCredentials = "bad_credentials"
 	KindLocked         = "locked"
+	KindLoginRefused   = "login_refused" // the login budget refused: nothing sent
+	KindLoginBudget    = "login_budget"  // the login budget could not be read or written: nothing sent
+	KindInsecureAuth   = "insecure_auth" // Basic over plain HTTP refused: no password sent
 	KindMalformed      = "malformed"
 	KindUnknownStatus  = "unknown_status"
 	KindBadMediaURL    = "bad_media_url"
@@ -233,6 +443,12 @@ func ErrorKind(err error) string {
 		return KindBadMediaURL
 	case errors.As(err, &unknown):
 		return KindUnknownStatus
+	case errors.Is(err, loginbudget.ErrRefused):
+		return KindLoginRefused
+	case errors.Is(err, errLoginBudget):
+		return KindLoginBudget
+	case errors.Is(err, hik.ErrInsecureAuth):
+		return KindInsecureAuth
 	case errors.As(err, &locked):
 		return KindLocked
 	case errors.As(err, &bad):
@@ -276,6 +492,16 @@ func isTransport(err error) bool {
 func Unreachable(err error) bool {
 	switch ErrorKind(err) {
 	case KindUnreachable, KindTimeout:
+		return true
+	}
+	return false
+}
+
+// nothingSent reports whether err came before anything reached the
+// gateway: it says nothing about the gateway.
+func nothingSent(err error) bool {
+	switch ErrorKind(err) {
+	case KindLoginRefused, KindLoginBudget, KindConfig:
 		return true
 	}
 	return false

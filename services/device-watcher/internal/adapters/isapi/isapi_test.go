@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	hik "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/device-watcher/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -27,12 +28,17 @@ func TestErrorKind(t *testing.T) {
 		KindDeviceError:    &hik.StatusError{HTTPStatus: 500},
 		KindDeviceOffline:  &hik.StatusError{HTTPStatus: 200, Status: &hik.ResponseStatus{StatusCode: 4, SubStatusCode: "devOffline"}},
 		KindConfig:         fmt.Errorf("gw: %w: %w", errPassword, errors.New("no parameter")),
+		KindLoginRefused:   fmt.Errorf("isapi: GET x: %w", &loginbudget.RefusedError{Refusal: loginbudget.Refusal{Reason: loginbudget.ReasonBudgetSpent}}),
+		KindInsecureAuth:   fmt.Errorf("x: %w", &hik.InsecureAuthError{Gateway: "gw"}),
+		// Waiting for other logins ran out of time: no timeout of the gateway.
+		KindLoginBudget: fmt.Errorf("isapi: GET x: %w: %w", errLoginBudget, context.DeadlineExceeded),
 	} {
 		if got := ErrorKind(err); got != want {
 			t.Errorf("ErrorKind(%v) = %s, want %s", err, got, want)
 		}
 	}
-	if !Unreachable(fmt.Errorf("x: %w", context.DeadlineExceeded)) || Unreachable(&hik.StatusError{HTTPStatus: 500}) {
+	if !Unreachable(fmt.Errorf("x: %w", context.DeadlineExceeded)) || Unreachable(&hik.StatusError{HTTPStatus: 500}) ||
+		Unreachable(fmt.Errorf("%w: %w", errLoginBudget, context.DeadlineExceeded)) {
 		t.Error("Unreachable misclassifies")
 	}
 }
@@ -49,16 +55,12 @@ func TestCheckMediaURLStripsCredentialsAndRefusesOtherSchemes(t *testing.T) {
 	}
 }
 
-type fixedPassword string
-
-func (p fixedPassword) Password(context.Context, string, bool) (string, error) { return string(p), nil }
-
 // A known camera missing from the list is gone only when the gateway says
 // it has no such devIndex.
 func TestPollConfirmsAbsencesAndFetchesOnlyNeededDetails(t *testing.T) {
 	s := gatewaysimtest.Start(t, gatewaysimtest.WithDevices(2, 2))
 	devs := s.Devices()
-	c := NewConn("gw", s.URL(), gatewaysimtest.User, fixedPassword(gatewaysimtest.Password), Options{})
+	c := NewConn("gw", s.URL(), gatewaysimtest.User, newParams(gatewaysimtest.Password), loginbudget.New(newMemStore(), "device-watcher"), Options{})
 	ctx := context.Background()
 
 	snap := c.Poll(ctx, map[string]domain.Known{

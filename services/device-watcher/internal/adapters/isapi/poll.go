@@ -33,24 +33,34 @@ const detailWorkers = 4
 // than the refresh interval) it fetches channels and media URLs. Known
 // cameras missing from the list are checked one by one: only a gateway
 // that answers "no such devIndex" makes them Gone, so a short or broken
-// list never deletes anything.
+// list never deletes anything. While logins are stopped it sends nothing
+// and says why (Snapshot.Refused).
 func (c *Conn) Poll(ctx context.Context, known map[string]domain.Known) (snap domain.Snapshot) {
 	snap.Started = time.Now()
 	defer func() { snap.Finished = time.Now() }()
-	cl, _, err := c.current(ctx)
+	cl, cred, _, err := c.current(ctx)
 	if err != nil {
-		c.report(ctx, "password", err)
-		snap.Err, snap.Unreachable = err, Unreachable(err)
+		var stopped *LoginsStoppedError
+		if errors.As(err, &stopped) {
+			// Counted once, when logins stopped; not at every poll.
+			r := stopped.Refusal
+			snap.Err, snap.NothingSent, snap.Refused = err, true, &r
+			return snap
+		}
+		c.report(ctx, "password", cl, cred, err)
+		snap.Err, snap.NothingSent = err, true
 		return snap
 	}
 	devs, err := cl.AllDevices(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			c.report(ctx, "deviceList", err)
+			c.report(ctx, "deviceList", cl, cred, err)
 		}
-		snap.Err, snap.Unreachable = err, Unreachable(err)
+		snap.Err, snap.Unreachable, snap.NothingSent = err, Unreachable(err), nothingSent(err)
+		snap.Refused = c.stopped()
 		return snap
 	}
+	snap.LoggedIn = string(cred)
 	listed := make(map[string]bool, len(devs))
 	type job struct {
 		i   int
@@ -61,7 +71,7 @@ func (c *Conn) Poll(ctx context.Context, known map[string]domain.Known) (snap do
 		listed[d.DevIndex] = true
 		online, ok := domain.ParseStatus(string(d.Status))
 		if !ok {
-			c.report(ctx, "deviceList", fmt.Errorf("device %s: %w", d.DevIndex, &UnknownStatusError{Status: string(d.Status)}))
+			c.report(ctx, "deviceList", cl, cred, fmt.Errorf("device %s: %w", d.DevIndex, &UnknownStatusError{Status: string(d.Status)}))
 			continue
 		}
 		snap.Sightings = append(snap.Sightings, domain.Sighting{
@@ -98,7 +108,7 @@ func (c *Conn) Poll(ctx context.Context, known map[string]domain.Known) (snap do
 		case errors.Is(err, hik.ErrBadDevIndex):
 			snap.Gone = append(snap.Gone, idx)
 		case err != nil && ctx.Err() == nil:
-			c.report(ctx, "channelInfo", err)
+			c.report(ctx, "channelInfo", cl, cred, err)
 		}
 	}
 	return snap
@@ -112,14 +122,14 @@ func (e *UnknownStatusError) Error() string { return fmt.Sprintf("unknown device
 // Details fetches a camera's enabled channels and their main-stream URLs.
 // Any failure fails the whole camera: half a camera is never announced.
 func (c *Conn) Details(ctx context.Context, devIndex string) ([]domain.Channel, error) {
-	cl, _, err := c.current(ctx)
+	cl, cred, _, err := c.current(ctx)
 	if err != nil {
 		return nil, err
 	}
 	chans, err := cl.Channels(ctx, devIndex)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, hik.ErrBadDevIndex) {
-			c.report(ctx, "channelInfo", err)
+			c.report(ctx, "channelInfo", cl, cred, err)
 		}
 		return nil, err
 	}
@@ -134,7 +144,7 @@ func (c *Conn) Details(ctx context.Context, devIndex string) ([]domain.Channel, 
 		}
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, hik.ErrDeviceOffline) {
-				c.report(ctx, "streamMedia", err)
+				c.report(ctx, "streamMedia", cl, cred, err)
 			}
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	hik "mediagw/pkg/isapi"
+	"mediagw/pkg/loginbudget"
 	"mediagw/services/device-watcher/internal/domain"
 )
 
@@ -16,7 +17,9 @@ const maxClockSkew = 5 * time.Minute
 
 // Stream follows the device-management event stream until ctx ends,
 // sending what it sees to out. Cameras that come online are looked up
-// (channels, media URLs) before they are sent.
+// (channels, media URLs) before they are sent. While logins are stopped
+// it subscribes to nothing: it says so once and waits for them to
+// resume.
 func (c *Conn) Stream(ctx context.Context, out chan<- domain.StreamUpdate) {
 	send := func(u domain.StreamUpdate) bool {
 		select {
@@ -27,26 +30,35 @@ func (c *Conn) Stream(ctx context.Context, out chan<- domain.StreamUpdate) {
 		}
 	}
 	for ctx.Err() == nil {
-		cl, replaced, err := c.current(ctx)
+		cl, cred, changed, err := c.current(ctx)
 		if err != nil {
-			c.report(ctx, "password", err)
-			if !send(domain.StreamUpdate{Kind: domain.UpdateDown, At: time.Now(), Err: err}) {
+			u := domain.StreamUpdate{Kind: domain.UpdateDown, At: time.Now(), Err: err}
+			wait := time.After(c.opt.Recheck)
+			var stopped *LoginsStoppedError
+			if errors.As(err, &stopped) {
+				r := stopped.Refusal
+				u.Refused, wait = &r, nil // until they resume
+			} else {
+				c.report(ctx, "password", cl, cred, err)
+			}
+			if !send(u) {
 				return
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(c.opt.RereadAfter):
+			case <-changed:
+			case <-wait:
 			}
 			continue
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		// A replaced client (new or forgiven password) ends this
-		// subscription even while it waits to reconnect, so that the new
-		// one subscribes at once.
+		// A replaced client (a new password version, or logins resumed)
+		// ends this subscription even while it waits to reconnect, so that
+		// the new one subscribes at once; stopped logins end it too.
 		go func() {
 			select {
-			case <-replaced:
+			case <-changed:
 				cancel()
 			case <-sctx.Done():
 			}
@@ -55,7 +67,7 @@ func (c *Conn) Stream(ctx context.Context, out chan<- domain.StreamUpdate) {
 			if sctx.Err() != nil {
 				continue // draining after a client change
 			}
-			if u, ok := c.update(ctx, m); ok && !send(u) {
+			if u, ok := c.update(ctx, cl, cred, m); ok && !send(u) {
 				break
 			}
 		}
@@ -63,17 +75,17 @@ func (c *Conn) Stream(ctx context.Context, out chan<- domain.StreamUpdate) {
 	}
 }
 
-func (c *Conn) update(ctx context.Context, m hik.StreamMessage) (domain.StreamUpdate, bool) {
+func (c *Conn) update(ctx context.Context, cl *hik.Client, cred loginbudget.Credential, m hik.StreamMessage) (domain.StreamUpdate, bool) {
 	now := time.Now()
 	switch m.Kind {
 	case hik.KindConnected:
-		return domain.StreamUpdate{Kind: domain.UpdateConnected, At: now}, true
+		return domain.StreamUpdate{Kind: domain.UpdateConnected, At: now, Credential: string(cred)}, true
 	case hik.KindHeartbeat:
 		return domain.StreamUpdate{Kind: domain.UpdateAlive, At: now}, true
 	case hik.KindEvent:
 		return c.deviceUpdate(ctx, m.Event, now)
 	case hik.KindMalformed:
-		c.report(ctx, "stream", fmt.Errorf("%w: %w", hik.ErrMalformedResponse, m.Err))
+		c.report(ctx, "stream", cl, cred, fmt.Errorf("%w: %w", hik.ErrMalformedResponse, m.Err))
 		return domain.StreamUpdate{Kind: domain.UpdateLost, At: now}, true
 	case hik.KindHeartbeatTimeout:
 		return domain.StreamUpdate{}, false // a disconnection follows
@@ -81,8 +93,8 @@ func (c *Conn) update(ctx context.Context, m hik.StreamMessage) (domain.StreamUp
 		if ctx.Err() != nil {
 			return domain.StreamUpdate{}, false
 		}
-		c.report(ctx, "stream", m.Err)
-		return domain.StreamUpdate{Kind: domain.UpdateDown, At: now, Err: m.Err, Unreachable: Unreachable(m.Err)}, true
+		c.report(ctx, "stream", cl, cred, m.Err)
+		return domain.StreamUpdate{Kind: domain.UpdateDown, At: now, Err: m.Err, Unreachable: Unreachable(m.Err), Refused: c.stopped()}, true
 	}
 	return domain.StreamUpdate{}, false
 }
@@ -107,12 +119,12 @@ func (c *Conn) deviceUpdate(ctx context.Context, ev *hik.DeviceEvent, now time.T
 		if ev.Status != "" {
 			var ok bool
 			if online, ok = domain.ParseStatus(string(ev.Status)); !ok {
-				c.report(ctx, "stream", fmt.Errorf("device %s: %w", ev.DevIndex, &UnknownStatusError{Status: string(ev.Status)}))
+				c.report(ctx, "stream", nil, "", fmt.Errorf("device %s: %w", ev.DevIndex, &UnknownStatusError{Status: string(ev.Status)}))
 				return domain.StreamUpdate{Kind: domain.UpdateLost, At: now}, true
 			}
 		}
 	default:
-		c.report(ctx, "stream", fmt.Errorf("device %s: %w: event type %q", ev.DevIndex, hik.ErrMalformedResponse, ev.Type))
+		c.report(ctx, "stream", nil, "", fmt.Errorf("device %s: %w: event type %q", ev.DevIndex, hik.ErrMalformedResponse, ev.Type))
 		return domain.StreamUpdate{Kind: domain.UpdateLost, At: now}, true
 	}
 	s := &domain.Sighting{Index: ev.DevIndex, Name: ev.DevName, Online: online, At: now, GatewayTime: gwTime, Source: domain.SourceStream}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mediagw/pkg/loginbudget"
+
 	"mediagw/services/device-watcher/internal/app"
 	"mediagw/services/device-watcher/internal/domain"
 )
@@ -16,6 +18,9 @@ import (
 type Metrics struct {
 	channels      *prometheus.GaugeVec
 	reachable     *prometheus.GaugeVec
+	credRejected  *prometheus.GaugeVec
+	logins        *prometheus.CounterVec
+	loginsRefused *prometheus.CounterVec
 	leaseHeld     *prometheus.GaugeVec
 	latency       *prometheus.HistogramVec
 	pollDuration  *prometheus.HistogramVec
@@ -34,6 +39,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reachable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediagw_device_watcher_gateway_reachable", Help: "1 when the gateway is announced reachable.",
 		}, []string{"gateway"}),
+		credRejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediagw_device_watcher_gateway_credentials_rejected",
+			Help: "1 when the gateway is announced credentials-rejected: no login is sent to it until its password parameter changes or the login budget allows a login.",
+		}, []string{"gateway"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediagw_device_watcher_logins_total",
+			Help: "Logins to the gateways admitted by the login budget, by result (accepted, rejected, locked, unanswered, not-sent).",
+		}, []string{"gateway", "result"}),
+		loginsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediagw_device_watcher_logins_refused_total",
+			Help: "Logins the login budget refused (nothing sent), by reason (credentials-rejected, budget-spent, locked).",
+		}, []string{"gateway", "reason"}),
 		leaseHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediagw_device_watcher_lease_held", Help: "1 while this instance holds the gateway's lease and watches it.",
 		}, []string{"gateway"}),
@@ -56,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "mediagw_device_watcher_store_errors_total", Help: "Failed state writes and reads, by kind (conflict, lease_lost, error).",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.channels, m.reachable, m.leaseHeld, m.latency, m.pollDuration, m.gatewayErrors, m.events, m.storeErrors)
+	reg.MustRegister(m.channels, m.reachable, m.credRejected, m.logins, m.loginsRefused, m.leaseHeld, m.latency, m.pollDuration, m.gatewayErrors, m.events, m.storeErrors)
 	return m
 }
 
@@ -77,6 +94,7 @@ func (m *Metrics) LeaseHeld(gatewayID string, held bool) {
 		m.channels.DeleteLabelValues(gatewayID, s)
 	}
 	m.reachable.DeleteLabelValues(gatewayID)
+	m.credRejected.DeleteLabelValues(gatewayID)
 }
 
 // StoreError counts a failed state write or read by kind.
@@ -95,16 +113,34 @@ func (m *Metrics) DetectionLatency(eventType, source string, d time.Duration) {
 	m.latency.WithLabelValues(eventType, source).Observe(d.Seconds())
 }
 
-// State sets the gateway's channel and reachability gauges.
-func (m *Metrics) State(gatewayID string, c domain.Counts, reachable bool) {
+// State sets the gateway's channel, reachability and login gauges.
+func (m *Metrics) State(gatewayID string, c domain.Counts, reachable, credentialsRejected bool) {
 	m.channels.WithLabelValues(gatewayID, "online").Set(float64(c.Online))
 	m.channels.WithLabelValues(gatewayID, "suspect").Set(float64(c.Suspect))
 	m.channels.WithLabelValues(gatewayID, "offline").Set(float64(c.Offline))
-	r := 0.0
-	if reachable {
-		r = 1
-	}
-	m.reachable.WithLabelValues(gatewayID).Set(r)
+	m.reachable.WithLabelValues(gatewayID).Set(gauge(reachable))
+	m.credRejected.WithLabelValues(gatewayID).Set(gauge(credentialsRejected))
 }
 
-var _ app.Metrics = (*Metrics)(nil)
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// LoginFinished counts a login the budget admitted by its result
+// (loginbudget.Observer).
+func (m *Metrics) LoginFinished(gatewayID string, r loginbudget.Result) {
+	m.logins.WithLabelValues(gatewayID, string(r)).Inc()
+}
+
+// LoginRefused counts a login the budget refused (loginbudget.Observer).
+func (m *Metrics) LoginRefused(gatewayID string, reason loginbudget.Reason) {
+	m.loginsRefused.WithLabelValues(gatewayID, string(reason)).Inc()
+}
+
+var (
+	_ app.Metrics          = (*Metrics)(nil)
+	_ loginbudget.Observer = (*Metrics)(nil)
+)

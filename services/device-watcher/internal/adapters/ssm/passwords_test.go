@@ -16,9 +16,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(awstest.Main(m)) }
 
-// A password is read once and cached; fresh reads it again; a missing
-// parameter is an error that names it and nothing else.
-func TestPasswordsAreCachedUntilReadFresh(t *testing.T) {
+// A password is read once and cached with its parameter's version; fresh
+// reads it again; Version sees a new version without reading the value; a
+// missing parameter is an error that names it and nothing else.
+func TestPasswordsAreCachedWithTheirVersionUntilReadFresh(t *testing.T) {
 	ctx := context.Background()
 	client := awsssm.NewFromConfig(awstest.Config(t))
 	root := "/" + awstest.Name("dwssm") + "/"
@@ -35,18 +36,25 @@ func TestPasswordsAreCachedUntilReadFresh(t *testing.T) {
 		t.Fatalf("parameter name %q", got)
 	}
 	put("First-Passw0rd")
-	if pw, err := p.Password(ctx, "gw-1", false); err != nil || pw != "First-Passw0rd" {
-		t.Fatalf("%q %v", pw, err)
+	if pw, v, err := p.Password(ctx, "gw-1", false); err != nil || pw != "First-Passw0rd" || v != 1 {
+		t.Fatalf("%q %d %v", pw, v, err)
 	}
 	put("Second-Passw0rd")
-	if pw, _ := p.Password(ctx, "gw-1", false); pw != "First-Passw0rd" {
-		t.Fatalf("cached read gave %q", pw)
+	if pw, v, _ := p.Password(ctx, "gw-1", false); pw != "First-Passw0rd" || v != 1 {
+		t.Fatalf("cached read gave %q @%d", pw, v)
 	}
-	if pw, err := p.Password(ctx, "gw-1", true); err != nil || pw != "Second-Passw0rd" {
-		t.Fatalf("fresh read: %q %v", pw, err)
+	if v, err := p.Version(ctx, "gw-1"); err != nil || v != 2 {
+		t.Fatalf("version: %d %v", v, err)
 	}
-	_, err := p.Password(ctx, "gw-2", false)
-	if err == nil || !strings.Contains(err.Error(), "gw-2/Password") || strings.Contains(err.Error(), "Passw0rd") {
-		t.Fatalf("missing parameter: %v", err)
+	if pw, v, err := p.Password(ctx, "gw-1", true); err != nil || pw != "Second-Passw0rd" || v != 2 {
+		t.Fatalf("fresh read: %q %d %v", pw, v, err)
+	}
+	for _, err := range []error{
+		func() error { _, _, err := p.Password(ctx, "gw-2", false); return err }(),
+		func() error { _, err := p.Version(ctx, "gw-2"); return err }(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "gw-2/Password") || strings.Contains(err.Error(), "Passw0rd") {
+			t.Fatalf("missing parameter: %v", err)
+		}
 	}
 }
