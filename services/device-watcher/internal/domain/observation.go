@@ -19,6 +19,9 @@ type Snapshot struct {
 	NothingSent bool
 	// Refused: logins to the gateway are stopped (Err is why).
 	Refused *LoginRefusal
+	// AwaitingConfiguration: no login was sent because the gateway awaits
+	// its configuration (AwaitsConfiguration; Err says so, NothingSent).
+	AwaitingConfiguration bool
 	// LoggedIn is the credential the gateway accepted for this poll ("":
 	// it did not, or it was not asked).
 	LoggedIn string
@@ -39,7 +42,8 @@ const (
 	// UpdateLost: an event could not be understood and may be lost: poll.
 	UpdateLost
 	// UpdateDown: the stream dropped or could not be opened (Err); with
-	// Refused, because logins to the gateway are stopped.
+	// Refused, because logins to the gateway are stopped; with
+	// AwaitingConfiguration, because the gateway awaits its configuration.
 	UpdateDown
 )
 
@@ -58,6 +62,9 @@ type StreamUpdate struct {
 	Unreachable bool
 	// Refused (UpdateDown): logins to the gateway are stopped.
 	Refused *LoginRefusal
+	// AwaitingConfiguration (UpdateDown): no login is sent until the
+	// gateway is configured.
+	AwaitingConfiguration bool
 	// Credential (UpdateConnected) is the credential the gateway accepted.
 	Credential string
 }

@@ -68,6 +68,10 @@ type loginSeen struct {
 	refusedAt time.Time     // since when (the current refusal)
 	okAt      time.Time     // the latest login the gateway accepted
 	okCred    string
+	// awaiting: no login is sent until the gateway is configured (see
+	// AwaitsConfiguration), since awaitingAt. Not announced.
+	awaiting   bool
+	awaitingAt time.Time
 }
 
 // NewTracker returns a tracker starting from the stored state; a gateway never
@@ -187,11 +191,40 @@ func (t *Tracker) LoginRefused(at time.Time, r LoginRefusal) {
 		// The cameras are not watched while logins are stopped (nor are
 		// they known to be down): an offline streak must be observed anew,
 		// in full, once logins work again.
-		for _, e := range t.devices {
-			e.seen.offlineSince, e.seen.offlineSinceGW = time.Time{}, time.Time{}
-		}
+		t.dropOfflineStreaks()
 	}
 	l.refused = &r
+	if l.awaiting && !at.Before(l.awaitingAt) {
+		l.awaiting = false
+	}
+}
+
+// AwaitingConfiguration records that at `at` no login was sent because
+// the gateway may still have its factory password and is not configured
+// yet (AwaitsConfiguration). It is the normal start of a new gateway, not
+// a fault: nothing is announced. As while logins are stopped, the cameras
+// are neither confirmed nor doubted, and an offline streak must be
+// observed anew once logins work. A later login, accepted or refused,
+// ends it; an observation older than the last accepted login is ignored.
+func (t *Tracker) AwaitingConfiguration(at time.Time) {
+	l := &t.login
+	if at.Before(l.okAt) {
+		return
+	}
+	if !l.awaiting {
+		l.awaiting, l.awaitingAt = true, at
+		t.dropOfflineStreaks()
+	}
+}
+
+// IsAwaitingConfiguration reports whether logins wait for the gateway's
+// configuration (for the gauge).
+func (t *Tracker) IsAwaitingConfiguration() bool { return t.login.awaiting }
+
+func (t *Tracker) dropOfflineStreaks() {
+	for _, e := range t.devices {
+		e.seen.offlineSince, e.seen.offlineSinceGW = time.Time{}, time.Time{}
+	}
 }
 
 // LoggedIn records that the gateway accepted credential cred at `at`.
@@ -202,6 +235,9 @@ func (t *Tracker) LoggedIn(at time.Time, cred string) {
 	}
 	if l.refused != nil && !at.Before(l.refusedAt) {
 		l.refused = nil
+	}
+	if l.awaiting && !at.Before(l.awaitingAt) {
+		l.awaiting = false
 	}
 }
 
