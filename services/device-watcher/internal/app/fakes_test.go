@@ -18,16 +18,22 @@ import (
 var discard = slog.New(slog.DiscardHandler)
 
 // fakeGateway lists the same cameras on every poll, logged in with
-// credential cred, or, while refused is set, sends nothing and says so.
+// credential cred, or, while refused or awaiting is set, sends nothing and
+// says so.
 type fakeGateway struct {
 	mu           sync.Mutex
 	cams         []domain.Sighting
 	cred         string
 	refused      *domain.LoginRefusal
+	awaiting     bool
 	reconfigured int
-	reconfigErr  error
-	polls        chan domain.Snapshot
-	resume       chan struct{} // WatchLogins passes these on as resumptions
+	// polled counts polls, reconfiguredBeforePoll the Reconfigured calls
+	// before the first.
+	polled                 int
+	reconfiguredBeforePoll int
+	reconfigErr            error
+	polls                  chan domain.Snapshot
+	resume                 chan struct{} // WatchLogins passes these on as resumptions
 }
 
 func newFakeGateway(cams ...domain.Sighting) *fakeGateway {
@@ -39,10 +45,14 @@ func (g *fakeGateway) Poll(_ context.Context, _ map[string]domain.Known) domain.
 	defer g.mu.Unlock()
 	now := time.Now()
 	snap := domain.Snapshot{Started: now, Finished: now}
-	if g.refused != nil {
+	g.polled++
+	switch {
+	case g.refused != nil:
 		r := *g.refused
 		snap.Err, snap.NothingSent, snap.Refused = errors.New("logins are stopped"), true, &r
-	} else {
+	case g.awaiting:
+		snap.Err, snap.NothingSent, snap.AwaitingConfiguration = errors.New("awaiting the configuration"), true, true
+	default:
 		snap.LoggedIn = g.cred
 		for _, c := range g.cams {
 			c.At, c.Source = now, domain.SourcePoll
@@ -51,6 +61,21 @@ func (g *fakeGateway) Poll(_ context.Context, _ map[string]domain.Known) domain.
 	}
 	g.polls <- snap
 	return snap
+}
+
+// setCams changes the cameras the next polls list.
+func (g *fakeGateway) setCams(cams ...domain.Sighting) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cams = cams
+}
+
+// setAwaiting holds logins back until the configuration (true) or
+// resumes them.
+func (g *fakeGateway) setAwaiting(on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.awaiting = on
 }
 
 // setRefused stops (r) or resumes (nil) logins.
@@ -77,6 +102,9 @@ func (g *fakeGateway) Reconfigured(context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.reconfigured++
+	if g.polled == 0 {
+		g.reconfiguredBeforePoll++
+	}
 	return g.reconfigErr
 }
 
@@ -136,6 +164,7 @@ type fakeLeases struct {
 	acquired    chan domain.Lease
 	released    chan domain.Lease
 	noted       []time.Time
+	configured  time.Time // noted on every lease granted
 }
 
 func newFakeLeases(acquireErrs ...error) *fakeLeases {
@@ -149,7 +178,7 @@ func (l *fakeLeases) Acquire(_ context.Context, id string) (domain.Lease, bool, 
 		return domain.Lease{}, false, err
 	}
 	l.token++
-	lease := domain.Lease{ID: id, Holder: "me", Token: l.token, Expires: time.Now().Add(l.Duration())}
+	lease := domain.Lease{ID: id, Holder: "me", Token: l.token, Expires: time.Now().Add(l.Duration()), Configured: l.configured}
 	l.acquired <- lease
 	return lease, true, nil
 }
@@ -199,12 +228,13 @@ func (p *fakePublisher) Publish(_ context.Context, ev proto.Message) error {
 	return nil
 }
 
-// fakeMetrics records the lease transitions and the login gauge.
+// fakeMetrics records the lease transitions and the login gauges.
 type fakeMetrics struct {
 	mu          sync.Mutex
 	leaseHeld   []bool
 	storeErrs   map[string]int
 	credentials bool
+	awaiting    bool
 }
 
 func (m *fakeMetrics) LeaseHeld(_ string, held bool) {
@@ -225,10 +255,16 @@ func (m *fakeMetrics) StoreError(kind string) {
 func (m *fakeMetrics) PollDuration(string, time.Duration)             {}
 func (m *fakeMetrics) Published(string)                               {}
 func (m *fakeMetrics) DetectionLatency(string, string, time.Duration) {}
-func (m *fakeMetrics) State(_ string, _ domain.Counts, _, credentialsRejected bool) {
+func (m *fakeMetrics) State(_ string, _ domain.Counts, _, credentialsRejected, awaitingConfiguration bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.credentials = credentialsRejected
+	m.credentials, m.awaiting = credentialsRejected, awaitingConfiguration
+}
+
+func (m *fakeMetrics) awaitingConfiguration() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.awaiting
 }
 
 func (m *fakeMetrics) credentialsRejected() bool {

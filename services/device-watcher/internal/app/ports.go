@@ -17,18 +17,24 @@ type Gateway interface {
 	// says need them, and confirms the absence of known cameras.
 	Poll(ctx context.Context, known map[string]domain.Known) domain.Snapshot
 	// Stream follows the gateway's event stream until ctx ends. While
-	// logins are stopped it sends one UpdateDown with Refused and waits
-	// for them to resume.
+	// logins are stopped (or await the gateway's configuration) it sends
+	// one UpdateDown with Refused (AwaitingConfiguration) and waits for
+	// them to resume.
 	Stream(ctx context.Context, out chan<- domain.StreamUpdate)
 	// WatchLogins runs until ctx ends: while logins to the gateway are
 	// stopped (its password rejected, the login budget refusing), it looks
 	// again every recheck interval and resumes them when the password's
-	// parameter has a new version or the budget allows a login again; it
-	// sends on resumed (without blocking) each time they resume.
+	// parameter has a new version or the budget allows a login again;
+	// while they await the gateway's configuration, when it no longer must
+	// (domain.AwaitsConfiguration); it sends on resumed (without blocking)
+	// each time they resume.
 	WatchLogins(ctx context.Context, resumed chan<- struct{})
 	// Reconfigured: the configurator configured the gateway (it may have
 	// changed the gateway's password to the parameter's current version):
-	// the password's version and the login budget are looked at now.
+	// no login awaits the gateway's configuration any more, and the
+	// password's version and the login budget are looked at now. The
+	// watcher also calls it when it takes a lease that notes a
+	// configuration.
 	Reconfigured(ctx context.Context) error
 }
 
@@ -41,6 +47,10 @@ type Passwords interface {
 	Version(ctx context.Context, gatewayID string) (int64, error)
 	// ParameterName is the parameter that holds the gateway's password.
 	ParameterName(gatewayID string) string
+	// BootstrapExists reports whether the gateway has a BootstrapPassword
+	// parameter (it may still have its factory password), without
+	// decrypting it.
+	BootstrapExists(ctx context.Context, gatewayID string) (bool, error)
 }
 
 // DeviceStore keeps the cameras' and the gateways' state
@@ -88,8 +98,9 @@ type Metrics interface {
 	// (source: stream, poll, gateway) to its announcement.
 	DetectionLatency(eventType, source string, d time.Duration)
 	// State sets the gateway's channel counts, reachability and login
-	// standing.
-	State(gatewayID string, c domain.Counts, reachable, credentialsRejected bool)
+	// standing (credentials rejected; logins awaiting the gateway's
+	// configuration).
+	State(gatewayID string, c domain.Counts, reachable, credentialsRejected, awaitingConfiguration bool)
 }
 
 // NopMetrics records nothing.
@@ -100,4 +111,4 @@ func (NopMetrics) StoreError(string)                              {}
 func (NopMetrics) PollDuration(string, time.Duration)             {}
 func (NopMetrics) Published(string)                               {}
 func (NopMetrics) DetectionLatency(string, string, time.Duration) {}
-func (NopMetrics) State(string, domain.Counts, bool, bool)        {}
+func (NopMetrics) State(string, domain.Counts, bool, bool, bool)  {}

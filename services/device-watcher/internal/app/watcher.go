@@ -149,6 +149,11 @@ func (w *Watcher) hold(ctx context.Context, l domain.Lease) error {
 	}()
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if !l.Configured.IsZero() {
+		// Configured before this holding (noted on the lease by any
+		// instance): no login awaits the gateway's configuration.
+		w.heardConfigured(hctx, l.Configured)
+	}
 	renewed := make(chan error, 1)
 	go func() {
 		defer cancel()
@@ -220,7 +225,8 @@ func (w *Watcher) renew(ctx context.Context, l domain.Lease) error {
 }
 
 // heardConfigured acts on a configuration another instance heard of and
-// noted on the lease. It is bounded so that it cannot hold up renewals.
+// noted on the lease. It is bounded so that it cannot hold up renewals
+// (or, when the lease is taken, the first poll).
 func (w *Watcher) heardConfigured(ctx context.Context, at time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, w.leases.Duration()/6)
 	defer cancel()
@@ -321,6 +327,9 @@ func (s *Session) applySnapshot(snap domain.Snapshot) {
 	if snap.Refused != nil {
 		tr.LoginRefused(snap.Finished, *snap.Refused)
 	}
+	if snap.AwaitingConfiguration {
+		tr.AwaitingConfiguration(snap.Finished)
+	}
 	if snap.Err != nil {
 		switch {
 		case snap.NothingSent:
@@ -385,6 +394,9 @@ func (s *Session) applyStream(u domain.StreamUpdate) (resync bool) {
 		s.streamConnected, s.streamLive = false, false
 		if u.Refused != nil {
 			tr.LoginRefused(u.At, *u.Refused)
+		}
+		if u.AwaitingConfiguration {
+			tr.AwaitingConfiguration(u.At)
 		}
 		if u.Unreachable {
 			tr.Unreached(u.At, u.Err.Error())
@@ -668,7 +680,7 @@ func (s *Session) announce(ctx context.Context) error {
 
 func (s *Session) updateGauges() {
 	g := s.tracker.Gateway()
-	s.w.metrics.State(s.w.id, s.tracker.Counts(), g.Reachable, g.Login.Rejected)
+	s.w.metrics.State(s.w.id, s.tracker.Counts(), g.Reachable, g.Login.Rejected, s.tracker.IsAwaitingConfiguration())
 }
 
 // EventType is the name of an event's type, e.g.

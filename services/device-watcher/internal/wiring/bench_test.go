@@ -46,6 +46,8 @@ func (simPassword) Version(context.Context, string) (int64, error) { return 1, n
 
 func (simPassword) ParameterName(id string) string { return "/mediagw/gateways/" + id + "/Password" }
 
+func (simPassword) BootstrapExists(context.Context, string) (bool, error) { return false, nil }
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

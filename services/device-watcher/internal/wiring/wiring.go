@@ -104,7 +104,7 @@ func Declare(c *service.Config) func() Settings {
 	heartbeat := c.Duration("STREAM_HEARTBEAT_TIMEOUT", 30*time.Second, "event stream silence after which it is reconnected")
 	gatewayTimeout = c.Duration("GATEWAY_TIMEOUT", 10*time.Second, "timeout of each request to a gateway",
 		positive(&gatewayTimeout))
-	recheck = c.Duration("PASSWORD_RECHECK", 10*time.Second, "while a gateway's credentials are rejected (or the login budget refuses logins), how often its password parameter's version and the login budget are looked at; a new version, or the budget allowing the password again, resumes logins at once",
+	recheck = c.Duration("PASSWORD_RECHECK", 10*time.Second, "while a gateway's credentials are rejected (or the login budget refuses logins), or it awaits its configuration, how often its password parameter's version and the login budget (and its BootstrapPassword parameter) are looked at; a new version, or the budget allowing the password again, resumes logins at once",
 		positive(&recheck))
 	leaseDuration = c.Duration("LEASE_DURATION", 30*time.Second, "lease on a gateway; another instance takes over this long after a crash",
 		positive(&leaseDuration))

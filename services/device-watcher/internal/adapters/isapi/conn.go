@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,15 +31,19 @@ type Budget interface {
 	// Check says, without recording anything, whether a login with cred
 	// would be admitted now: nil, or a *loginbudget.RefusedError.
 	Check(ctx context.Context, gatewayID string, cred loginbudget.Credential) error
+	// Ledger is the gateway's ledger as stored (the credential it last
+	// accepted).
+	Ledger(ctx context.Context, gatewayID string) (loginbudget.Ledger, error)
 }
 
 // Options tune a Conn.
 type Options struct {
 	// Timeout bounds each request (default hik.DefaultTimeout).
 	Timeout time.Duration
-	// Recheck: while logins are stopped, how often the password's version
-	// and the login budget are looked at (default 10 s); also the wait
-	// of the event stream after the password could not be read.
+	// Recheck: while logins are stopped or await the gateway's
+	// configuration, how often the password's version, the login budget
+	// (and the bootstrap password) are looked at (default 10 s); also the
+	// wait of the event stream after the password could not be read.
 	Recheck time.Duration
 	// Stream tunes the event stream (heartbeat timeout, reconnect backoff).
 	Stream hik.SubscribeOptions
@@ -58,17 +63,49 @@ type Options struct {
 // nothing until WatchLogins (or Reconfigured) finds a new version of the
 // parameter or the budget allowing the credential again. A rejected
 // password is never tried again on a timer.
+//
+// Before a client logs in with a credential the budget's ledger has not
+// seen the gateway accept, the Conn applies domain.AwaitsConfiguration: a
+// gateway with a BootstrapPassword parameter that nobody said was
+// configured may still have its factory password, and is not logged in
+// to until it is configured (Reconfigured), the ledger shows the
+// credential accepted, or the bootstrap parameter is gone; polls and the
+// event stream send nothing meanwhile, and WatchLogins looks every
+// Recheck.
 type Conn struct {
 	id, baseURL, user string
 	passwords         app.Passwords
 	budget            Budget
 	opt               Options
 
+	// configured: the gateway was configured (Reconfigured was called):
+	// no login awaits its configuration any more.
+	configured atomic.Bool
+
 	mu      sync.Mutex
 	client  *hik.Client
 	cred    loginbudget.Credential // of client
-	changed chan struct{}          // closed (and renewed) when the client is replaced or logins stop
+	changed chan struct{}          // closed (and renewed) when the client is replaced or logins stop or wait
 	stop    *stop                  // nil: logins go on
+	wait    *awaiting              // nil: no login awaits the gateway's configuration
+}
+
+// awaiting is a login held back until the gateway is configured.
+type awaiting struct {
+	cred loginbudget.Credential // the credential the login would carry
+	err  *AwaitingConfigurationError
+}
+
+// AwaitingConfigurationError is what a request meets while logins await
+// the gateway's configuration: nothing was sent.
+type AwaitingConfigurationError struct {
+	Gateway    string
+	Credential loginbudget.Credential
+}
+
+func (e *AwaitingConfigurationError) Error() string {
+	return fmt.Sprintf("gateway %s: no login: the gateway may still have its factory password (it has a BootstrapPassword parameter) "+
+		"and is not configured yet; %s is not tried before it is", e.Gateway, e.Credential)
 }
 
 // stop is why logins are stopped.
@@ -125,12 +162,23 @@ func (c *Conn) current(ctx context.Context) (*hik.Client, loginbudget.Credential
 	if c.stop != nil {
 		return nil, "", c.changed, c.stop.err
 	}
+	if c.wait != nil {
+		return nil, "", c.changed, c.wait.err
+	}
 	if c.client != nil {
 		return c.client, c.cred, c.changed, nil
 	}
 	pw, version, err := c.passwords.Password(ctx, c.id, false)
 	if err != nil {
 		return nil, "", c.changed, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	// The first login of this Conn: the gateway may be factory-fresh.
+	if _, wait, err := c.awaitsConfiguration(ctx, c.credential(version)); err != nil || wait {
+		if err == nil {
+			c.awaitLocked(c.credential(version))
+			err = c.wait.err
+		}
+		return nil, "", c.changed, err
 	}
 	cl, cred, err := c.newClient(pw, version)
 	if err != nil {
@@ -156,8 +204,49 @@ func (c *Conn) newClient(pw string, version int64) (*hik.Client, loginbudget.Cre
 // replaceLocked makes cl (of cred) the client, logins going on, and tells
 // whoever holds the old one (the event stream). c.mu must be held.
 func (c *Conn) replaceLocked(cl *hik.Client, cred loginbudget.Credential) {
-	c.client, c.cred, c.stop = cl, cred, nil
+	c.client, c.cred, c.stop, c.wait = cl, cred, nil, nil
 	c.signalLocked()
+}
+
+// awaitsConfiguration applies domain.AwaitsConfiguration to a login with
+// cred. It reads only what can decide it, the cheapest first: nothing
+// once the gateway is known configured, then the login budget's ledger,
+// then whether the BootstrapPassword parameter exists (not its value).
+func (c *Conn) awaitsConfiguration(ctx context.Context, cred loginbudget.Credential) (domain.LoginFacts, bool, error) {
+	f := domain.LoginFacts{Credential: string(cred), Configured: c.configured.Load()}
+	if f.Configured {
+		return f, false, nil
+	}
+	l, err := c.budget.Ledger(ctx, c.id)
+	if err != nil {
+		return f, false, fmt.Errorf("gateway %s: %w: %w", c.id, errLoginBudget, err)
+	}
+	f.Accepted = string(l.Accepted)
+	if f.Accepted == f.Credential {
+		return f, false, nil
+	}
+	if f.Bootstrap, err = c.passwords.BootstrapExists(ctx, c.id); err != nil {
+		return f, false, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	return f, domain.AwaitsConfiguration(f), nil
+}
+
+// awaitLocked holds logins back until the gateway is configured (a login
+// with cred would be the next); logins stopped before end there, since
+// what follows is the wait. Entering the standing is logged once, and
+// told to the event stream and WatchLogins. c.mu must be held.
+func (c *Conn) awaitLocked(cred loginbudget.Credential) {
+	w := &awaiting{cred: cred, err: &AwaitingConfigurationError{Gateway: c.id, Credential: cred}}
+	entering := c.wait == nil
+	c.wait, c.stop = w, nil
+	if !entering {
+		return // a new version of the password, still waiting
+	}
+	c.signalLocked()
+	param, version := domain.SplitCredential(string(cred))
+	c.opt.Logger.Info("gateway awaits its configuration: no login until the configurator has configured it "+
+		"(it has a BootstrapPassword parameter, so it may still have its factory password, which would reject the configured one)",
+		"gateway_id", c.id, "parameter", param, "version", version)
 }
 
 func (c *Conn) signalLocked() {
@@ -229,20 +318,21 @@ func refusalOf(re *loginbudget.RefusedError) domain.LoginRefusal {
 		FailedLogins: re.Failures, Detail: re.Refusal.String()}
 }
 
-// WatchLogins looks, while logins are stopped, every Recheck (and at once
-// when it starts) at the password's version and the login budget, and
-// resumes logins when either allows; each resumption is sent on resumed.
+// WatchLogins looks, while logins are stopped or await the gateway's
+// configuration, every Recheck (and at once when it starts) at the
+// password's version, the login budget and the bootstrap password, and
+// resumes logins when they allow; each resumption is sent on resumed.
 func (c *Conn) WatchLogins(ctx context.Context, resumed chan<- struct{}) {
 	first := true
 	for {
 		c.mu.Lock()
-		st, changed := c.stop, c.changed
+		blocked, changed := c.stop != nil || c.wait != nil, c.changed
 		c.mu.Unlock()
 		var (
 			t    *time.Timer
 			tick <-chan time.Time
 		)
-		if st != nil {
+		if blocked {
 			wait := c.opt.Recheck
 			if first {
 				wait = 0
@@ -282,20 +372,25 @@ func stopTimer(t *time.Timer) {
 // recheck resumes stopped logins with a new client when the password's
 // parameter has a new version, or when the budget allows the credential
 // again (the configurator set the gateway's password to it, or the lock
-// ended); it reports whether they resumed.
+// ended), unless the login must await the gateway's configuration; and
+// logins that await it when it no longer must (the gateway was
+// configured, the ledger shows the credential accepted, the bootstrap
+// parameter is gone). It reports whether they resumed.
 func (c *Conn) recheck(ctx context.Context) (bool, error) {
 	c.mu.Lock()
-	st := c.stop
+	st, wt := c.stop, c.wait
 	c.mu.Unlock()
-	if st == nil {
+	if st == nil && wt == nil {
 		return false, nil
 	}
 	version, err := c.passwords.Version(ctx, c.id)
 	if err != nil {
 		return false, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
 	}
+	cred := c.credential(version)
+	held := wt.credOr(st) // the credential of the last password read
 	why := "the password parameter has a new version"
-	if c.credential(version) == st.cred {
+	if st != nil && cred == st.cred {
 		err := c.budget.Check(ctx, c.id, st.cred)
 		var re *loginbudget.RefusedError
 		switch {
@@ -315,11 +410,38 @@ func (c *Conn) recheck(ctx context.Context) (bool, error) {
 		}
 		why = "the login budget allows the password again"
 	}
+	f, wait, err := c.awaitsConfiguration(ctx, cred)
+	if err != nil {
+		return false, err
+	}
+	if wait {
+		c.mu.Lock()
+		// Reconfigured may have been called since the facts were read:
+		// then it resumes logins, and they must not wait.
+		if c.stop == st && c.wait == wt && !c.configured.Load() {
+			c.awaitLocked(cred)
+		}
+		c.mu.Unlock()
+		return false, nil
+	}
+	if wt != nil {
+		switch {
+		case f.Configured:
+			why = "the gateway was configured"
+		case f.Accepted == f.Credential:
+			why = "the login budget saw the gateway accept the password"
+		default:
+			why = "the gateway has no BootstrapPassword parameter"
+		}
+	}
 	// The value and its version from one read: the credential names what
 	// is sent.
-	pw, version, err := c.passwords.Password(ctx, c.id, c.credential(version) != st.cred)
+	pw, version, err := c.passwords.Password(ctx, c.id, cred != held)
 	if err != nil {
 		return false, fmt.Errorf("gateway %s: %w: %w", c.id, errPassword, err)
+	}
+	if c.credential(version) != cred {
+		return false, nil // the parameter changed since: look again
 	}
 	// Even for the same credential, a new client: the old one refuses
 	// the password it saw rejected.
@@ -329,7 +451,7 @@ func (c *Conn) recheck(ctx context.Context) (bool, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stop != st {
+	if c.stop != st || c.wait != wt {
 		return false, nil // resumed meanwhile
 	}
 	c.replaceLocked(cl, cred)
@@ -338,17 +460,29 @@ func (c *Conn) recheck(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// credOr is the credential a wait holds back, else the one logins were
+// stopped with.
+func (w *awaiting) credOr(st *stop) loginbudget.Credential {
+	if w != nil {
+		return w.cred
+	}
+	return st.cred
+}
+
 // Reconfigured looks at once at the password's version and the login
 // budget (the configurator may have changed the gateway's password to
-// the parameter's current version and told the budget so): stopped logins
-// resume if they may; a client with an older version than the parameter's
-// is replaced before it meets the changed password. A failure to read
-// the parameter is returned (the event is retried).
+// the parameter's current version and told the budget so): from now on
+// no login awaits the gateway's configuration, and logins that did
+// resume; stopped logins resume if they may; a client with an older
+// version than the parameter's is replaced before it meets the changed
+// password. A failure to read the parameter is returned (the event is
+// retried).
 func (c *Conn) Reconfigured(ctx context.Context) error {
+	c.configured.Store(true)
 	c.mu.Lock()
-	st, cl, cred := c.stop, c.client, c.cred
+	st, wt, cl, cred := c.stop, c.wait, c.client, c.cred
 	c.mu.Unlock()
-	if st != nil {
+	if st != nil || wt != nil {
 		_, err := c.recheck(ctx)
 		return err
 	}
@@ -372,7 +506,7 @@ func (c *Conn) Reconfigured(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.client == cl && c.stop == nil {
+	if c.client == cl && c.stop == nil && c.wait == nil {
 		c.replaceLocked(ncl, ncred)
 		param, v := domain.SplitCredential(string(ncred))
 		c.opt.Logger.Info("gateway reconfigured with a new version of its password; using it", "gateway_id", c.id, "parameter", param, "version", v)
@@ -426,15 +560,20 @@ const (
 	KindOther          = "other"
 )
 
+// KindAwaitingConfiguration: no login before the gateway is configured,
+// nothing sent. A standing, not a fault: never counted as an error.
+const KindAwaitingConfiguration = "awaiting_configuration"
+
 // ErrorKind classifies an error of the isapi client.
 func ErrorKind(err error) string {
 	var (
-		bad       *hik.BadCredentialsError
-		locked    *hik.LockedError
-		malformed *hik.MalformedResponseError
-		status    *hik.StatusError
-		badURL    *BadMediaURLError
-		unknown   *UnknownStatusError
+		bad         *hik.BadCredentialsError
+		locked      *hik.LockedError
+		malformed   *hik.MalformedResponseError
+		status      *hik.StatusError
+		badURL      *BadMediaURLError
+		unknown     *UnknownStatusError
+		awaitingErr *AwaitingConfigurationError
 	)
 	switch {
 	case err == nil:
@@ -443,6 +582,8 @@ func ErrorKind(err error) string {
 		return KindBadMediaURL
 	case errors.As(err, &unknown):
 		return KindUnknownStatus
+	case errors.As(err, &awaitingErr):
+		return KindAwaitingConfiguration
 	case errors.Is(err, loginbudget.ErrRefused):
 		return KindLoginRefused
 	case errors.Is(err, errLoginBudget):
@@ -501,7 +642,7 @@ func Unreachable(err error) bool {
 // gateway: it says nothing about the gateway.
 func nothingSent(err error) bool {
 	switch ErrorKind(err) {
-	case KindLoginRefused, KindLoginBudget, KindConfig:
+	case KindLoginRefused, KindLoginBudget, KindConfig, KindAwaitingConfiguration:
 		return true
 	}
 	return false

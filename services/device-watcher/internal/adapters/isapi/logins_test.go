@@ -15,11 +15,13 @@ import (
 )
 
 // params is a parameter store with one password; every set is a new
-// version.
+// version. bootstrap says whether the gateway has a BootstrapPassword
+// parameter.
 type params struct {
-	mu      sync.Mutex
-	pw      string
-	version int64
+	mu        sync.Mutex
+	pw        string
+	version   int64
+	bootstrap bool
 }
 
 func newParams(pw string) *params { return &params{pw: pw, version: 1} }
@@ -43,6 +45,18 @@ func (p *params) Version(context.Context, string) (int64, error) {
 }
 
 func (p *params) ParameterName(id string) string { return "/mediagw/gateways/" + id + "/Password" }
+
+func (p *params) BootstrapExists(context.Context, string) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bootstrap, nil
+}
+
+func (p *params) setBootstrap(exists bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bootstrap = exists
+}
 
 // memStore is a login-budget store in memory with the table's version
 // rule (the table itself is tested in pkg/loginbudget/dynamodb and by the

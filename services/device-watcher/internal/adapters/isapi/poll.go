@@ -34,17 +34,26 @@ const detailWorkers = 4
 // cameras missing from the list are checked one by one: only a gateway
 // that answers "no such devIndex" makes them Gone, so a short or broken
 // list never deletes anything. While logins are stopped it sends nothing
-// and says why (Snapshot.Refused).
+// and says why (Snapshot.Refused); while they await the gateway's
+// configuration, too (Snapshot.AwaitingConfiguration).
 func (c *Conn) Poll(ctx context.Context, known map[string]domain.Known) (snap domain.Snapshot) {
 	snap.Started = time.Now()
 	defer func() { snap.Finished = time.Now() }()
 	cl, cred, _, err := c.current(ctx)
 	if err != nil {
-		var stopped *LoginsStoppedError
-		if errors.As(err, &stopped) {
+		var (
+			stopped  *LoginsStoppedError
+			awaiting *AwaitingConfigurationError
+		)
+		switch {
+		case errors.As(err, &stopped):
 			// Counted once, when logins stopped; not at every poll.
 			r := stopped.Refusal
 			snap.Err, snap.NothingSent, snap.Refused = err, true, &r
+			return snap
+		case errors.As(err, &awaiting):
+			// A standing, not an error: logged once when it began.
+			snap.Err, snap.NothingSent, snap.AwaitingConfiguration = err, true, true
 			return snap
 		}
 		c.report(ctx, "password", cl, cred, err)

@@ -18,8 +18,8 @@ const maxClockSkew = 5 * time.Minute
 // Stream follows the device-management event stream until ctx ends,
 // sending what it sees to out. Cameras that come online are looked up
 // (channels, media URLs) before they are sent. While logins are stopped
-// it subscribes to nothing: it says so once and waits for them to
-// resume.
+// or await the gateway's configuration it subscribes to nothing: it says
+// so once and waits for them to resume.
 func (c *Conn) Stream(ctx context.Context, out chan<- domain.StreamUpdate) {
 	send := func(u domain.StreamUpdate) bool {
 		select {
@@ -34,11 +34,17 @@ func (c *Conn) Stream(ctx context.Context, out chan<- domain.StreamUpdate) {
 		if err != nil {
 			u := domain.StreamUpdate{Kind: domain.UpdateDown, At: time.Now(), Err: err}
 			wait := time.After(c.opt.Recheck)
-			var stopped *LoginsStoppedError
-			if errors.As(err, &stopped) {
+			var (
+				stopped  *LoginsStoppedError
+				awaiting *AwaitingConfigurationError
+			)
+			switch {
+			case errors.As(err, &stopped):
 				r := stopped.Refusal
 				u.Refused, wait = &r, nil // until they resume
-			} else {
+			case errors.As(err, &awaiting):
+				u.AwaitingConfiguration, wait = true, nil // until the gateway is configured
+			default:
 				c.report(ctx, "password", cl, cred, err)
 			}
 			if !send(u) {

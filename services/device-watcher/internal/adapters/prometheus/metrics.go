@@ -19,6 +19,7 @@ type Metrics struct {
 	channels      *prometheus.GaugeVec
 	reachable     *prometheus.GaugeVec
 	credRejected  *prometheus.GaugeVec
+	awaitConfig   *prometheus.GaugeVec
 	logins        *prometheus.CounterVec
 	loginsRefused *prometheus.CounterVec
 	leaseHeld     *prometheus.GaugeVec
@@ -42,6 +43,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		credRejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mediagw_device_watcher_gateway_credentials_rejected",
 			Help: "1 when the gateway is announced credentials-rejected: no login is sent to it until its password parameter changes or the login budget allows a login.",
+		}, []string{"gateway"}),
+		awaitConfig: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mediagw_device_watcher_gateway_awaiting_configuration",
+			Help: "1 while no login is sent to the gateway because it may still have its factory password (it has a BootstrapPassword parameter) and is not configured yet.",
 		}, []string{"gateway"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediagw_device_watcher_logins_total",
@@ -73,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "mediagw_device_watcher_store_errors_total", Help: "Failed state writes and reads, by kind (conflict, lease_lost, error).",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.channels, m.reachable, m.credRejected, m.logins, m.loginsRefused, m.leaseHeld, m.latency, m.pollDuration, m.gatewayErrors, m.events, m.storeErrors)
+	reg.MustRegister(m.channels, m.reachable, m.credRejected, m.awaitConfig, m.logins, m.loginsRefused, m.leaseHeld, m.latency, m.pollDuration, m.gatewayErrors, m.events, m.storeErrors)
 	return m
 }
 
@@ -95,6 +100,7 @@ func (m *Metrics) LeaseHeld(gatewayID string, held bool) {
 	}
 	m.reachable.DeleteLabelValues(gatewayID)
 	m.credRejected.DeleteLabelValues(gatewayID)
+	m.awaitConfig.DeleteLabelValues(gatewayID)
 }
 
 // StoreError counts a failed state write or read by kind.
@@ -114,12 +120,13 @@ func (m *Metrics) DetectionLatency(eventType, source string, d time.Duration) {
 }
 
 // State sets the gateway's channel, reachability and login gauges.
-func (m *Metrics) State(gatewayID string, c domain.Counts, reachable, credentialsRejected bool) {
+func (m *Metrics) State(gatewayID string, c domain.Counts, reachable, credentialsRejected, awaitingConfiguration bool) {
 	m.channels.WithLabelValues(gatewayID, "online").Set(float64(c.Online))
 	m.channels.WithLabelValues(gatewayID, "suspect").Set(float64(c.Suspect))
 	m.channels.WithLabelValues(gatewayID, "offline").Set(float64(c.Offline))
 	m.reachable.WithLabelValues(gatewayID).Set(gauge(reachable))
 	m.credRejected.WithLabelValues(gatewayID).Set(gauge(credentialsRejected))
+	m.awaitConfig.WithLabelValues(gatewayID).Set(gauge(awaitingConfiguration))
 }
 
 func gauge(b bool) float64 {

@@ -1,9 +1,11 @@
 // Package ssm is the device-watcher's adapter to the SSM parameter store:
-// the gateways' passwords and their parameters' versions (app.Passwords).
+// the gateways' passwords and their parameters' versions, and whether a
+// gateway has a bootstrap password (app.Passwords).
 package ssm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -79,6 +81,26 @@ func (p *Passwords) Version(ctx context.Context, gatewayID string) (int64, error
 		return 0, err
 	}
 	return out.Version, nil
+}
+
+// BootstrapParameterName is where a gateway's factory password is kept
+// (the configurator's BootstrapPassword).
+func (p *Passwords) BootstrapParameterName(gatewayID string) string {
+	return p.root + "/gateways/" + gatewayID + "/BootstrapPassword"
+}
+
+// BootstrapExists reports whether the gateway has a BootstrapPassword
+// parameter. The value is not decrypted, and it is dropped.
+func (p *Passwords) BootstrapExists(ctx context.Context, gatewayID string) (bool, error) {
+	_, err := p.get(ctx, p.BootstrapParameterName(gatewayID), false)
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &nf):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 func (p *Passwords) get(ctx context.Context, name string, decrypt bool) (*ssmtypes.Parameter, error) {

@@ -58,3 +58,33 @@ func TestPasswordsAreCachedWithTheirVersionUntilReadFresh(t *testing.T) {
 		}
 	}
 }
+
+// BootstrapExists says whether <root>/gateways/<id>/BootstrapPassword
+// exists, without reading its value: false while it is missing, true once
+// it is there, false again once it is deleted.
+func TestBootstrapExists(t *testing.T) {
+	ctx := context.Background()
+	client := awsssm.NewFromConfig(awstest.Config(t))
+	root := "/" + awstest.Name("dwssm")
+	p := ssm.NewPasswords(client, root)
+	name := root + "/gateways/gw-1/BootstrapPassword"
+	if got := p.BootstrapParameterName("gw-1"); got != name {
+		t.Fatalf("bootstrap parameter name %q", got)
+	}
+	if ok, err := p.BootstrapExists(ctx, "gw-1"); ok || err != nil {
+		t.Fatalf("missing: %v %v", ok, err)
+	}
+	if _, err := client.PutParameter(ctx, &awsssm.PutParameterInput{Name: aws.String(name),
+		Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("Factory-Passw0rd")}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.BootstrapExists(ctx, "gw-1"); !ok || err != nil {
+		t.Fatalf("present: %v %v", ok, err)
+	}
+	if _, err := client.DeleteParameter(ctx, &awsssm.DeleteParameterInput{Name: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.BootstrapExists(ctx, "gw-1"); ok || err != nil {
+		t.Fatalf("deleted: %v %v", ok, err)
+	}
+}
