@@ -7,7 +7,8 @@
 // TestRecordingPath (issue 5) builds gateway-sim, device-watcher,
 // task-manager and recorder with `go build`, applies topology.json under a
 // unique prefix, and starts the simulator (three cameras, started with the
-// gateway's desired password from SSM, so no configurator is needed), the
+// gateway's desired password from SSM and no BootstrapPassword parameter,
+// so no configurator is needed), the
 // device-watcher and the task-manager with the local launcher, on free
 // loopback ports, with short timings (4 s segments, 3 s offline
 // hysteresis, 1 s poll). The recorders' S3 (AWS_ENDPOINT_URL_S3, passed on

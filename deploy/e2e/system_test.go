@@ -64,7 +64,8 @@ type system struct {
 // the gateway simulator, the device-watcher and the task-manager (local
 // launcher), each on free loopback ports. No configurator: the simulator
 // starts with the gateway's desired password (the SSM Password parameter),
-// which is what the configurator would have set.
+// which is what the configurator would have set, and the gateway has no
+// BootstrapPassword parameter.
 func startSystem(t *testing.T) *system {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -106,6 +107,13 @@ func startSystem(t *testing.T) *system {
 		t.Fatalf("gateway password parameter: %v", err)
 	}
 	s.password = aws.ToString(pw.Parameter.Value)
+	// Nor has it a factory password any more: with a BootstrapPassword
+	// parameter the device-watcher would wait for the configurator before
+	// its first login (a factory-fresh gateway rejects the configured one).
+	if _, err := ssm.NewFromConfig(cfg).DeleteParameter(ctx, &ssm.DeleteParameterInput{
+		Name: aws.String(res.Parameters["/mediagw/gateways/"+gatewayID+"/BootstrapPassword"])}); err != nil {
+		t.Fatalf("bootstrap password parameter: %v", err)
+	}
 	pwFile := filepath.Join(s.work, "gateway-password")
 	if err := os.WriteFile(pwFile, []byte(s.password), 0o600); err != nil {
 		t.Fatal(err)
