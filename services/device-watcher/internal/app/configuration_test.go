@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -120,6 +121,34 @@ func TestLeaseNotingAConfigurationTellsTheGatewayBeforeTheFirstPoll(t *testing.T
 		defer gw.mu.Unlock()
 		if gw.reconfiguredBeforePoll != 1 {
 			t.Fatalf("Reconfigured called %d times before the first poll, want 1", gw.reconfiguredBeforePoll)
+		}
+	})
+}
+
+// A noted configuration the gateway could not act on (the parameter store
+// or the budget did not answer in time) is acted on at a later renewal,
+// not dropped.
+func TestANotedConfigurationNotActedOnIsTriedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gw := newFakeGateway(camera)
+		gw.reconfigErr = errors.New("budget: context deadline exceeded")
+		leases := newFakeLeases()
+		leases.configured = time.Now().Add(-time.Hour)
+		_, stop := run(t, app.New(config(), gw, &fakeStore{}, leases, newFakePublisher(), nil, discard))
+		<-gw.polls
+		gw.mu.Lock()
+		first := gw.reconfigured
+		gw.reconfigErr = nil
+		gw.mu.Unlock()
+		time.Sleep(leases.Duration()) // fake time: a few renewals
+		synctest.Wait()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		gw.mu.Lock()
+		defer gw.mu.Unlock()
+		if first != 1 || gw.reconfigured != 2 {
+			t.Fatalf("Reconfigured called %d times before the error cleared and %d in all, want 1 and 2", first, gw.reconfigured)
 		}
 	})
 }

@@ -190,6 +190,9 @@ func (l *fakeLeases) Renew(_ context.Context, lease domain.Lease) (domain.Lease,
 		return lease, err
 	}
 	lease.Expires = time.Now().Add(l.Duration())
+	if !l.configured.IsZero() {
+		lease.Configured = l.configured // as the table returns it
+	}
 	return lease, nil
 }
 

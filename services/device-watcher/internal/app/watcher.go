@@ -152,7 +152,9 @@ func (w *Watcher) hold(ctx context.Context, l domain.Lease) error {
 	if !l.Configured.IsZero() {
 		// Configured before this holding (noted on the lease by any
 		// instance): no login awaits the gateway's configuration.
-		w.heardConfigured(hctx, l.Configured)
+		if !w.heardConfigured(hctx, l.Configured) {
+			l.Configured = time.Time{} // owed: the next renewal tries again
+		}
 	}
 	renewed := make(chan error, 1)
 	go func() {
@@ -200,8 +202,10 @@ func (w *Watcher) renew(ctx context.Context, l domain.Lease) error {
 		nl, err := w.leases.Renew(ctx, l)
 		switch {
 		case err == nil:
-			if nl.Configured.After(l.Configured) {
-				w.heardConfigured(ctx, nl.Configured)
+			if nl.Configured.After(l.Configured) && !w.heardConfigured(ctx, nl.Configured) {
+				// Not acted on (the parameter store or the budget did not
+				// answer in time): the next renewal tries again.
+				nl.Configured = l.Configured
 			}
 			l = nl
 		case errors.Is(err, domain.ErrLeaseLost):
@@ -225,16 +229,18 @@ func (w *Watcher) renew(ctx context.Context, l domain.Lease) error {
 }
 
 // heardConfigured acts on a configuration another instance heard of and
-// noted on the lease. It is bounded so that it cannot hold up renewals
-// (or, when the lease is taken, the first poll).
-func (w *Watcher) heardConfigured(ctx context.Context, at time.Time) {
+// noted on the lease, and reports whether it could. It is bounded so that
+// it cannot hold up renewals (or, when the lease is taken, the first poll).
+func (w *Watcher) heardConfigured(ctx context.Context, at time.Time) bool {
 	ctx, cancel := context.WithTimeout(ctx, w.leases.Duration()/6)
 	defer cancel()
 	w.log.Info("gateway reconfigured (noted on the lease)", "configured_at", at)
-	if err := w.gw.Reconfigured(ctx); err != nil {
-		w.log.Warn("acting on the gateway's reconfiguration failed", "err", err)
+	err := w.gw.Reconfigured(ctx)
+	if err != nil {
+		w.log.Warn("acting on the gateway's reconfiguration failed; trying again at the next lease renewal", "err", err)
 	}
 	w.requestPoll()
+	return err == nil
 }
 
 // Session is one holding of the lease: the state is loaded and the
