@@ -98,7 +98,9 @@ func (g *loginRig) start(i int, devIndex string) *runningRecorder {
 		Channels: []domain.Channel{{ID: "1", URL: g.sim.StreamURL(devIndex, 1, false)}},
 		RTSPUser: gatewaysimtest.User, PasswordParam: g.param, PasswordRecheck: g.recheck, LoginBudgetTable: g.table,
 		SegmentLength: testSegment, Container: domain.MPEGTS, KeyPrefix: "recordings", Bucket: g.bucket,
-		SpoolDir: g.t.TempDir(), SpoolMaxBytes: 1 << 30, RTSPTimeout: 2 * time.Second, RestartMaxBackoff: 2 * time.Second,
+		// The default RTSP timeout: a login waiting for its turn in the
+		// budget counts against it (see the README's known limits).
+		SpoolDir: g.t.TempDir(), SpoolMaxBytes: 1 << 30, RTSPTimeout: 5 * time.Second, RestartMaxBackoff: 2 * time.Second,
 		FFmpeg: "ffmpeg", FFprobe: "ffprobe",
 	}
 	rt := service.NewRuntime(Name, g.log.With("recorder", i), g.aws)
