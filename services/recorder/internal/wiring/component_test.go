@@ -159,7 +159,9 @@ func TestS3OutageLosesNothing(t *testing.T) {
 	}
 	objs := h.segments("1")
 	checkContinuous(t, objs)
-	if w := testutil.ToFloat64(h.m.SegmentsWritten.WithLabelValues("1")); int(w) != len(objs) || len(objs) < 6 {
+	// 2 before the outage and 3 during it, at least; how many more come
+	// before the drain ends depends on the machine's load.
+	if w := testutil.ToFloat64(h.m.SegmentsWritten.WithLabelValues("1")); int(w) != len(objs) || len(objs) < 5 {
 		t.Errorf("written %v, in S3 %d", w, len(objs))
 	}
 	if testutil.ToFloat64(h.m.SegmentsDropped.WithLabelValues("1")) != 0 {
