@@ -3,7 +3,6 @@ package loginbudget_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,35 +10,8 @@ import (
 	"mediagw/pkg/loginbudget"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/loginbudgettest"
 )
-
-// memStore is a Store in memory with the same version rule as the table
-// (the DynamoDB store itself is tested against the emulator).
-type memStore struct {
-	mu sync.Mutex
-	l  map[string]loginbudget.Ledger
-	v  map[string]int64
-}
-
-func newMemStore() *memStore {
-	return &memStore{l: map[string]loginbudget.Ledger{}, v: map[string]int64{}}
-}
-
-func (m *memStore) Load(_ context.Context, gw string) (loginbudget.Ledger, int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.l[gw], m.v[gw], nil
-}
-
-func (m *memStore) Save(_ context.Context, gw string, l loginbudget.Ledger, prev int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.v[gw] != prev {
-		return loginbudget.ErrConflict
-	}
-	m.l[gw], m.v[gw] = l, prev+1
-	return nil
-}
 
 func failed(sim *gatewaysim.Server) int { return len(sim.LoginFailures()) }
 
@@ -47,7 +19,7 @@ func failed(sim *gatewaysim.Server) int { return len(sim.LoginFailures()) }
 // next client with that credential (another process) sends nothing.
 func TestISAPIGateWrongPasswordCostsOneLogin(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
-	store := newMemStore()
+	store := loginbudgettest.NewStore()
 	cred := loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 1)
 	ctx := context.Background()
 	for i := range 5 {
@@ -85,7 +57,7 @@ func TestISAPIGateWrongPasswordCostsOneLogin(t *testing.T) {
 // counted: a second lost one spends the budget, and a third is not sent.
 func TestISAPIGateLostAnswersSpendTheBudget(t *testing.T) {
 	sim := gatewaysimtest.Start(t, gatewaysimtest.WithLoginFaults(gatewaysim.LoginFaults{Lost401: true}))
-	store := newMemStore()
+	store := loginbudgettest.NewStore()
 	cred := loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 1)
 	ctx := context.Background()
 	var last error
@@ -107,7 +79,7 @@ func TestISAPIGateLostAnswersSpendTheBudget(t *testing.T) {
 // answers is recorded as a failure and the credential as rejected.
 func TestISAPIGateRecordsRejectionsAfterLogin(t *testing.T) {
 	sim := gatewaysimtest.Start(t)
-	store := newMemStore()
+	store := loginbudgettest.NewStore()
 	cred := loginbudget.CredentialOf("/mediagw/gateways/gw/Password", 1)
 	ctx := context.Background()
 	b := loginbudget.New(store, "device-watcher")
@@ -131,7 +103,7 @@ func TestISAPIGateRecordsRejectionsAfterLogin(t *testing.T) {
 
 // cancelOnSave cancels the caller's context while its write is in flight.
 type cancelOnSave struct {
-	*memStore
+	*loginbudgettest.Store
 	cancel context.CancelFunc
 }
 
@@ -140,13 +112,13 @@ func (c cancelOnSave) Save(ctx context.Context, gw string, l loginbudget.Ledger,
 	if ctx.Err() != nil {
 		return ctx.Err() // the write would be cut: it must not be
 	}
-	return c.memStore.Save(ctx, gw, l, prev)
+	return c.Store.Save(ctx, gw, l, prev)
 }
 
 // A caller that gives up while its attempt is being written leaves no
 // orphan: the write lands, and the attempt is finished as not sent.
 func TestBeginWhoseCallerGoesAwayLeavesNoOrphan(t *testing.T) {
-	ms := newMemStore()
+	ms := loginbudgettest.NewStore()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := loginbudget.New(cancelOnSave{ms, cancel}, "recorder")
 	cred := loginbudget.CredentialOf("/p/Password", 1)

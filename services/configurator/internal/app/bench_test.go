@@ -8,6 +8,7 @@ import (
 
 	"mediagw/pkg/loginbudget"
 	"mediagw/services/configurator/internal/app"
+	"mediagw/testsupport/loginbudgettest"
 )
 
 // BenchmarkConfiguredRunOnFakes measures the run's own cost on a gateway
@@ -16,7 +17,7 @@ import (
 // adapters/isapi, which adds the ISAPI client and the simulator.
 func BenchmarkConfiguredRunOnFakes(b *testing.B) {
 	j := &journal{}
-	budget := loginbudget.New(newMemStore(), app.Component)
+	budget := loginbudget.New(loginbudgettest.NewStore(), app.Component)
 	gw := newFakeGateway(j, desiredPassword, budget)
 	params := &fakeParams{j: j, params: seedParams()}
 	conf := app.New(params, gw.dial, budget, app.Options{RetryInitial: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -14,6 +14,7 @@ import (
 	"mediagw/pkg/redact"
 	"mediagw/services/configurator/internal/app"
 	"mediagw/services/configurator/internal/domain"
+	"mediagw/testsupport/loginbudgettest"
 	"mediagw/testsupport/testkit"
 )
 
@@ -179,34 +180,6 @@ func seedParams() domain.Parameters {
 		p[v.short] = domain.Param{Value: domain.NewSecret(v.value), Secure: v.secure, Name: paramPath + v.short, Version: 1}
 	}
 	return p
-}
-
-// memStore is a login-budget store in memory, with the version rule of
-// the table (the DynamoDB store is tested in pkg/loginbudget).
-type memStore struct {
-	mu sync.Mutex
-	l  map[string]loginbudget.Ledger
-	v  map[string]int64
-}
-
-func newMemStore() *memStore {
-	return &memStore{l: map[string]loginbudget.Ledger{}, v: map[string]int64{}}
-}
-
-func (m *memStore) Load(_ context.Context, gw string) (loginbudget.Ledger, int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.l[gw], m.v[gw], nil
-}
-
-func (m *memStore) Save(_ context.Context, gw string, l loginbudget.Ledger, prev int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.v[gw] != prev {
-		return loginbudget.ErrConflict
-	}
-	m.l[gw], m.v[gw] = l, prev+1
-	return nil
 }
 
 // fakeGateway is a gateway in memory with the rules the configurator must
@@ -577,7 +550,7 @@ type fixture struct {
 func newFixture(t *testing.T, gatewayPassword string, tweak func(*app.Options)) *fixture {
 	t.Helper()
 	j := &journal{}
-	budget := loginbudget.New(newMemStore(), app.Component)
+	budget := loginbudget.New(loginbudgettest.NewStore(), app.Component)
 	f := &fixture{j: j, gw: newFakeGateway(j, gatewayPassword, budget), params: &fakeParams{j: j, params: seedParams()},
 		metrics: &fakeMetrics{}, budget: budget, secrets: redact.New(), logs: &testkit.Buffer{}}
 	opt := app.Options{

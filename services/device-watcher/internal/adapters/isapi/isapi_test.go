@@ -13,6 +13,7 @@ import (
 	"mediagw/services/device-watcher/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/loginbudgettest"
 )
 
 func TestErrorKind(t *testing.T) {
@@ -60,7 +61,7 @@ func TestCheckMediaURLStripsCredentialsAndRefusesOtherSchemes(t *testing.T) {
 func TestPollConfirmsAbsencesAndFetchesOnlyNeededDetails(t *testing.T) {
 	s := gatewaysimtest.Start(t, gatewaysimtest.WithDevices(2, 2))
 	devs := s.Devices()
-	c := NewConn("gw", s.URL(), gatewaysimtest.User, newParams(gatewaysimtest.Password), loginbudget.New(newMemStore(), "device-watcher"), Options{})
+	c := NewConn("gw", s.URL(), gatewaysimtest.User, newParams(gatewaysimtest.Password), loginbudget.New(loginbudgettest.NewStore(), "device-watcher"), Options{})
 	ctx := context.Background()
 
 	snap := c.Poll(ctx, map[string]domain.Known{

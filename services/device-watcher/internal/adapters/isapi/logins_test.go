@@ -12,6 +12,7 @@ import (
 	"mediagw/services/device-watcher/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
+	"mediagw/testsupport/loginbudgettest"
 )
 
 // params is a parameter store with one password; every set is a new
@@ -58,35 +59,6 @@ func (p *params) setBootstrap(exists bool) {
 	p.bootstrap = exists
 }
 
-// memStore is a login-budget store in memory with the table's version
-// rule (the table itself is tested in pkg/loginbudget/dynamodb and by the
-// component tests).
-type memStore struct {
-	mu sync.Mutex
-	l  map[string]loginbudget.Ledger
-	v  map[string]int64
-}
-
-func newMemStore() *memStore {
-	return &memStore{l: map[string]loginbudget.Ledger{}, v: map[string]int64{}}
-}
-
-func (m *memStore) Load(_ context.Context, gw string) (loginbudget.Ledger, int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.l[gw], m.v[gw], nil
-}
-
-func (m *memStore) Save(_ context.Context, gw string, l loginbudget.Ledger, prev int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.v[gw] != prev {
-		return loginbudget.ErrConflict
-	}
-	m.l[gw], m.v[gw] = l, prev+1
-	return nil
-}
-
 const (
 	bootstrapPassword = "Factory-Passw0rd"
 	desiredPassword   = "Desired-Passw0rd"
@@ -108,7 +80,7 @@ func newRig(t *testing.T, simPassword, pw string, opts ...gatewaysimtest.Option)
 		t.Fatal(err)
 	}
 	p := newParams(pw)
-	b := loginbudget.New(newMemStore(), "device-watcher")
+	b := loginbudget.New(loginbudgettest.NewStore(), "device-watcher")
 	return &rig{sim: s, params: p, budget: b,
 		conn: NewConn("gw", s.URL(), gatewaysimtest.User, p, b, Options{Timeout: 2 * time.Second, Recheck: time.Hour})}
 }
