@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"mediagw/pkg/isapi"
@@ -129,4 +130,33 @@ func TestBeginWhoseCallerGoesAwayLeavesNoOrphan(t *testing.T) {
 	if n := l.Failures(time.Now(), loginbudget.Limits{}); n != 0 {
 		t.Fatalf("an orphan counts: %+v", l)
 	}
+}
+
+// While another login with an untried credential is in flight, Begin waits
+// reading only: a caller that gives up meanwhile has written nothing.
+func TestBeginWaitsForLoginsInFlightWithoutWriting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := loginbudgettest.NewStore()
+		cred := loginbudget.CredentialOf("/p/Password", 1)
+		other, err := loginbudget.New(s, "configurator").Begin(context.Background(), "gw", cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, before, _ := s.Load(context.Background(), "gw")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if _, err := loginbudget.New(s, "recorder").Begin(ctx, "gw", cred); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("begin while another is in flight = %v, want the caller's deadline", err)
+		}
+		if _, after, _ := s.Load(context.Background(), "gw"); after != before {
+			t.Fatalf("the ledger was written %d times while waiting", after-before)
+		}
+		// Once the other reports, the next goes.
+		if err := other.Finish(context.Background(), loginbudget.Accepted, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loginbudget.New(s, "recorder").Begin(context.Background(), "gw", cred); err != nil {
+			t.Fatalf("after the other login: %v", err)
+		}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -134,47 +133,13 @@ func (r *Recorder) login(ctx context.Context) (*Login, error) {
 	}}, nil
 }
 
-// admitTimeout bounds recording a login in the budget once it looks free.
-const admitTimeout = 15 * time.Second
-
-// begin records a pending login with cred. While other logins are in
-// flight it waits reading only, so the session may end meanwhile (ffmpeg
-// gives up) at no cost; the write itself gets a context the session's end
-// does not cancel, because a pending attempt the ledger took but nobody
-// reports would count as a failure and hold every other login back.
+// begin records a pending login with cred. The budget waits while other
+// logins are in flight (reading only, so ffmpeg may give up meanwhile at
+// no cost) and writes the pending attempt with a context the session's
+// end cannot cut short: an attempt admitted for a session that has gone
+// is finished as not sent there, never left pending.
 func (r *Recorder) begin(ctx context.Context, cred loginbudget.Credential) (LoginAttempt, error) {
-	wait := 20 * time.Millisecond
-	for {
-		err := r.d.Budget.Check(ctx, r.cfg.Gateway, cred)
-		var re *loginbudget.RefusedError
-		if err == nil {
-			break
-		}
-		if !errors.As(err, &re) {
-			return nil, fmt.Errorf("gateway %s: login not attempted: %w", r.cfg.Gateway, err)
-		}
-		if re.Reason != loginbudget.ReasonBusy {
-			return nil, err
-		}
-		t := time.NewTimer(wait + time.Duration(rand.Int64N(int64(wait))))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("gateway %s: login not attempted: waiting for other logins in flight: %w", r.cfg.Gateway, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 500*time.Millisecond)
-	}
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), admitTimeout)
-	defer cancel()
-	att, err := r.d.Budget.Begin(bctx, r.cfg.Gateway, cred)
-	if err == nil && ctx.Err() != nil {
-		if ferr := att.Finish(bctx, loginbudget.NotSent); ferr != nil {
-			r.log.Warn("login budget: a login not sent could not be recorded; it counts as failed", "err", ferr)
-		}
-		return nil, fmt.Errorf("gateway %s: login not attempted: %w", r.cfg.Gateway, ctx.Err())
-	}
-	return att, err
+	return r.d.Budget.Begin(ctx, r.cfg.Gateway, cred)
 }
 
 func (r *Recorder) password(ctx context.Context) (string, loginbudget.Credential, error) {

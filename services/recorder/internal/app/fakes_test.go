@@ -346,14 +346,9 @@ type memBudget struct {
 	begins  int
 	results []loginbudget.Result
 	err     error // Begin and Check fail (the table unreachable)
-	// onBegin, if set, runs as Begin starts, with Begin's context.
-	onBegin func(ctx context.Context)
 }
 
 func (b *memBudget) Begin(ctx context.Context, gw string, cred loginbudget.Credential) (LoginAttempt, error) {
-	if b.onBegin != nil {
-		b.onBegin(ctx)
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {

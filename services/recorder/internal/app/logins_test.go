@@ -259,43 +259,6 @@ func TestAuthFailuresAreLoggedOnce(t *testing.T) {
 	}
 }
 
-// Others' logins in flight: the relay's session waits reading only, so
-// ffmpeg giving up meanwhile costs nothing. The write of the pending login
-// is not cancelled by the session's end (a write the ledger took but nobody
-// reports would hold every login back and count as a failure): a login
-// admitted after the session ended is recorded as not sent.
-func TestLoginWaitsForOthersWithoutWriting(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFixture()
-		r, _ := New(f.cfg, f.deps)
-		cred := loginbudget.CredentialOf(testParam, 1)
-		f.b.l.Begin("other", cred, "configurator", time.Now(), loginbudget.Limits{})
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if _, err := r.login(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("login while another is in flight = %v, want the session's end", err)
-		}
-		if begins, _ := f.b.logins(); begins != 0 || len(f.b.l.Attempts) != 1 || r.logins.stopped() != nil {
-			t.Fatalf("%d logins, ledger %+v: nothing may be written while waiting", begins, f.b.l.Attempts)
-		}
-
-		f.b.l.Finish("other", loginbudget.Accepted, 0, time.Now(), loginbudget.Limits{})
-		ctx, cancel = context.WithCancel(context.Background())
-		f.b.onBegin = func(bctx context.Context) {
-			cancel() // ffmpeg gives up while the attempt is being written
-			if bctx.Err() != nil {
-				t.Error("the write of the pending login was cancelled with the session")
-			}
-		}
-		if _, err := r.login(ctx); !errors.Is(err, context.Canceled) {
-			t.Fatalf("login = %v, want the session's end", err)
-		}
-		if _, res := f.b.logins(); !slices.Equal(res, []loginbudget.Result{loginbudget.NotSent}) {
-			t.Fatalf("results %v, want the admitted login reported not sent", res)
-		}
-	})
-}
-
 // A connection that had logged in is refused later (the gateway's password
 // changed): a rejection is recorded in the budget and logins stop until
 // the parameter changes.
