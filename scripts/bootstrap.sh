@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything mediagw needs on a fresh Debian machine, idempotently:
-# ffmpeg (Debian's package), the local AWS emulator (moto, pinned) in a
-# virtualenv under .tools/, the Go modules and the pinned code generators.
+# ffmpeg (Debian's package), the local AWS emulators in virtualenvs under
+# .tools/ (moto, pinned; LocalStack's open-source core, pinned, in one of its
+# own), the Go modules and the pinned code generators.
 # Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MOTO_VERSION=5.2.5
+# LocalStack's core on the host (no Docker): 4.13.1 is the last release that
+# runs on Python 3.11. cbor2 6 and pyOpenSSL 26 break it.
+LOCALSTACK_VERSION=4.13.1
+LOCALSTACK_CONSTRAINTS=("cbor2<6" "pyopenssl<26")
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -33,6 +38,14 @@ if [ ! -x "$VENV/bin/moto_server" ] || [ "$("$VENV/bin/python" -c 'import moto; 
   log "installing moto[server]==$MOTO_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# --- LocalStack (make test runs the end-to-end tests against it too) ----------
+LSVENV=$ROOT/.tools/localstack-venv
+if [ "$("$LSVENV/bin/python" -c 'from importlib.metadata import version; print(version("localstack-core"))' 2>/dev/null)" != "$LOCALSTACK_VERSION" ]; then
+  log "installing localstack-core[runtime]==$LOCALSTACK_VERSION into $LSVENV (about a minute)"
+  python3 -m venv "$LSVENV"
+  "$LSVENV/bin/pip" install -q --disable-pip-version-check "localstack-core[runtime]==$LOCALSTACK_VERSION" "${LOCALSTACK_CONSTRAINTS[@]}"
 fi
 
 # --- Go modules and the pinned code generators (tools/go.mod) ---------------

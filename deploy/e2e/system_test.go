@@ -148,9 +148,11 @@ func startSystem(t *testing.T) *system {
 	})
 
 	home, _ := os.UserHomeDir()
-	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir(),
-		"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"LOG_LEVEL=info"}
+	// The emulators' endpoints (with MEDIAGW_TEST_AWS=localstack also
+	// AWS_ENDPOINT_URL_DYNAMODB and _ECS, moto's).
+	base := append(awstest.Env(t), "PATH="+os.Getenv("PATH"), "HOME="+home, "TMPDIR="+os.TempDir(),
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"LOG_LEVEL=info")
 	for k, v := range res.Env() {
 		base = append(base, k+"="+v)
 	}

@@ -180,7 +180,9 @@ func Apply(ctx context.Context, cfg aws.Config, d topology.Definition, opt Optio
 		}
 	}
 	if opt.wants("buckets") {
-		s3c := s3.NewFromConfig(cfg)
+		// An emulator serves buckets by path: by host name the bucket
+		// would have to resolve (mediagw-recordings.localstack in compose).
+		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil })
 		for i, b := range phys.Buckets {
 			if err := applyBucket(ctx, s3c, b); err != nil {
 				return res, err

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -61,3 +62,35 @@ func TestThrottlingIsRetriedByTheSDK(t *testing.T) {
 type retryWithoutPause struct{ aws.RetryerV2 }
 
 func (r retryWithoutPause) RetryDelay(int, error) (time.Duration, error) { return 0, nil }
+
+// AWS_ENDPOINT_URL_<SERVICE> wins over AWS_ENDPOINT_URL for its service
+// (how DynamoDB and ECS go to moto while the rest goes to LocalStack), and
+// only for it. Two listeners note which one each client calls.
+func TestPerServiceEndpointWins(t *testing.T) {
+	hits := func(name string, got *atomic.Value) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got.Store(name)
+			w.WriteHeader(http.StatusBadRequest)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	var got atomic.Value
+	general, dynamo := hits("general", &got), hits("dynamodb", &got)
+	t.Setenv("AWS_ENDPOINT_URL", general.URL)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo.URL)
+	cfg, err := Load(context.Background(), config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		config.WithRetryMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dynamodb.NewFromConfig(cfg).ListTables(context.Background(), &dynamodb.ListTablesInput{})
+	if got.Load() != "dynamodb" {
+		t.Errorf("DynamoDB called the %v endpoint, want AWS_ENDPOINT_URL_DYNAMODB's", got.Load())
+	}
+	_, _ = sqs.NewFromConfig(cfg).ListQueues(context.Background(), &sqs.ListQueuesInput{})
+	if got.Load() != "general" {
+		t.Errorf("SQS called the %v endpoint, want AWS_ENDPOINT_URL's", got.Load())
+	}
+}

@@ -24,10 +24,13 @@ var _ app.Uploader = (*Store)(nil)
 
 // New uploads to bucket. Segments below 32 MiB (30 s of an 8 Mbit/s
 // stream) go in a single PutObject; larger ones in 32 MiB parts. With a
-// custom endpoint (AWS_ENDPOINT_URL: the emulator) buckets are addressed
-// by path, as emulators need. opts adjust the client further.
+// custom endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL: an emulator)
+// buckets are addressed by path, as emulators need. opts adjust the client
+// further.
 func New(cfg aws.Config, bucket string, opts ...func(*s3.Options)) *Store {
-	opts = append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil }}, opts...)
+	// o.BaseEndpoint is S3's endpoint as the SDK resolved it from cfg and
+	// the per-service variable.
+	opts = append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }}, opts...)
 	client := s3.NewFromConfig(cfg, opts...)
 	return &Store{bucket: bucket, uploader: manager.NewUploader(client, func(u *manager.Uploader) {
 		u.PartSize = 32 << 20

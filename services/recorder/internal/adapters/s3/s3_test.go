@@ -7,11 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"mediagw/pkg/awsenv"
 	"mediagw/testsupport/awstest"
 )
 
@@ -48,5 +52,40 @@ func TestUploadAgainstTheEmulator(t *testing.T) {
 	}
 	if err := store.Upload(ctx, key, filepath.Join(t.TempDir(), "gone.ts"), "video/mp2t", nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("upload of a missing file = %v, want fs.ErrNotExist", err)
+	}
+}
+
+// An emulator given as S3's own endpoint (AWS_ENDPOINT_URL_S3, no
+// AWS_ENDPOINT_URL: how a recorder is pointed at LocalStack's S3 while
+// another service goes elsewhere) is addressed by path too: by host name
+// the bucket would be a host that does not resolve.
+func TestUploadToAnS3OnlyEndpoint(t *testing.T) {
+	ep := strings.Replace(awstest.Endpoint(t), "127.0.0.1", "localhost", 1)
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	os.Unsetenv("AWS_ENDPOINT_URL")
+	t.Setenv("AWS_ENDPOINT_URL_S3", ep)
+	cfg, err := awsenv.Load(context.Background(), config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BaseEndpoint != nil {
+		t.Fatalf("general endpoint %q set; the test wants S3's alone", *cfg.BaseEndpoint)
+	}
+	ctx := context.Background()
+	client := awss3.NewFromConfig(cfg, func(o *awss3.Options) { o.UsePathStyle = true })
+	bucket := awstest.Name("rec")
+	if _, err := client.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "seg.ts")
+	if err := os.WriteFile(file, []byte("segment"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := New(cfg, bucket).Upload(ctx, "k.ts", file, "video/mp2t", nil); err != nil {
+		t.Fatalf("upload through AWS_ENDPOINT_URL_S3=%s: %v", ep, err)
+	}
+	if _, err := client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("k.ts")}); err != nil {
+		t.Fatalf("uploaded object: %v", err)
 	}
 }

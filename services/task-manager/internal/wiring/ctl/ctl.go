@@ -33,8 +33,10 @@ func Open(ctx context.Context, s cli.Settings) (cli.Sources, error) {
 // Sources builds mediagw-ctl's readers on cfg.
 func Sources(cfg aws.Config, s cli.Settings) cli.Sources {
 	db := dynamodb.NewFromConfig(cfg)
-	// An emulator serves buckets by path, not by host name.
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil })
+	// An emulator serves buckets by path, not by host name. o.BaseEndpoint
+	// is S3's endpoint as resolved (AWS_ENDPOINT_URL_S3, else
+	// AWS_ENDPOINT_URL), not only the general one.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil })
 	return cli.Sources{
 		Channels:   ddbadapter.NewDeviceMedia(db, s.DeviceMediaURLTable),
 		Devices:    ddbadapter.NewIPCamera(db, s.IPCameraTable),
