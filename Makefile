@@ -1,5 +1,5 @@
 # mediagw — the two commands a newcomer needs are `make run` and `make test`.
-.PHONY: run test bench proto build bootstrap clean
+.PHONY: run test test-localstack bench proto build bootstrap clean
 
 ## run: install what is missing, start the emulator, provision, start everything (Ctrl-C stops)
 run:
@@ -8,6 +8,10 @@ run:
 ## test: every check and test (what CI runs)
 test:
 	@scripts/test.sh
+
+## test-localstack: the end-to-end tests and the provisioner's test against LocalStack (DynamoDB and ECS on moto); part of make test
+test-localstack:
+	@scripts/test-localstack.sh
 
 ## bench: benchmarks, printed as tables with ratios measured in the same run
 bench:

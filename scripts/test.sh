@@ -2,8 +2,9 @@
 # `make test`: every check and every test, on a fresh machine too.
 # Installs what is missing, checks formatting, vet and the generated code,
 # starts one local AWS emulator for all test packages, runs the Go tests
-# (unit, integration, component, end-to-end), then runs the README's
-# commands as written (scripts/readme-test.sh).
+# (unit, integration, component, end-to-end), then the end-to-end tests
+# again against LocalStack (scripts/test-localstack.sh), and runs the
+# README's commands as written (scripts/readme-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -11,6 +12,7 @@ ROOT=$PWD
 log() { printf '[test] %s\n' "$*" >&2; }
 
 scripts/bootstrap.sh
+export MEDIAGW_BOOTSTRAPPED=1
 
 log "gofmt"
 unformatted=$(gofmt -l pkg deploy services testsupport tools 2>/dev/null | grep -v '^pkg/gen/' || true)
@@ -45,6 +47,11 @@ for _ in $(seq 1 100); do curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2
 log "go test (emulator at $AWS_ENDPOINT_URL)"
 status=0
 go test -count=1 -timeout 30m "${PACKAGES[@]}" || status=$?
+
+# After the moto run, not beside it: the end-to-end test cuts real-time
+# segments and wants the cores it can get.
+log "the end-to-end tests against LocalStack"
+scripts/test-localstack.sh || status=$?
 
 log "the README's commands, as written"
 wait $README_PID || status=1
