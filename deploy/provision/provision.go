@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,23 @@ func (r Resources) EnvLines() string {
 		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
 	}
 	return b.String()
+}
+
+// Kinds are the kinds of resources Apply creates, in its order.
+var Kinds = []string{"topics", "queues", "rules", "tables", "buckets", "parameters", "ecs"}
+
+// CheckKinds returns an error naming every one of kinds that is none of Kinds.
+func CheckKinds(kinds []string) error {
+	var bad []string
+	for _, k := range kinds {
+		if !slices.Contains(Kinds, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("unknown kinds %s (want some of %s)", strings.Join(bad, ", "), strings.Join(Kinds, ", "))
+	}
+	return nil
 }
 
 // Options for Apply.

@@ -30,6 +30,10 @@ type Config struct {
 
 	allowArgs bool
 	envPrefix string
+	// checkOnly is --check-settings: validate, list, exit.
+	checkOnly bool
+	// rules are the checks across settings (Validate).
+	rules []func() error
 
 	// Common settings: LogLevel in every binary, HTTPAddr and
 	// ShutdownGrace in services (nil in commands).
@@ -40,7 +44,7 @@ type Config struct {
 
 type variable struct {
 	env      string
-	flag     string
+	flag     string // "" for a setting read from the environment only
 	help     string
 	def      string
 	required bool
@@ -73,6 +77,7 @@ func NewConfig(name, summary, defaultHTTPAddr string) *Config {
 func NewCommandConfig(name, summary string) *Config {
 	c := &Config{name: name, summary: summary, fs: flag.NewFlagSet(name, flag.ContinueOnError), lookup: os.LookupEnv}
 	c.fs.SetOutput(io.Discard)
+	c.fs.BoolVar(&c.checkOnly, "check-settings", false, "")
 	c.LogLevel = c.String("LOG_LEVEL", "info", "log level: debug, info, warn or error", Check(func() error {
 		_, err := parseLevel(*c.LogLevel)
 		return err
@@ -92,6 +97,11 @@ func (c *Config) Args() []string { return c.fs.Args() }
 
 // AllowArgs lets Parse accept operands after the flags (see Args).
 func (c *Config) AllowArgs() { c.allowArgs = true }
+
+// Validate adds a check across settings that Parse runs after every
+// setting's own (and so --check-settings too); its error says which
+// settings are wrong.
+func (c *Config) Validate(rule func() error) { c.rules = append(c.rules, rule) }
 
 // FlagName is the command-line flag for an environment variable.
 func FlagName(env string) string { return strings.ToLower(strings.ReplaceAll(env, "_", "-")) }
@@ -121,6 +131,16 @@ func (c *Config) String(env, def, help string, opts ...Option) *string {
 	p := new(string)
 	*p = def
 	c.add(env, def, help, func(s string) error { *p = s; return nil }, opts)
+	return p
+}
+
+// SecretString declares a string setting read from the environment only,
+// with no flag: a secret (a password) that a flag would show in process
+// listings.
+func (c *Config) SecretString(env, help string, opts ...Option) *string {
+	p := new(string)
+	c.addVar(env, "", help, func(s string) error { *p = s; return nil }, opts)
+	c.vars[len(c.vars)-1].flag = ""
 	return p
 }
 
@@ -196,8 +216,13 @@ func splitList(s string) []string {
 	return out
 }
 
-// ErrHelp is returned by Parse when --help was asked for; the usage has been written.
+// ErrHelp is returned by Parse when --help or --check-settings was asked
+// for and done (the usage, or the settings read, has been written): the
+// binary has nothing else to do and exits 0. Check for it with errors.Is.
 var ErrHelp = flag.ErrHelp
+
+// errChecked is ErrHelp for --check-settings.
+var errChecked = fmt.Errorf("settings checked: %w", ErrHelp)
 
 // ConfigError names the setting that is wrong.
 type ConfigError struct {
@@ -210,6 +235,13 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Parse reads the environment, then the flags, then validates. On --help it
 // writes the usage to out and returns ErrHelp.
+//
+// With --check-settings it validates as always and does nothing else: on
+// success it writes the variables it read from the environment, one per
+// line, sorted, and returns ErrHelp; on failure it returns the error as
+// always. No AWS, no listener, no side effect: a deployment's environment
+// (docker-compose.yml, a task definition) can be checked against the
+// binary's own rules (deploy/compose_test.go does).
 func (c *Config) Parse(args []string, out io.Writer) error {
 	for _, v := range c.vars {
 		if s, ok := c.lookup(v.env); ok {
@@ -240,13 +272,31 @@ func (c *Config) Parse(args []string, out io.Writer) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	for _, rule := range c.rules {
+		if err := rule(); err != nil {
+			errs = append(errs, fmt.Errorf("configuration: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil || !c.checkOnly {
+		return err
+	}
+	var read []string
+	for _, v := range c.vars {
+		if _, ok := c.lookup(v.env); ok {
+			read = append(read, v.env)
+		}
+	}
+	sort.Strings(read)
+	for _, v := range read {
+		fmt.Fprintln(out, v)
+	}
+	return errChecked
 }
 
 func (c *Config) empty(v *variable) bool {
 	f := c.fs.Lookup(v.flag)
 	set := false
-	c.fs.Visit(func(g *flag.Flag) { set = set || g == f })
+	c.fs.Visit(func(g *flag.Flag) { set = set || (f != nil && g == f) })
 	if set {
 		return false
 	}
@@ -268,7 +318,12 @@ func (c *Config) Usage(w io.Writer) {
 		if v.def != "" {
 			def = fmt.Sprintf(" [default %s]", v.def)
 		}
-		fmt.Fprintf(w, "  %-34s --%s%s\n      %s%s\n", v.env, v.flag, req, v.help, def)
+		flagName := "--" + v.flag
+		if v.flag == "" {
+			flagName = "(environment only)"
+		}
+		fmt.Fprintf(w, "  %-34s %s%s\n      %s%s\n", v.env, flagName, req, v.help, def)
 	}
-	fmt.Fprintln(w, "\nAWS settings come from the standard SDK chain (AWS_REGION, AWS_ENDPOINT_URL, credentials).")
+	fmt.Fprintln(w, "\nAWS settings come from the standard SDK chain (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, credentials).")
+	fmt.Fprintln(w, "--check-settings validates the settings, lists the variables read from the environment and exits (0 when valid, 2 when not).")
 }

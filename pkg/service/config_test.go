@@ -45,6 +45,37 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+// --check-settings validates as a start would, and on success lists the
+// variables read from the environment (and nothing the binary ignores).
+func TestConfigCheckSettings(t *testing.T) {
+	env := map[string]string{"TOPIC_ARN": "arn:t", "WORKERS": "3", "NOT_A_SETTING": "x"}
+	c := testConfig(env)
+	c.String("TOPIC_ARN", "", "topic", Required())
+	c.Int("WORKERS", 4, "workers")
+	c.String("UNSET", "", "unset")
+	var out bytes.Buffer
+	if err := c.Parse([]string{"--check-settings", "--http-addr", ":1"}, &out); !errors.Is(err, ErrHelp) {
+		t.Fatalf("valid settings: want ErrHelp, got %v", err)
+	}
+	if got := out.String(); got != "TOPIC_ARN\nWORKERS\n" {
+		t.Errorf("listed %q, want the variables read from the environment", got)
+	}
+
+	env["WORKERS"] = "many"
+	delete(env, "TOPIC_ARN")
+	c = testConfig(env)
+	c.String("TOPIC_ARN", "", "topic", Required())
+	c.Int("WORKERS", 4, "workers")
+	out.Reset()
+	err := c.Parse([]string{"--check-settings"}, &out)
+	if err == nil || errors.Is(err, ErrHelp) || !strings.Contains(err.Error(), "WORKERS") {
+		t.Fatalf("invalid settings: want the error naming WORKERS, got %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("invalid settings listed %q", out.String())
+	}
+}
+
 func TestConfigHelpListsEveryVariable(t *testing.T) {
 	c := testConfig(nil)
 	c.String("TOPIC_ARN", "", "where events go", Required())

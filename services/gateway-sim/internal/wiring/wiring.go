@@ -47,6 +47,7 @@ func Declare(c *service.Config) func() Settings {
 	channels := c.Int("CHANNELS", 1, "video channels per camera")
 	seed := c.String("DEVICE_SEED", "gateway-sim", "seed making initial devIndex values stable across restarts; give each simulator its own; empty for random")
 	user := c.String("ADMIN_USER", "admin", "gateway admin user (HTTP and RTSP)")
+	envPassword := c.SecretString("ADMIN_PASSWORD", "the admin password (or ADMIN_PASSWORD_FILE; default "+DefaultPassword+")")
 	var passwordFile *string
 	var filePassword *string // set when the file is read
 	passwordFile = c.String("ADMIN_PASSWORD_FILE", "", "file holding the admin password (or set "+PasswordEnv+"; default "+DefaultPassword+"); never passed as a flag so it stays out of process listings",
@@ -94,7 +95,7 @@ func Declare(c *service.Config) func() Settings {
 		return err
 	}))
 	return func() Settings {
-		password := os.Getenv(PasswordEnv)
+		password := *envPassword
 		if filePassword != nil {
 			password = *filePassword
 		}

@@ -104,17 +104,14 @@ func (g gatewayFlags) check() error {
 	return errors.Join(errs...)
 }
 
-// parse parses the command's settings; ok false means exit with code
-// (0 after --help, 2 on bad usage).
+// parse parses the command's settings, check among them; ok false means
+// exit with code (0 after --help or --check-settings, 2 on bad usage).
 func parse(c *service.Config, args []string, stdout, stderr io.Writer, name string, check func() error) (code int, ok bool) {
+	c.Validate(check)
 	if err := c.Parse(args, stdout); err != nil {
 		if errors.Is(err, service.ErrHelp) {
 			return 0, false
 		}
-		fmt.Fprintf(stderr, "configurator %s: %v\n", name, err)
-		return 2, false
-	}
-	if err := check(); err != nil {
 		fmt.Fprintf(stderr, "configurator %s: %v\n", name, err)
 		return 2, false
 	}
