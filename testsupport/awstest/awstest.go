@@ -188,13 +188,24 @@ func Name(prefix string) string {
 }
 
 func startMoto() (string, error) {
-	bin, err := motoBinary()
+	ep, cmd, err := launchMoto()
 	if err != nil {
 		return "", err
 	}
+	proc = cmd
+	return ep, nil
+}
+
+// launchMoto starts a moto server on a free loopback port and waits until
+// it answers.
+func launchMoto() (string, *exec.Cmd, error) {
+	bin, err := motoBinary()
+	if err != nil {
+		return "", nil, err
+	}
 	port, err := freePort()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	ep := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
@@ -203,14 +214,41 @@ func startMoto() (string, error) {
 	// fatal error, a timeout), so no emulator outlives its tests.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
+		return "", nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	proc = cmd
 	if err := waitReady(ep, 30*time.Second); err != nil {
-		Stop()
-		return "", err
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return "", nil, err
 	}
-	return ep, nil
+	return ep, cmd, nil
+}
+
+// PrivateMoto starts a moto server for t alone (a test that needs
+// resources under fixed names) and returns its URL; it is stopped when t
+// ends.
+func PrivateMoto(t testing.TB) string {
+	t.Helper()
+	ep, cmd, err := launchMoto()
+	if err != nil {
+		t.Fatalf("moto: %v (run scripts/bootstrap.sh to install it)", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return ep
+}
+
+// PrivateLocalStack starts a LocalStack for t alone, serving only services
+// (LocalStack's names: sqs, sns, s3, ssm, events, ...), and returns its
+// URL; it is stopped, with its process group, when t ends. env adds to
+// LocalStack's own settings (e.g. LOCALSTACK_HOST).
+func PrivateLocalStack(t testing.TB, services []string, env ...string) string {
+	t.Helper()
+	ls, err := startLocalStack(services, env...)
+	if err != nil {
+		t.Fatalf("LocalStack: %v (run scripts/bootstrap.sh to install it)", err)
+	}
+	t.Cleanup(ls.stop)
+	return ls.endpoint
 }
 
 // motoBinary finds moto_server in the repository's virtualenv.

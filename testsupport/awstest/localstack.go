@@ -24,8 +24,9 @@ type localStack struct {
 }
 
 // startLocalStack starts LocalStack on a free loopback port, serving only
-// services, and waits until it says they are available.
-func startLocalStack(services []string) (*localStack, error) {
+// services, and waits until it says they are available. env adds to (or
+// overrides) its settings.
+func startLocalStack(services []string, env ...string) (*localStack, error) {
 	python, err := tool(filepath.Join(".tools", "localstack-venv", "bin", "python"))
 	if err != nil {
 		return nil, err
@@ -62,6 +63,7 @@ func startLocalStack(services []string) (*localStack, error) {
 		"DISABLE_EVENTS=1", // no analytics
 		"SERVICES="+strings.Join(services, ","),
 	)
+	cmd.Env = append(cmd.Env, env...)
 	// Its own process group, so that Stop ends whatever it started too; and
 	// killed with the test binary if that dies before Stop (a panic, a
 	// timeout), so no emulator outlives its tests.
