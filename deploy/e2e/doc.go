@@ -30,7 +30,22 @@
 //   - cameras deleted (one offline, one recording): rows gone, recorder
 //     stopped.
 //
-// Run it with `go test ./e2e/` in deploy (about 50 s; a private emulator
-// is started unless AWS_ENDPOINT_URL is set). Service logs go to files in
-// the test's temporary directory and are printed when it fails.
+// With MEDIAGW_TEST_AWS=localstack (`make test-localstack`) it runs on
+// LocalStack, DynamoDB and ECS on moto (testsupport/awstest).
+//
+// TestComposeOnLocalStack (issue 13) runs docker-compose.yml on the host,
+// without Docker: a private LocalStack serving what compose asks of it
+// (DynamoDB, which LocalStack cannot run outside its container, on a
+// private moto), then every service of the file in dependency order with
+// its command and environment as written, only host names, ports, volumes
+// and the image's /usr/local/bin translated to the host. It checks that
+// compose asks only for services of LocalStack's free build and that the
+// provisioning step passes against them, that every long-lived service
+// passes its health check, that with no manual step every camera is
+// recorded, that a killed recorder is replaced, and that every queue
+// compose names had messages handled and none dead-lettered (about 45 s).
+//
+// Run them with `go test ./e2e/` in deploy (about 50 s and 45 s; a private
+// emulator is started unless AWS_ENDPOINT_URL is set). Service logs go to
+// files in the test's temporary directory and are printed when it fails.
 package e2e
