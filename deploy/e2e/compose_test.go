@@ -100,8 +100,11 @@ func TestComposeOnLocalStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// By a host name, as in compose (http://localstack:4566), not an IP
+	// address: with an IP the SDK addresses S3 buckets by path whatever
+	// the client says, which would hide a client that does not.
 	for _, p := range ls.Ports {
-		h.mapPort("localstack", p.Target, u.Host)
+		h.mapPort("localstack", p.Target, "localhost:"+u.Port())
 	}
 	// Every service compose asks for is one of the free build's.
 	catalogue := localStackCatalogue(t, lsURL)
