@@ -51,7 +51,8 @@ import (
 //   - a recorder that dies is replaced (its task state change goes
 //     through EventBridge to the task-manager's task-state queue);
 //   - every queue compose names is consumed by its service, which
-//     handles what arrives on it: messages handled, none dead-lettered.
+//     handles what arrives on it: messages handled, none dead-lettered;
+//   - the gateway saw no failed login.
 func TestComposeOnLocalStack(t *testing.T) {
 	begin := time.Now()
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(workspaceRoot(t), "docker-compose.yml")}, cli.WithName("mediagw"))
@@ -207,6 +208,16 @@ func TestComposeOnLocalStack(t *testing.T) {
 	}
 	if queues == 0 {
 		t.Fatal("docker-compose.yml names no queue")
+	}
+	// The gateway was configured and watched without a failed login (the
+	// device-watcher awaited its configuration instead of trying the
+	// desired password on a factory-fresh gateway).
+	var failures struct {
+		Total int `json:"total"`
+	}
+	h.simAdmin("/admin/login-failures", &failures)
+	if failures.Total != 0 {
+		t.Errorf("the gateway saw %d failed logins, want none", failures.Total)
 	}
 	t.Logf("the compose configuration did everything in %s", time.Since(begin).Round(100*time.Millisecond))
 }
@@ -436,9 +447,9 @@ func (h *composeHost) bucket() string {
 	return env(h.project.Services["task-manager"], topology.EnvName("mediagw-recordings", "BUCKET"))
 }
 
-// simDevices lists the simulator's cameras through its admin API (at the
-// address compose gives it, reached as from inside its container).
-func (h *composeHost) simDevices() []string {
+// simAdmin reads path of the simulator's admin API (at the address compose
+// gives it, reached as from inside its container) into out.
+func (h *composeHost) simAdmin(path string, out any) {
 	svc := h.project.Services["gateway-sim"]
 	admin := ""
 	for i, a := range svc.Command {
@@ -446,15 +457,20 @@ func (h *composeHost) simDevices() []string {
 			admin = h.rewrite("gateway-sim", svc, svc.Command[i+1])
 		}
 	}
-	resp, err := http.Get("http://" + admin + "/admin/devices")
+	resp, err := http.Get("http://" + admin + path)
 	if err != nil {
 		h.t.Fatalf("simulator admin API: %v", err)
 	}
 	defer resp.Body.Close()
-	var ds []simDevice
-	if err := json.NewDecoder(resp.Body).Decode(&ds); err != nil {
-		h.t.Fatal(err)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		h.t.Fatalf("simulator admin API %s: %v", path, err)
 	}
+}
+
+// simDevices lists the simulator's cameras.
+func (h *composeHost) simDevices() []string {
+	var ds []simDevice
+	h.simAdmin("/admin/devices", &ds)
 	var out []string
 	for _, d := range ds {
 		out = append(out, d.DevIndex)

@@ -42,8 +42,9 @@
 // compose asks only for services of LocalStack's free build and that the
 // provisioning step passes against them, that every long-lived service
 // passes its health check, that with no manual step every camera is
-// recorded, that a killed recorder is replaced, and that every queue
-// compose names had messages handled and none dead-lettered (about 45 s).
+// recorded, that a killed recorder is replaced, that every queue compose
+// names had messages handled and none dead-lettered, and that the gateway
+// saw no failed login (about 45 s).
 //
 // Run them with `go test ./e2e/` in deploy (about 50 s and 45 s; a private
 // emulator is started unless AWS_ENDPOINT_URL is set). Service logs go to
