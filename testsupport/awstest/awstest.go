@@ -10,10 +10,11 @@
 //
 // With MEDIAGW_TEST_AWS=localstack (`make test-localstack`) the test binary
 // starts a private LocalStack (see localstack.go) and a private moto instead,
-// whatever AWS_ENDPOINT_URL says: LocalStack serves every service but
-// DynamoDB and ECS, which its open-source build cannot serve on the host,
-// and those go to moto through the SDK's per-service endpoint variables
-// (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_ECS). The variables are set
+// whatever AWS_ENDPOINT_URL says: LocalStack serves SQS, SNS, S3, SSM,
+// EventBridge and EC2 (LocalStackServices); DynamoDB and ECS, which its
+// open-source build cannot serve on the host, go to moto through the SDK's
+// per-service endpoint variables (AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL_ECS). The variables are set
 // in the test binary's own environment, so that every SDK client of the
 // test and of the services it wires in-process follows them; Env gives them
 // to the processes a test starts.
