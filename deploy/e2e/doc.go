@@ -19,8 +19,9 @@
 //     keys and metadata say, within one GOP of the target, consecutive ones
 //     at most one frame apart;
 //   - one recorder process per camera despite the duplicates, the one its
-//     ip-camera row names; the gateway password in no process's command
-//     line or environment, nor in any log;
+//     ip-camera row names, with the services' AWS endpoint variables; the
+//     gateway password in no process's command line or environment, nor in
+//     any log;
 //   - a camera offline past the hysteresis: its recorder exits, its row
 //     says stop/idle; a late, older DeviceOnline does not bring it back;
 //   - a recorder killed (SIGKILL): its ffmpeg dies too, the task-manager

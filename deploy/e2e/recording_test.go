@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"mediagw/testsupport/awstest"
 )
 
 // outage is how long S3 is unreachable for the recorders.
@@ -74,6 +77,17 @@ func TestRecordingPath(t *testing.T) {
 	}
 	s.checkOneRecorderEach(t, all)
 	s.checkNoSecretInProcesses(t)
+	// The recorders reach AWS where the services do: the task-manager
+	// passes them the endpoint variables (with MEDIAGW_TEST_AWS=localstack,
+	// DynamoDB's is moto's, for their login budget).
+	for dev, ps := range s.recorders() {
+		for _, kv := range awstest.Env(t) {
+			k, v, _ := strings.Cut(kv, "=")
+			if got := ps[0].env[k]; got != v {
+				t.Errorf("camera %s: recorder pid %d has %s=%q, the services %q", dev, ps[0].pid, k, got, v)
+			}
+		}
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
