@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,7 @@ func TestLocalStackHelper(t *testing.T) {
 		t.Fatalf("table: %v", err)
 	}
 	fmt.Printf("pid=%d\n", localstack.cmd.Process.Pid)
+	fmt.Printf("dir=%s\n", localstack.dir)
 	fmt.Printf("queue=%s\n", aws.ToString(q.QueueUrl))
 	fmt.Printf("table=%s\n", table)
 	for _, kv := range Env(t) {
@@ -135,6 +137,15 @@ func TestLocalStackWithMoto(t *testing.T) {
 					t.Fatalf("LocalStack (pid %d) still running 30 s after its test binary ended (%s)", pid, end)
 				}
 				time.Sleep(50 * time.Millisecond)
+			}
+			// Stop removes LocalStack's directory; a killed test binary
+			// cannot, so here the test does.
+			_, err = os.Stat(got["dir"])
+			switch {
+			case end == "tests end" && err == nil:
+				t.Errorf("LocalStack's directory %s left behind", got["dir"])
+			case end != "tests end" && strings.HasPrefix(filepath.Base(got["dir"]), "mediagw-localstack-"):
+				_ = os.RemoveAll(got["dir"])
 			}
 		})
 	}
