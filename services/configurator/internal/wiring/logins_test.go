@@ -71,29 +71,39 @@ func collect(t *testing.T, e *env, url string, within time.Duration, done func([
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %s; events %v; log:\n%s", within, evs, e.logs.String())
 		}
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
-		})
+		evs = append(evs, receive(t, e, url, 10)...)
+	}
+	return evs
+}
+
+// receive takes up to max events off the queue at url (waiting up to a
+// second for the first), keeps their bodies for the secrets check, and
+// decodes them.
+func receive(t *testing.T, e *env, url string, max int32) []proto.Message {
+	t.Helper()
+	out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(url), MaxNumberOfMessages: max, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []proto.Message
+	for _, m := range out.Messages {
+		_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		body := aws.ToString(m.Body)
+		e.mu.Lock()
+		e.bodies = append(e.bodies, body)
+		e.mu.Unlock()
+		typ := aws.ToString(m.MessageAttributes[messaging.AttrEventType].StringValue)
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
 		if err != nil {
+			t.Fatalf("event type %q: %v", typ, err)
+		}
+		ev := mt.New().Interface()
+		if err := messaging.Decode([]byte(body), ev); err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range out.Messages {
-			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-			body := aws.ToString(m.Body)
-			e.mu.Lock()
-			e.bodies = append(e.bodies, body)
-			e.mu.Unlock()
-			typ := aws.ToString(m.MessageAttributes[messaging.AttrEventType].StringValue)
-			mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
-			if err != nil {
-				t.Fatalf("event type %q: %v", typ, err)
-			}
-			ev := mt.New().Interface()
-			if err := messaging.Decode([]byte(body), ev); err != nil {
-				t.Fatal(err)
-			}
-			evs = append(evs, ev)
-		}
+		evs = append(evs, ev)
 	}
 	return evs
 }

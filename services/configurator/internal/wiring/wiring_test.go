@@ -192,36 +192,21 @@ func (e *env) provisioned() *eventsv1.GatewayProvisioned {
 		BootstrapPasswordParameter: e.res.ParameterRoot + "/gateways/" + gatewayID + "/BootstrapPassword"}
 }
 
-// next waits for the next event of type T on the queue.
+// next waits for the next event of type T on the queue; events of other
+// types before it are taken off and dropped. One message at a time, so
+// that what follows T stays on the queue.
 func next[T proto.Message](t *testing.T, e *env, queueURL string, within time.Duration) T {
 	t.Helper()
 	var zero T
-	want := messaging.EventType(zero)
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range out.Messages {
-			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: m.ReceiptHandle})
-			body := aws.ToString(m.Body)
-			e.mu.Lock()
-			e.bodies = append(e.bodies, body)
-			e.mu.Unlock()
-			if aws.ToString(m.MessageAttributes[messaging.AttrEventType].StringValue) != want {
-				continue
+		for _, ev := range receive(t, e, queueURL, 1) {
+			if v, ok := ev.(T); ok {
+				return v
 			}
-			ev := zero.ProtoReflect().Type().New().Interface().(T)
-			if err := messaging.Decode([]byte(body), ev); err != nil {
-				t.Fatal(err)
-			}
-			return ev
 		}
 	}
-	t.Fatalf("no %s within %s; log:\n%s", want, within, e.logs.String())
+	t.Fatalf("no %s within %s; log:\n%s", messaging.EventType(zero), within, e.logs.String())
 	return zero
 }
 
