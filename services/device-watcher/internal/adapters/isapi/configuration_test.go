@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	hik "mediagw/pkg/isapi"
 	"mediagw/pkg/loginbudget"
 	"mediagw/services/device-watcher/internal/domain"
 )
@@ -197,26 +196,7 @@ func TestAcceptedCredentialIsLoggedInAtOnce(t *testing.T) {
 // the wait over.
 func TestStreamWaitsForTheConfigurationAndSubscribesWhenItEnds(t *testing.T) {
 	g, _ := newFreshRig(t)
-	g.conn.opt.Recheck = 20 * time.Millisecond
-	g.conn.opt.Stream = hik.SubscribeOptions{InitialBackoff: time.Minute, MaxBackoff: time.Minute, HeartbeatTimeout: 5 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan domain.StreamUpdate, 16)
-	resumed := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { g.conn.Stream(ctx, out) })
-	wg.Go(func() { g.conn.WatchLogins(ctx, resumed) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
-	next := func() domain.StreamUpdate {
-		t.Helper()
-		select {
-		case u := <-out:
-			return u
-		case <-time.After(10 * time.Second):
-			t.Fatal("no stream update")
-			return domain.StreamUpdate{}
-		}
-	}
+	next, resumed := g.streamAndWatch(t)
 	if u := next(); u.Kind != domain.UpdateDown || !u.AwaitingConfiguration || u.Refused != nil || u.Unreachable {
 		t.Fatalf("first update %+v, want down, awaiting the configuration", u)
 	}

@@ -207,27 +207,7 @@ func TestLostAnswersSpendTheBudgetThenLoginsStop(t *testing.T) {
 // once.
 func TestStreamWaitsWhileStoppedAndResubscribesWhenLoginsResume(t *testing.T) {
 	g := newRig(t, gatewaysimtest.Password, "Wrong-Passw0rd")
-	g.conn.opt.Recheck = 20 * time.Millisecond
-	// Backoff this long: only the resumption can bring it back in time.
-	g.conn.opt.Stream = hik.SubscribeOptions{InitialBackoff: time.Minute, MaxBackoff: time.Minute, HeartbeatTimeout: 5 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan domain.StreamUpdate, 16)
-	resumed := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { g.conn.Stream(ctx, out) })
-	wg.Go(func() { g.conn.WatchLogins(ctx, resumed) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
-	next := func() domain.StreamUpdate {
-		t.Helper()
-		select {
-		case u := <-out:
-			return u
-		case <-time.After(10 * time.Second):
-			t.Fatal("no stream update")
-			return domain.StreamUpdate{}
-		}
-	}
+	next, resumed := g.streamAndWatch(t)
 	if u := next(); u.Kind != domain.UpdateDown || ErrorKind(u.Err) != KindBadCredentials || u.Refused == nil {
 		t.Fatalf("first update %+v, want down, logins stopped", u)
 	}
@@ -250,4 +230,30 @@ func TestStreamWaitsWhileStoppedAndResubscribesWhenLoginsResume(t *testing.T) {
 	if got := g.sim.Counters().Requests["POST /ISAPI/Event/notification/subscribeDeviceMgmt"]; got <= subscriptions {
 		t.Fatalf("subscriptions %d → %d", subscriptions, got)
 	}
+}
+
+// streamAndWatch runs the Conn's event stream and its login watch until
+// the test ends, with a 20 ms recheck and a reconnect backoff so long that
+// only a resumption brings the stream back in time. next is the stream's
+// next update; resumed receives when WatchLogins resumes logins.
+func (g *rig) streamAndWatch(t *testing.T) (next func() domain.StreamUpdate, resumed <-chan struct{}) {
+	g.conn.opt.Recheck = 20 * time.Millisecond
+	g.conn.opt.Stream = hik.SubscribeOptions{InitialBackoff: time.Minute, MaxBackoff: time.Minute, HeartbeatTimeout: 5 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan domain.StreamUpdate, 16)
+	res := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { g.conn.Stream(ctx, out) })
+	wg.Go(func() { g.conn.WatchLogins(ctx, res) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return func() domain.StreamUpdate {
+		t.Helper()
+		select {
+		case u := <-out:
+			return u
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stream update")
+			return domain.StreamUpdate{}
+		}
+	}, res
 }
