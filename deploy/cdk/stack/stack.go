@@ -259,9 +259,14 @@ func (b *builder) data() {
 	}
 }
 
-// parameterName is the physical name of a topology parameter for the
+// OperatorParameters are topology parameters the stack does not write:
+// BootstrapPassword, the AMI's factory password, is no input of the stack;
+// the operator puts it (README, "Deploy to AWS").
+var OperatorParameters = []string{"BootstrapPassword"}
+
+// ParameterName is the physical name of a topology parameter for the
 // deployed gateway: topology names them for the local one.
-func parameterName(local string) string {
+func ParameterName(local string) string {
 	const marker = "/gateways/"
 	i := strings.Index(local, marker)
 	if i < 0 {
@@ -400,12 +405,12 @@ func (b *builder) snapshots() {
 // CloudFormation cannot create, so a custom resource puts it (its log
 // shows no request or response data), and the same one reads the Elastic
 // IP's address.
-func (b *builder) gatewayParameters(gw gatewayParts) []string {
+func (b *builder) gatewayParameters(gw gatewayParts) ([]string, error) {
 	values := map[string]*string{"GatewayName": b.str("GatewayName"), "Timezone": b.str("Timezone")}
 	var names []string
 	var secure []string
 	for _, p := range b.topo.Parameters {
-		name := parameterName(p.Name)
+		name := ParameterName(p.Name)
 		leaf := leafOf(name)
 		switch {
 		case p.Type == "SecureString" && leaf == "Password":
@@ -430,10 +435,10 @@ func (b *builder) gatewayParameters(gw gatewayParts) []string {
 			awsssm.NewStringParameter(b.stack, jsii.String("Parameter-"+leaf), &awsssm.StringParameterProps{
 				ParameterName: jsii.String(name), StringValue: addr.GetResponseField(jsii.String("Addresses.0.PublicIp")),
 			})
-		default:
-			// BootstrapPassword, the AMI's factory password: the operator
-			// puts it (README) — it is no input of the stack.
+		case slices.Contains(OperatorParameters, leaf):
 			continue
+		default:
+			return nil, fmt.Errorf("stack: topology parameter %s has no value in the stack: give it one or list it in OperatorParameters", p.Name)
 		}
 		names = append(names, name)
 	}
@@ -456,13 +461,15 @@ func (b *builder) gatewayParameters(gw gatewayParts) []string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return names
+	return names, nil
 }
 
 // compute: the cluster, the four services, the recorder's task definition.
 func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out *Stack) error {
 	b.snapshots()
-	b.gatewayParameters(gw)
+	if _, err := b.gatewayParameters(gw); err != nil {
+		return err
+	}
 	cluster := awsecs.NewCluster(b.stack, jsii.String("Cluster"), &awsecs.ClusterProps{
 		ClusterName:                    jsii.String(b.topo.ECS.Cluster),
 		Vpc:                            vpc,
