@@ -2,7 +2,9 @@
 # Installs everything mediagw needs on a fresh Debian machine, idempotently:
 # ffmpeg (Debian's package), the local AWS emulators in virtualenvs under
 # .tools/ (moto, pinned; LocalStack's open-source core, pinned, in one of its
-# own), the Go modules and the pinned code generators.
+# own), cfn-lint (pinned, its own virtualenv), Node.js for the CDK app (jsii
+# runs on it) and the pinned CDK CLI (npm, under .tools/cdk-cli), the Go
+# modules and the pinned code generators.
 # Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,10 @@ MOTO_VERSION=5.2.5
 # runs on Python 3.11. cbor2 6 and pyOpenSSL 26 break it.
 LOCALSTACK_VERSION=4.13.1
 LOCALSTACK_CONSTRAINTS=("cbor2<6" "pyopenssl<26")
+# Lints the synthesized CloudFormation template (deploy/cdk tests).
+CFN_LINT_VERSION=1.58.0
+# The CDK CLI that `make deploy` runs (deploy/cdk); the app itself is Go.
+AWS_CDK_CLI_VERSION=2.1148.1
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -23,6 +29,9 @@ command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# jsii (the CDK's Go bindings) runs the CDK's JavaScript on Node.js.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   as_root apt-get update -qq
@@ -48,9 +57,25 @@ if [ "$("$LSVENV/bin/python" -c 'from importlib.metadata import version; print(v
   "$LSVENV/bin/pip" install -q --disable-pip-version-check "localstack-core[runtime]==$LOCALSTACK_VERSION" "${LOCALSTACK_CONSTRAINTS[@]}"
 fi
 
+# --- cfn-lint (deploy/cdk's tests lint the synthesized template) ------------
+CFNVENV=$ROOT/.tools/cfn-lint-venv
+if [ "$("$CFNVENV/bin/cfn-lint" --version 2>/dev/null)" != "cfn-lint $CFN_LINT_VERSION" ]; then
+  log "installing cfn-lint==$CFN_LINT_VERSION into $CFNVENV"
+  python3 -m venv "$CFNVENV"
+  "$CFNVENV/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+fi
+
+# --- the CDK CLI (make deploy) ------------------------------------------------
+CDKCLI=$ROOT/.tools/cdk-cli
+if [ "$("$CDKCLI/node_modules/.bin/cdk" --version 2>/dev/null | cut -d' ' -f1)" != "$AWS_CDK_CLI_VERSION" ]; then
+  log "installing aws-cdk@$AWS_CDK_CLI_VERSION into $CDKCLI"
+  mkdir -p "$CDKCLI"
+  npm install --prefix "$CDKCLI" --no-audit --no-fund --loglevel=error "aws-cdk@$AWS_CDK_CLI_VERSION" >/dev/null
+fi
+
 # --- Go modules and the pinned code generators (tools/go.mod) ---------------
 log "downloading Go modules"
-for mod in pkg testsupport deploy deploy/provision services/*/; do
+for mod in pkg testsupport deploy deploy/cdk deploy/provision services/*/; do
   (cd "$mod" && go mod download)
 done
 (cd tools && GOWORK=off go tool -n buf >/dev/null && GOWORK=off go tool -n protoc-gen-go >/dev/null)
