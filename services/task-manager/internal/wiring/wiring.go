@@ -81,6 +81,7 @@ type Settings struct {
 	SecurityGroups    []string
 	AssignPublicIP    bool
 	PlatformVersion   string
+	CapacityProvider  string
 	ContainerSpoolDir string
 
 	// Local launcher.
@@ -168,6 +169,14 @@ func Declare(c *service.Config) func() Settings {
 	sgs := c.List("SECURITY_GROUPS", "", "security groups of the recording tasks (ecs)")
 	public := c.Bool("ASSIGN_PUBLIC_IP", false, "give recording tasks a public IP (ecs; needed without a NAT gateway)")
 	platform := c.String("ECS_PLATFORM_VERSION", "", "Fargate platform version (ecs; default LATEST)")
+	var capacity *string
+	capacity = c.String("RECORDER_CAPACITY", ecsadapter.CapacityFargate, "capacity provider of the recording tasks (ecs): FARGATE or FARGATE_SPOT (the cluster must have it)",
+		service.Check(func() error {
+			if *capacity != ecsadapter.CapacityFargate && *capacity != ecsadapter.CapacitySpot {
+				return errors.New("neither FARGATE nor FARGATE_SPOT")
+			}
+			return nil
+		}))
 	cSpool := c.String("RECORDER_SPOOL_DIR", "", "spool directory inside the container (ecs; default the recorder's)")
 
 	var bin *string
@@ -198,7 +207,7 @@ func Declare(c *service.Config) func() Settings {
 			ReconcileInterval: *interval, AbsentGrace: *absent,
 			RTSPUser: *user, PasswordParameter: *pass, SegmentLength: *segLen, StopTimeout: *stopTimeout, RecorderHTTPAddr: *recHTTP,
 			Cluster: *cluster, TaskDefinition: *taskDef, Container: *container, Subnets: *subnets, SecurityGroups: *sgs,
-			AssignPublicIP: *public, PlatformVersion: *platform, ContainerSpoolDir: *cSpool,
+			AssignPublicIP: *public, PlatformVersion: *platform, CapacityProvider: *capacity, ContainerSpoolDir: *cSpool,
 			RecorderBinary: *bin, RecorderArgs: *args, LocalSpoolDir: *spool, LocalLogDir: *logDir, LocalPassEnv: *passEnv,
 		}
 	}
@@ -229,6 +238,9 @@ func (s Settings) Validate() error {
 		}
 		if len(s.Subnets) == 0 {
 			bad("SUBNETS", "required with LAUNCHER=ecs")
+		}
+		if c := s.CapacityProvider; c != "" && c != ecsadapter.CapacityFargate && c != ecsadapter.CapacitySpot {
+			bad("RECORDER_CAPACITY", "neither FARGATE nor FARGATE_SPOT")
 		}
 	case LauncherLocal:
 		if s.RecorderBinary == "" {
@@ -297,7 +309,7 @@ func build(ctx context.Context, rt *service.Runtime, s Settings) (*built, error)
 		el, err := ecsadapter.New(ecs.NewFromConfig(cfg), ecsadapter.Config{
 			Cluster: s.Cluster, TaskDefinition: s.TaskDefinition, Container: s.Container,
 			Subnets: s.Subnets, SecurityGroups: s.SecurityGroups, AssignPublicIP: s.AssignPublicIP,
-			PlatformVersion: s.PlatformVersion, Recorder: rec, SpoolDir: s.ContainerSpoolDir,
+			PlatformVersion: s.PlatformVersion, CapacityProvider: s.CapacityProvider, Recorder: rec, SpoolDir: s.ContainerSpoolDir,
 		})
 		if err != nil {
 			return nil, err

@@ -31,6 +31,12 @@ const (
 	TagToken   = "mediagw:launch-token"
 )
 
+// Capacity providers of the recording tasks.
+const (
+	CapacityFargate = "FARGATE"
+	CapacitySpot    = "FARGATE_SPOT"
+)
+
 // API is the part of the ECS client the launcher uses.
 type API interface {
 	RunTask(ctx context.Context, in *ecs.RunTaskInput, opts ...func(*ecs.Options)) (*ecs.RunTaskOutput, error)
@@ -51,7 +57,11 @@ type Config struct {
 	AssignPublicIP bool
 	// PlatformVersion "" is LATEST.
 	PlatformVersion string
-	Recorder        app.Recorder
+	// CapacityProvider is FARGATE ("" too) or FARGATE_SPOT, which the
+	// cluster must have: Spot tasks cost about 70% less and may be
+	// interrupted, after which the task-manager starts them again.
+	CapacityProvider string
+	Recorder         app.Recorder
 	// SpoolDir is the recorder's spool inside the container ("" keeps its default).
 	SpoolDir string
 }
@@ -76,6 +86,11 @@ func New(api API, cfg Config) (*Launcher, error) {
 	}
 	if len(cfg.Subnets) == 0 {
 		errs = append(errs, errors.New("no subnets (Fargate tasks need an awsvpc network)"))
+	}
+	switch cfg.CapacityProvider {
+	case "", CapacityFargate, CapacitySpot:
+	default:
+		errs = append(errs, fmt.Errorf("capacity provider %q is neither %s nor %s", cfg.CapacityProvider, CapacityFargate, CapacitySpot))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("ecs launcher: %w", err)
@@ -131,6 +146,11 @@ func (l *Launcher) RunTaskInput(spec app.Spec) *ecs.RunTaskInput {
 	}
 	if l.cfg.PlatformVersion != "" {
 		in.PlatformVersion = aws.String(l.cfg.PlatformVersion)
+	}
+	if l.cfg.CapacityProvider == CapacitySpot {
+		// A launch type and a capacity provider strategy exclude each other.
+		in.LaunchType = ""
+		in.CapacityProviderStrategy = []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: aws.String(CapacitySpot), Weight: 1}}
 	}
 	return in
 }

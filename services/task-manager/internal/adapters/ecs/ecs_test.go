@@ -198,6 +198,25 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 	}
 }
 
+func TestSpotCapacityReplacesTheLaunchType(t *testing.T) {
+	for provider, want := range map[string]string{"": "FARGATE", CapacityFargate: "FARGATE", CapacitySpot: ""} {
+		l, err := New(nil, Config{Cluster: "c", TaskDefinition: "mediagw-recorder", Container: "recorder", Subnets: []string{"s"}, CapacityProvider: provider})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := l.RunTaskInput(spec("cam"))
+		if string(in.LaunchType) != want {
+			t.Errorf("%q: launch type %q, want %q", provider, in.LaunchType, want)
+		}
+		if spot := provider == CapacitySpot; spot != (len(in.CapacityProviderStrategy) == 1 && aws.ToString(in.CapacityProviderStrategy[0].CapacityProvider) == CapacitySpot) {
+			t.Errorf("%q: capacity provider strategy %+v", provider, in.CapacityProviderStrategy)
+		}
+	}
+	if _, err := New(nil, Config{Cluster: "c", TaskDefinition: "t", Container: "r", Subnets: []string{"s"}, CapacityProvider: "EC2"}); err == nil || !strings.Contains(err.Error(), `"EC2"`) {
+		t.Errorf("capacity provider EC2 accepted: %v", err)
+	}
+}
+
 func TestFamily(t *testing.T) {
 	for td, want := range map[string]string{
 		"arn:aws:ecs:us-east-1:123:task-definition/mediagw-recorder:7": "mediagw-recorder",
