@@ -61,14 +61,15 @@ type Stack struct {
 }
 
 type builder struct {
-	stack  awscdk.Stack
-	topo   topology.Definition
-	params map[string]awscdk.CfnParameter
-	topics map[string]awssns.Topic
-	queues map[string]awssqs.Queue
-	dlqs   map[string]awssqs.Queue
-	tables map[string]awsdynamodb.Table
-	bucket map[string]awss3.Bucket
+	stack      awscdk.Stack
+	topo       topology.Definition
+	params     map[string]awscdk.CfnParameter
+	topics     map[string]awssns.Topic
+	queues     map[string]awssqs.Queue
+	dlqs       map[string]awssqs.Queue
+	tables     map[string]awsdynamodb.Table
+	bucket     map[string]awss3.Bucket
+	servicesSG awsec2.SecurityGroup
 	// suppressions run last (see nag).
 	suppressions []func()
 }
@@ -89,6 +90,17 @@ func New(scope constructs.Construct, id string, p Props) (*Stack, error) {
 	out := &Stack{Stack: st, ServiceRoles: map[string]awsiam.Role{}}
 	if err := b.compute(vpc, gw, p.RepoRoot, out); err != nil {
 		return nil, err
+	}
+	// What the operator's next steps need (README, "Deploy to AWS").
+	for name, v := range map[string]*string{
+		"GatewayId":             jsii.String(GatewayID),
+		"GatewayInstanceId":     gw.instance.Ref(),
+		"GatewayPrivateIp":      gw.privateAddr,
+		"ClusterName":           jsii.String(b.topo.ECS.Cluster),
+		"PrivateSubnets":        awscdk.Fn_Join(jsii.String(","), vpc.SelectSubnets(&awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}).SubnetIds),
+		"ServicesSecurityGroup": b.servicesSG.SecurityGroupId(),
+	} {
+		awscdk.NewCfnOutput(st, jsii.String(name), &awscdk.CfnOutputProps{Value: v})
 	}
 	b.suppressStackWide()
 	for _, s := range b.suppressions {
@@ -484,7 +496,7 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 		Platform:  awsecrassets.Platform_LINUX_AMD64(),
 		Exclude:   jsii.Strings(".git", ".tools", ".run", "bin", ".ci", "deploy/cdk/cdk.out", "deploy/cdk/node_modules"),
 	})
-	servicesSG := awsec2.NewSecurityGroup(b.stack, jsii.String("ServicesSG"), &awsec2.SecurityGroupProps{
+	b.servicesSG = awsec2.NewSecurityGroup(b.stack, jsii.String("ServicesSG"), &awsec2.SecurityGroupProps{
 		Vpc: vpc, Description: jsii.String("mediagw control services: no inbound, outbound to the gateway and AWS"),
 	})
 	recorderSG := awsec2.NewSecurityGroup(b.stack, jsii.String("RecorderSG"), &awsec2.SecurityGroupProps{
@@ -577,7 +589,7 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 			MinHealthyPercent: jsii.Number(100),
 			MaxHealthyPercent: jsii.Number(200),
 			VpcSubnets:        private,
-			SecurityGroups:    &[]awsec2.ISecurityGroup{servicesSG},
+			SecurityGroups:    &[]awsec2.ISecurityGroup{b.servicesSG},
 			AssignPublicIp:    jsii.Bool(false),
 		})
 	}
