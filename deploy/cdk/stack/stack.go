@@ -546,9 +546,10 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 				"RECORDER_TASK_DEFINITION": recTask.TaskDefinitionArn(),
 				"RECORDER_CONTAINER":       jsii.String(b.topo.ECS.RecorderContainer),
 				"RECORDER_CAPACITY":        b.str("RecorderCapacity"),
-				"SUBNETS":                  awscdk.Fn_Join(jsii.String(","), vpc.SelectSubnets(private).SubnetIds),
-				"SECURITY_GROUPS":          recorderSG.SecurityGroupId(),
-				"SEGMENT_LENGTH":           awscdk.Fn_Join(jsii.String(""), &[]*string{b.str("Segment"), jsii.String("s")}),
+				// The gateway's zone only: RTSP between zones costs $0.01/GB each way.
+				"SUBNETS":         (*vpc.PrivateSubnets())[0].SubnetId(),
+				"SECURITY_GROUPS": recorderSG.SecurityGroupId(),
+				"SEGMENT_LENGTH":  awscdk.Fn_Join(jsii.String(""), &[]*string{b.str("Segment"), jsii.String("s")}),
 			}
 		}
 		if err := b.grant(role, name, acc, &ecsTargets{cluster: cluster, taskDef: recTask, passable: passable}); err != nil {

@@ -98,6 +98,14 @@ func (s *synthesized) ofType(typ string) map[string]resource {
 	return out
 }
 
+// logicalIDOfType returns the logical id of the one resource of type typ.
+func (s *synthesized) logicalIDOfType(typ string) string {
+	for id := range s.ofType(typ) {
+		return id
+	}
+	return ""
+}
+
 // find returns the logical id of the one resource of type typ whose
 // property prop is value, or "".
 func (s *synthesized) find(typ, prop string, value any) string {
@@ -407,6 +415,24 @@ func TestServicesRunOnFargateWithCircuitBreakerHealthCheckAndLogs(t *testing.T) 
 		if !strings.Contains(c, "/healthz") || !strings.Contains(c, "awslogs") {
 			t.Errorf("%s: container without /healthz check or awslogs: %s", name, c)
 		}
+	}
+	// Recorders run in the gateway's zone: RTSP across zones is billed.
+	zone := func(subnetID string) string {
+		return fmt.Sprint(s.doc.Resources[subnetID].Properties["AvailabilityZone"])
+	}
+	gwSubnet := fmt.Sprint(s.doc.Resources[s.logicalIDOfType("AWS::EC2::Instance")].Properties["SubnetId"].(map[string]any)["Ref"])
+	tm := fmt.Sprint(s.doc.Resources[s.find("AWS::ECS::TaskDefinition", "Family", "mediagw-task-manager")].Properties["ContainerDefinitions"])
+	found := false
+	for id, r := range s.ofType("AWS::EC2::Subnet") {
+		if strings.Contains(tm, "Name:SUBNETS Value:map[Ref:"+id+"]") {
+			found = true
+			if zone(id) != zone(gwSubnet) || r.Properties["MapPublicIpOnLaunch"] == true {
+				t.Errorf("recorders' subnet %s is in %s, the gateway's %s in %s", id, zone(id), gwSubnet, zone(gwSubnet))
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the task-manager's SUBNETS is not one subnet: %s", tm)
 	}
 	for id, r := range s.ofType("AWS::Logs::LogGroup") {
 		if r.Properties["RetentionInDays"] == nil {
