@@ -14,6 +14,9 @@ type Access struct {
 	// SSMWrites are the parameter names (under <root>/gateways/<id>/) the
 	// binary writes; everything else under <root>/gateways/ it only reads.
 	SSMWrites []string
+	// ParameterRoot: the binary reads PARAMETER_ROOT (where the gateways'
+	// parameters are), for its own SSM calls or for the recorders it starts.
+	ParameterRoot bool
 }
 
 // Services are the four control services, each a Fargate service with a
@@ -23,17 +26,19 @@ var Services = map[string]Access{
 		Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "sns:Publish",
 			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage",
 			"ssm:DeleteParameter", "ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"},
-		Tables:    []string{"mediagw-login-budget"},
-		Queues:    []string{"mediagw-configurator-gateway-events"},
-		Topics:    []string{"mediagw-gateway-events"},
-		SSMWrites: []string{"PendingConfiguration", "PendingReboot"},
+		Tables:        []string{"mediagw-login-budget"},
+		Queues:        []string{"mediagw-configurator-gateway-events"},
+		Topics:        []string{"mediagw-gateway-events"},
+		SSMWrites:     []string{"PendingConfiguration", "PendingReboot"},
+		ParameterRoot: true,
 	},
 	"device-watcher": {
 		Actions: []string{"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem",
 			"sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage", "ssm:GetParameter"},
-		Tables: []string{"deviceMediaURL", "mediagw-leases", "mediagw-login-budget"},
-		Queues: []string{"mediagw-device-watcher-gateway-events"},
-		Topics: []string{"mediagw-device-events", "mediagw-gateway-events"},
+		Tables:        []string{"deviceMediaURL", "mediagw-leases", "mediagw-login-budget"},
+		Queues:        []string{"mediagw-device-watcher-gateway-events"},
+		Topics:        []string{"mediagw-device-events", "mediagw-gateway-events"},
+		ParameterRoot: true,
 	},
 	"task-manager": {
 		Actions: []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan",
@@ -44,7 +49,8 @@ var Services = map[string]Access{
 		Topics: []string{"mediagw-alerts", "mediagw-task-events"},
 		// Passed to the recorders (RECORDER_BUCKET); the task-manager
 		// itself calls no S3 operation, so its role has none.
-		Buckets: []string{"mediagw-recordings"},
+		Buckets:       []string{"mediagw-recordings"},
+		ParameterRoot: true,
 	},
 	"health-sentinel": {},
 }

@@ -625,9 +625,9 @@ func (b *builder) executionRole(id string) awsiam.Role {
 // environment is where each declared resource is, in the variables
 // topology.EnvName names (what pkg/service reads).
 func (b *builder) environment(acc Access) map[string]*string {
-	env := map[string]*string{
-		"HTTP_ADDR":      jsii.String(fmt.Sprintf(":%d", httpPort)),
-		"PARAMETER_ROOT": jsii.String(b.topo.ParameterRoot()),
+	env := map[string]*string{"HTTP_ADDR": jsii.String(fmt.Sprintf(":%d", httpPort))}
+	if acc.ParameterRoot {
+		env["PARAMETER_ROOT"] = jsii.String(b.topo.ParameterRoot())
 	}
 	for _, t := range acc.Tables {
 		env[topology.EnvName(t, "TABLE")] = b.tables[t].TableName()
