@@ -124,7 +124,7 @@ func (b *builder) parameters() {
 		AllowedPattern: jsii.String(`^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$`),
 		Description:    jsii.String("the gateway's device name (1-32 letters, digits, space, _ . -)")})
 	b.param("Timezone", awscdk.CfnParameterProps{Type: jsii.String("String"), Default: jsii.String("8"),
-		AllowedPattern:        jsii.String(`^[+-]?(1[0-4]|[0-9])(\.(25|5|75)|:(00|15|30|45))?$`),
+		AllowedPattern:        jsii.String(`^(-(1[0-2]|[0-9])|\+?(1[0-4]|[0-9]))(\.(0|25|5|75)|:(00|15|30|45))?$`),
 		ConstraintDescription: jsii.String("hours east of UTC, -12 to 14: 8, -5, 5.5 or 5:45"),
 		Description:           jsii.String("the gateway's time zone in hours east of UTC (8 is UTC+8)")})
 	b.param("Password", awscdk.CfnParameterProps{Type: jsii.String("String"), NoEcho: jsii.Bool(true),

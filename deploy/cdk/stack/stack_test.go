@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -453,6 +454,28 @@ func TestNagAwsSolutionsFindsNothingUnsuppressed(t *testing.T) {
 	} {
 		for _, m := range *msgs {
 			t.Errorf("cdk-nag %s at %s: %v", kind, *m.Id, m.Entry.Data)
+		}
+	}
+}
+
+// TestParameterPatternsAcceptWhatTheServicesAcceptAndNothingElse checks the
+// template's own validation of the values the operator types.
+func TestParameterPatternsAcceptWhatTheServicesAcceptAndNothingElse(t *testing.T) {
+	s := get(t)
+	for name, cases := range map[string]map[string]bool{
+		"Timezone":    {"8": true, "+8": true, "-5": true, "5.5": true, "5:45": true, "14": true, "-12": true, "0": true, "15": false, "-13": false, "8h": false, "": false, "5:40": false},
+		"ElasticIP":   {"": true, "eipalloc-0123456789abcdef0": true, "203.0.113.7": false},
+		"AdminCidr":   {"203.0.113.7/32": true, "0.0.0.0/0": true, "203.0.113.7": false, "::/0": false},
+		"AlertEmail":  {"ops@example.com": true, "ops": false, "": false},
+		"GatewayName": {"Hikvision": true, "Gate way_1.a-b": true, "": false, "a;b": false},
+		"MachineType": {"c5.xlarge": true, "m7i-flex.large": true, "c5": false},
+		"Password":    {"Abcdef12": true, "Abcdefgh12345678": true, "short": false, "has space 123": false, "Abcdefgh123456789": false},
+	} {
+		pattern := regexp.MustCompile(fmt.Sprint(s.doc.Parameters[name]["AllowedPattern"]))
+		for value, ok := range cases {
+			if pattern.MatchString(value) != ok {
+				t.Errorf("%s pattern %s: %q accepted = %v, want %v", name, pattern, value, !ok, ok)
+			}
 		}
 	}
 }
