@@ -125,7 +125,7 @@ func TestParametersHaveTheDesignsNamesAndDefaults(t *testing.T) {
 		"Segment": "30", "BucketTransition": "7", "RecorderCapacity": "FARGATE",
 		"SnapshotIntervalHours": "24", "SnapshotRetention": "7",
 	} {
-		s.template.HasParameter(jsii.String(name), map[string]any{"Default": def})
+		must(t, func() { s.template.HasParameter(jsii.String(name), map[string]any{"Default": def}) })
 	}
 	// No default password, never echoed; inputs without a sane default have none.
 	for _, name := range []string{"Password", "GatewayAmiId", "AlertEmail", "AdminCidr"} {
@@ -222,14 +222,18 @@ func TestEveryTopologyResourceIsInTheStackUnderItsName(t *testing.T) {
 		if tb.SortKey != "" {
 			keys = append(keys, map[string]any{"AttributeName": tb.SortKey, "KeyType": "RANGE"})
 		}
-		s.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
-			"TableName": tb.Name, "KeySchema": keys, "BillingMode": "PAY_PER_REQUEST",
-			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
-			"SSESpecification":                 map[string]any{"SSEEnabled": true},
+		must(t, func() {
+			s.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+				"TableName": tb.Name, "KeySchema": keys, "BillingMode": "PAY_PER_REQUEST",
+				"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+				"SSESpecification":                 map[string]any{"SSEEnabled": true},
+			})
 		})
 		if tb.TTLAttribute != "" {
-			s.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
-				"TableName": tb.Name, "TimeToLiveSpecification": map[string]any{"AttributeName": tb.TTLAttribute, "Enabled": true},
+			must(t, func() {
+				s.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+					"TableName": tb.Name, "TimeToLiveSpecification": map[string]any{"AttributeName": tb.TTLAttribute, "Enabled": true},
+				})
 			})
 		}
 	}
@@ -263,6 +267,18 @@ func TestEveryTopologyResourceIsInTheStackUnderItsName(t *testing.T) {
 	if c := fmt.Sprint(p["ContainerDefinitions"]); !strings.Contains(c, "Name:"+d.ECS.RecorderContainer+" ") || !strings.Contains(c, "awslogs") {
 		t.Errorf("recorder container %s with awslogs missing: %s", d.ECS.RecorderContainer, c)
 	}
+}
+
+// must runs an assertions check, which throws (a panic through jsii) on a
+// mismatch, and reports that as this test's failure instead.
+func must(t *testing.T, check func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%v", r)
+		}
+	}()
+	check()
 }
 
 func toAny(ss []string) []any {
@@ -319,20 +335,24 @@ func stringOf(v any) string {
 
 func TestRecordingsBucketIsPrivateEncryptedTLSOnlyAndMovesToGlacierAfterBucketTransition(t *testing.T) {
 	s := get(t)
-	s.template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
-		"PublicAccessBlockConfiguration": map[string]any{
-			"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
-		},
-		"BucketEncryption": assertions.Match_ObjectLike(&map[string]any{"ServerSideEncryptionConfiguration": assertions.Match_AnyValue()}),
-		"LifecycleConfiguration": map[string]any{"Rules": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
-			"Status":      "Enabled",
-			"Transitions": []any{map[string]any{"StorageClass": "GLACIER", "TransitionInDays": map[string]any{"Ref": "BucketTransition"}}},
-		})})},
+	must(t, func() {
+		s.template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+			"PublicAccessBlockConfiguration": map[string]any{
+				"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+			},
+			"BucketEncryption": assertions.Match_ObjectLike(&map[string]any{"ServerSideEncryptionConfiguration": assertions.Match_AnyValue()}),
+			"LifecycleConfiguration": map[string]any{"Rules": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"Status":      "Enabled",
+				"Transitions": []any{map[string]any{"StorageClass": "GLACIER", "TransitionInDays": map[string]any{"Ref": "BucketTransition"}}},
+			})})},
+		})
 	})
-	s.template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), map[string]any{
-		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
-			"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
-		})})}),
+	must(t, func() {
+		s.template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), map[string]any{
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+			})})}),
+		})
 	})
 	// Nothing in any policy opens the bucket to everyone.
 	for id, r := range s.ofType("AWS::S3::BucketPolicy") {
@@ -358,15 +378,19 @@ func statements(doc any) []map[string]any {
 
 func TestGatewayInstanceIsIMDSv2OnlyWithEncryptedEBSBehindItsElasticIP(t *testing.T) {
 	s := get(t)
-	s.template.HasResourceProperties(jsii.String("AWS::EC2::LaunchTemplate"), map[string]any{
-		"LaunchTemplateData": assertions.Match_ObjectLike(&map[string]any{"MetadataOptions": map[string]any{"HttpTokens": "required", "HttpEndpoint": "enabled"}}),
+	must(t, func() {
+		s.template.HasResourceProperties(jsii.String("AWS::EC2::LaunchTemplate"), map[string]any{
+			"LaunchTemplateData": assertions.Match_ObjectLike(&map[string]any{"MetadataOptions": map[string]any{"HttpTokens": "required", "HttpEndpoint": "enabled"}}),
+		})
 	})
-	s.template.HasResourceProperties(jsii.String("AWS::EC2::Instance"), map[string]any{
-		"ImageId":             map[string]any{"Ref": "GatewayAmiId"},
-		"InstanceType":        map[string]any{"Ref": "MachineType"},
-		"BlockDeviceMappings": []any{assertions.Match_ObjectLike(&map[string]any{"Ebs": assertions.Match_ObjectLike(&map[string]any{"Encrypted": true})})},
+	must(t, func() {
+		s.template.HasResourceProperties(jsii.String("AWS::EC2::Instance"), map[string]any{
+			"ImageId":             map[string]any{"Ref": "GatewayAmiId"},
+			"InstanceType":        map[string]any{"Ref": "MachineType"},
+			"BlockDeviceMappings": []any{assertions.Match_ObjectLike(&map[string]any{"Ebs": assertions.Match_ObjectLike(&map[string]any{"Encrypted": true})})},
+		})
 	})
-	s.template.ResourceCountIs(jsii.String("AWS::EC2::EIPAssociation"), jsii.Number(1))
+	must(t, func() { s.template.ResourceCountIs(jsii.String("AWS::EC2::EIPAssociation"), jsii.Number(1)) })
 	// RDP only from AdminCidr; API and RTSP only from the VPC.
 	for _, r := range s.ofType("AWS::EC2::SecurityGroup") {
 		for _, in := range asList(r.Properties["SecurityGroupIngress"]) {
@@ -403,13 +427,15 @@ func asList(v any) []map[string]any {
 func TestServicesRunOnFargateWithCircuitBreakerHealthCheckAndLogs(t *testing.T) {
 	s := get(t)
 	for name := range stack.Services {
-		s.template.HasResourceProperties(jsii.String("AWS::ECS::Service"), map[string]any{
-			"ServiceName":  "mediagw-" + name,
-			"LaunchType":   "FARGATE",
-			"DesiredCount": 1,
-			"DeploymentConfiguration": assertions.Match_ObjectLike(&map[string]any{
-				"DeploymentCircuitBreaker": map[string]any{"Enable": true, "Rollback": true},
-			}),
+		must(t, func() {
+			s.template.HasResourceProperties(jsii.String("AWS::ECS::Service"), map[string]any{
+				"ServiceName":  "mediagw-" + name,
+				"LaunchType":   "FARGATE",
+				"DesiredCount": 1,
+				"DeploymentConfiguration": assertions.Match_ObjectLike(&map[string]any{
+					"DeploymentCircuitBreaker": map[string]any{"Enable": true, "Rollback": true},
+				}),
+			})
 		})
 		td := s.find("AWS::ECS::TaskDefinition", "Family", "mediagw-"+name)
 		c := fmt.Sprint(s.doc.Resources[td].Properties["ContainerDefinitions"])
