@@ -40,6 +40,11 @@ import (
 // /mediagw/gateways/<id>/, its recordings under recordings/<id>/).
 const GatewayID = "gw-1"
 
+// GatewayTag is the tag naming the gateway on its instance and volumes
+// (and on whatever replaces them): DLM picks the instance by it, and every
+// EC2 grant on existing resources is conditioned on it.
+const GatewayTag = "mediagw:gateway"
+
 // httpPort is where every service serves /healthz and /metrics in its
 // container.
 const httpPort = 8080
@@ -50,6 +55,8 @@ type Props struct {
 	RepoRoot string
 	// Topology is the resource definition (topology.Default()).
 	Topology topology.Definition
+	// Services are the control services' accesses (nil: Services).
+	Services map[string]Access
 	awscdk.StackProps
 }
 
@@ -70,6 +77,8 @@ type builder struct {
 	tables     map[string]awsdynamodb.Table
 	bucket     map[string]awss3.Bucket
 	servicesSG awsec2.SecurityGroup
+	services   map[string]Access
+	gw         gatewayParts
 	// suppressions run last (see nag).
 	suppressions []func()
 }
@@ -79,7 +88,10 @@ func New(scope constructs.Construct, id string, p Props) (*Stack, error) {
 	st := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	b := &builder{stack: st, topo: p.Topology, params: map[string]awscdk.CfnParameter{},
 		topics: map[string]awssns.Topic{}, queues: map[string]awssqs.Queue{}, dlqs: map[string]awssqs.Queue{},
-		tables: map[string]awsdynamodb.Table{}, bucket: map[string]awss3.Bucket{}}
+		tables: map[string]awsdynamodb.Table{}, bucket: map[string]awss3.Bucket{}, services: p.Services}
+	if b.services == nil {
+		b.services = Services
+	}
 	b.parameters()
 	if err := b.messaging(); err != nil {
 		return nil, err
@@ -87,6 +99,7 @@ func New(scope constructs.Construct, id string, p Props) (*Stack, error) {
 	b.data()
 	vpc := b.network()
 	gw := b.gateway(vpc)
+	b.gw = gw
 	out := &Stack{Stack: st, ServiceRoles: map[string]awsiam.Role{}}
 	if err := b.compute(vpc, gw, p.RepoRoot, out); err != nil {
 		return nil, err
@@ -324,6 +337,8 @@ func (b *builder) network() awsec2.Vpc {
 type gatewayParts struct {
 	sg          awsec2.SecurityGroup
 	instance    awsec2.CfnInstance
+	template    awsec2.CfnLaunchTemplate
+	subnet      *string
 	allocation  *string
 	externalIP  *string
 	privateAddr *string
@@ -352,9 +367,14 @@ func (b *builder) gateway(vpc awsec2.Vpc) gatewayParts {
 	lt := awsec2.NewCfnLaunchTemplate(b.stack, jsii.String("GatewayLaunchTemplate"), &awsec2.CfnLaunchTemplateProps{
 		LaunchTemplateData: &awsec2.CfnLaunchTemplate_LaunchTemplateDataProperty{
 			MetadataOptions: &awsec2.CfnLaunchTemplate_MetadataOptionsProperty{HttpTokens: jsii.String("required"), HttpEndpoint: jsii.String("enabled")},
+			// The gateway's volumes carry its tag: what EC2 grants are conditioned on.
+			TagSpecifications: &[]interface{}{&awsec2.CfnLaunchTemplate_TagSpecificationProperty{
+				ResourceType: jsii.String("volume"),
+				Tags:         &[]*awscdk.CfnTag{{Key: jsii.String(GatewayTag), Value: jsii.String(GatewayID)}},
+			}},
 		},
 	})
-	tags := &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String("mediagw-gateway")}, {Key: jsii.String("mediagw:gateway"), Value: jsii.String(GatewayID)}}
+	tags := &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String("mediagw-gateway")}, {Key: jsii.String(GatewayTag), Value: jsii.String(GatewayID)}}
 	inst := awsec2.NewCfnInstance(b.stack, jsii.String("Gateway"), &awsec2.CfnInstanceProps{
 		ImageId:          b.str("GatewayAmiId"),
 		InstanceType:     b.str("MachineType"),
@@ -382,7 +402,7 @@ func (b *builder) gateway(vpc awsec2.Vpc) gatewayParts {
 	})
 	// The address of the allocation, new or existing: CloudFormation cannot
 	// look an existing one up, so the parameter custom resource asks EC2.
-	return gatewayParts{sg: sg, instance: inst, allocation: allocation, privateAddr: inst.AttrPrivateIp()}
+	return gatewayParts{sg: sg, instance: inst, template: lt, subnet: (*vpc.PublicSubnets())[0].SubnetId(), allocation: allocation, privateAddr: inst.AttrPrivateIp()}
 }
 
 // snapshots keeps SnapshotRetention EBS snapshots of the gateway, one every
@@ -401,7 +421,7 @@ func (b *builder) snapshots() {
 		ExecutionRoleArn: role.RoleArn(),
 		PolicyDetails: &awsdlm.CfnLifecyclePolicy_PolicyDetailsProperty{
 			ResourceTypes: jsii.Strings("INSTANCE"),
-			TargetTags:    &[]interface{}{&awscdk.CfnTag{Key: jsii.String("mediagw:gateway"), Value: jsii.String(GatewayID)}},
+			TargetTags:    &[]interface{}{&awscdk.CfnTag{Key: jsii.String(GatewayTag), Value: jsii.String(GatewayID)}},
 			Schedules: &[]interface{}{&awsdlm.CfnLifecyclePolicy_ScheduleProperty{
 				Name:       jsii.String("gateway"),
 				CopyTags:   jsii.Bool(true),
@@ -531,12 +551,12 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 	passable := []*string{recRole.RoleArn(), recTask.ExecutionRole().RoleArn()}
 
 	names := []string{}
-	for n := range Services {
+	for n := range b.services {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		acc := Services[name]
+		acc := b.services[name]
 		role := b.role(camel(name)+"Role", "the "+name+" service")
 		extra := map[string]*string{}
 		if name == "task-manager" {
@@ -737,9 +757,19 @@ func (b *builder) grant(role awsiam.Role, who string, acc Access, e *ecsTargets)
 			add(action, "pass", e.passable, &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ecs-tasks.amazonaws.com"}})
 		case action == "events:PutEvents":
 			add(action, "bus", []*string{arn("events", "event-bus/default")}, nil)
+		case prefix == "ec2":
+			id, res, cond, ok := b.ec2Scope(op, arn)
+			if !ok {
+				return fmt.Errorf("stack: %s calls %s, which the stack does not know how to scope: add a case to ec2Scope (deploy/cdk/stack)", who, action)
+			}
+			add(action, id, res, cond)
 		default:
 			return fmt.Errorf("stack: %s calls %s, which the stack does not know how to scope: add a case to grant (deploy/cdk/stack)", who, action)
 		}
+	}
+	if groups["ec2-run-new"] != nil {
+		groups["ec2-run-from"] = []string{"ec2:RunInstances"}
+		resourcesOf["ec2-run-from"] = b.ec2RunFrom(arn)
 	}
 	ids := make([]string, 0, len(groups))
 	for id := range groups {
@@ -758,11 +788,53 @@ func (b *builder) grant(role awsiam.Role, who string, acc Access, e *ecsTargets)
 		role.AddToPolicy(awsiam.NewPolicyStatement(st))
 	}
 	if slices.ContainsFunc(ids, func(id string) bool {
-		return id == "ssm-reads" || id == "ssm-writes" || id == "tasks" || id == "tag" || id == "taskdef" || id == "objects" || id == "any" || id == "list"
+		return id == "ssm-reads" || id == "ssm-writes" || id == "tasks" || id == "tag" || id == "taskdef" || id == "objects" || id == "any" || id == "list" || strings.HasPrefix(id, "ec2-")
 	}) {
-		b.nag(role, "AwsSolutions-IAM5", "wildcards only where the names are not known at deploy time: parameters under "+b.topo.ParameterRoot()+"/gateways/<id>/, objects of our bucket, tasks of our cluster, revisions of the recorder's task definition; \"*\" only for actions AWS authorizes on no resource (ssm:DescribeParameters; ecs:ListTasks, conditioned on our cluster)")
+		b.nag(role, "AwsSolutions-IAM5", "wildcards only where the names are not known at deploy time: parameters under "+b.topo.ParameterRoot()+"/gateways/<id>/, objects of our bucket, tasks of our cluster, revisions of the recorder's task definition; the gateway's instances, volumes and snapshots by its tag (a replacement has new ids); \"*\" only for actions AWS authorizes on no resource (ssm:DescribeParameters; ecs:ListTasks, conditioned on our cluster; ec2:Describe*)")
 	}
 	return nil
+}
+
+// ec2Scope is where an EC2 action of the gateway's recovery may act: its
+// instance and volumes by their tag (a replacement carries it too), new
+// snapshots, and for a replacement the gateway's own subnet, security
+// group, launch template, AMI and Elastic IP. ok is false for an action
+// nobody has scoped yet.
+func (b *builder) ec2Scope(op string, arn func(service, resource string) *string) (id string, res []*string, cond *map[string]any, ok bool) {
+	tagged := &map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/" + GatewayTag: GatewayID}}
+	requestTagged := &map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + GatewayTag: GatewayID}}
+	snapshots := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("ec2"), Account: jsii.String(""), Resource: jsii.String("snapshot/*")}, b.stack)
+	switch {
+	case strings.HasPrefix(op, "Describe"):
+		// EC2's Describe actions support no resource-level permissions: AWS requires "*".
+		return "ec2-describe", []*string{jsii.String("*")}, nil, true
+	case op == "RebootInstances" || op == "StopInstances" || op == "StartInstances" || op == "TerminateInstances" ||
+		op == "ModifyInstanceAttribute" || op == "GetConsoleOutput" || op == "GetConsoleScreenshot":
+		return "ec2-instance", []*string{arn("ec2", "instance/*")}, tagged, true
+	case op == "CreateSnapshot" || op == "CreateSnapshots":
+		// The source (volume, or instance for CreateSnapshots) must be the gateway's.
+		return "ec2-snapshot-source", []*string{arn("ec2", "volume/*"), arn("ec2", "instance/*")}, tagged, true
+	case op == "DeleteSnapshot":
+		return "ec2-snapshot-delete", []*string{snapshots}, tagged, true
+	case op == "CreateTags":
+		// Only on what the recovery itself creates, as it creates it.
+		return "ec2-tag", []*string{snapshots, arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*")},
+			&map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateSnapshots", "RunInstances"}}}, true
+	case op == "RunInstances":
+		// What a replacement creates must carry the gateway's tag ...
+		return "ec2-run-new", []*string{arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*")}, requestTagged, true
+	case op == "AssociateAddress":
+		return "ec2-address", []*string{arn("ec2", "elastic-ip/"+*b.gw.allocation), arn("ec2", "instance/*"), arn("ec2", "network-interface/*")}, nil, true
+	}
+	return "", nil, nil, false
+}
+
+// ec2RunFrom is the second half of RunInstances: ... and it may start only
+// from the gateway's subnet, security group, launch template and AMI.
+func (b *builder) ec2RunFrom(arn func(service, resource string) *string) []*string {
+	image := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("ec2"), Account: jsii.String(""), Resource: jsii.String("image"), ResourceName: b.str("GatewayAmiId")}, b.stack)
+	return []*string{arn("ec2", "subnet/"+*b.gw.subnet), arn("ec2", "security-group/"+*b.gw.sg.SecurityGroupId()),
+		arn("ec2", "launch-template/"+*b.gw.template.Ref()), image}
 }
 
 // suppressStackWide covers what CDK itself adds: the custom resources'
