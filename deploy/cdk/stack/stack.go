@@ -340,7 +340,6 @@ type gatewayParts struct {
 	template    awsec2.CfnLaunchTemplate
 	subnet      *string
 	allocation  *string
-	externalIP  *string
 	privateAddr *string
 }
 
@@ -400,8 +399,8 @@ func (b *builder) gateway(vpc awsec2.Vpc) gatewayParts {
 	awsec2.NewCfnEIPAssociation(b.stack, jsii.String("GatewayEIPAssociation"), &awsec2.CfnEIPAssociationProps{
 		AllocationId: allocation, InstanceId: inst.Ref(),
 	})
-	// The address of the allocation, new or existing: CloudFormation cannot
-	// look an existing one up, so the parameter custom resource asks EC2.
+	// The allocation, new or existing; its address is looked up by the
+	// ExternalIP parameter's custom resource (gatewayParameters).
 	return gatewayParts{sg: sg, instance: inst, template: lt, subnet: (*vpc.PublicSubnets())[0].SubnetId(), allocation: allocation, privateAddr: inst.AttrPrivateIp()}
 }
 
@@ -435,8 +434,9 @@ func (b *builder) snapshots() {
 // gatewayParameters writes the deployed gateway's SSM parameters. Plain
 // ones are CloudFormation resources; the password is a SecureString, which
 // CloudFormation cannot create, so a custom resource puts it (its log
-// shows no request or response data), and the same one reads the Elastic
-// IP's address.
+// shows no request or response data); another, run by the same function,
+// reads the Elastic IP's address, which CloudFormation cannot look up for
+// an existing allocation.
 func (b *builder) gatewayParameters(gw gatewayParts) ([]string, error) {
 	values := map[string]*string{"GatewayName": b.str("GatewayName"), "Timezone": b.str("Timezone")}
 	var names []string
