@@ -24,10 +24,21 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mediagw-cdk-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	outdir = dir
 	code := awstest.Main(m)
 	jsii.Close() // ends the jsii (node) process
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// outdir is where synth writes the cloud assembly (the staged image
+// context among it); TestMain removes it.
+var outdir string
 
 // repoRoot is the repository root, from deploy/cdk/stack.
 var repoRoot = filepath.Join("..", "..", "..")
@@ -52,7 +63,7 @@ type resource struct {
 // synth builds the stack once per test binary, as `cdk synth` does, with
 // cdk-nag's AwsSolutions checks applied.
 var synth = sync.OnceValues(func() (*synthesized, error) {
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepathTemp())})
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
 	st, err := stack.New(app, "Mediagw", stack.Props{RepoRoot: repoRoot, Topology: topology.Default()})
 	if err != nil {
 		return nil, err
@@ -68,14 +79,6 @@ var synth = sync.OnceValues(func() (*synthesized, error) {
 	}
 	return s, nil
 })
-
-func filepathTemp() string {
-	dir, err := os.MkdirTemp("", "mediagw-cdk-")
-	if err != nil {
-		panic(err)
-	}
-	return dir
-}
 
 func get(t *testing.T) *synthesized {
 	t.Helper()
