@@ -269,3 +269,70 @@ func TestEC2RecoveryGrantsAreScopedToTheGateway(t *testing.T) {
 		t.Errorf("an unscoped EC2 action: %v", err)
 	}
 }
+
+// TestEachRoleReachesExactlyItsOwnTablesQueuesAndTopics checks the
+// resources of each role's DynamoDB, SQS and SNS statements against what
+// its code declares (access.go): no other service's table, queue or topic.
+func TestEachRoleReachesExactlyItsOwnTablesQueuesAndTopics(t *testing.T) {
+	s := get(t)
+	check := func(name string, role awsiam.Role, acc stack.Access) {
+		want := map[string][]string{}
+		for _, tb := range acc.Tables {
+			want["dynamodb"] = append(want["dynamodb"], s.find("AWS::DynamoDB::Table", "TableName", tb))
+		}
+		for _, q := range acc.Queues {
+			want["sqs"] = append(want["sqs"], s.find("AWS::SQS::Queue", "QueueName", q), s.find("AWS::SQS::Queue", "QueueName", q+"-dlq"))
+		}
+		for _, tp := range acc.Topics {
+			want["sns"] = append(want["sns"], s.find("AWS::SNS::Topic", "TopicName", tp))
+		}
+		got := map[string][]string{}
+		for _, st := range policyOf(s, role) {
+			for _, a := range actionsOf(st) {
+				prefix, _, _ := strings.Cut(a, ":")
+				if prefix != "dynamodb" && prefix != "sqs" && prefix != "sns" {
+					continue
+				}
+				for _, id := range referenced(st["Resource"]) {
+					if !slices.Contains(got[prefix], id) {
+						got[prefix] = append(got[prefix], id)
+					}
+				}
+			}
+		}
+		for _, prefix := range []string{"dynamodb", "sqs", "sns"} {
+			if g, w := sorted(got[prefix]), sorted(want[prefix]); !slices.Equal(g, w) {
+				t.Errorf("%s: %s statements reach %q, want %q", name, prefix, g, w)
+			}
+		}
+	}
+	for name, acc := range stack.Services {
+		check(name, s.st.ServiceRoles[name], acc)
+	}
+	check("recorder", s.st.RecorderRole, stack.Recorder)
+}
+
+// referenced returns the logical ids a policy's Resource refers to (Ref or
+// Fn::GetAtt), anywhere inside it.
+func referenced(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			out = append(out, referenced(e)...)
+		}
+	case map[string]any:
+		if id, ok := x["Ref"].(string); ok && !strings.HasPrefix(id, "AWS::") {
+			out = append(out, id)
+		}
+		if ga, ok := x["Fn::GetAtt"].([]any); ok {
+			out = append(out, fmt.Sprint(ga[0]))
+		}
+		for k, e := range x {
+			if k != "Ref" && k != "Fn::GetAtt" {
+				out = append(out, referenced(e)...)
+			}
+		}
+	}
+	return out
+}
