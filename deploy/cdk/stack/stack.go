@@ -115,7 +115,9 @@ func New(scope constructs.Construct, id string, p Props) (*Stack, error) {
 	} {
 		awscdk.NewCfnOutput(st, jsii.String(name), &awscdk.CfnOutputProps{Value: v})
 	}
-	b.suppressStackWide()
+	if err := b.suppressCustomResourceFunction(); err != nil {
+		return nil, err
+	}
 	for _, s := range b.suppressions {
 		s()
 	}
@@ -546,7 +548,6 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 		// The task-manager's RECORDER_STOP_TIMEOUT is 30 s: the same here.
 		StopTimeout: awscdk.Duration_Seconds(jsii.Number(30)),
 	})
-	b.nag(recTask, "AwsSolutions-ECS2", "the environment holds names (bucket, table, parameter) and never a secret: the password is read from SSM by the recorder")
 	out.RecorderRole = recRole
 	passable := []*string{recRole.RoleArn(), recTask.ExecutionRole().RoleArn()}
 
@@ -837,14 +838,20 @@ func (b *builder) ec2RunFrom(arn func(service, resource string) *string) []*stri
 		arn("ec2", "launch-template/"+*b.gw.template.Ref()), image}
 }
 
-// suppressStackWide covers what CDK itself adds: the custom resources'
-// function.
-func (b *builder) suppressStackWide() {
-	cdknag.NagSuppressions_AddStackSuppressions(b.stack, &[]*cdknag.NagPackSuppression{
-		{Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String("the custom resources' function (CDK's AwsCustomResource) runs with AWSLambdaBasicExecutionRole, AWS's policy for writing its own logs")},
-		{Id: jsii.String("AwsSolutions-L1"), Reason: jsii.String("the custom resources' function is CDK's own; its runtime is the one this CDK version pins")},
-	}, jsii.Bool(true))
+// suppressCustomResourceFunction covers what CDK itself adds: the one
+// function behind every AwsCustomResource (a singleton at the stack's root).
+func (b *builder) suppressCustomResourceFunction() error {
+	fn := b.stack.Node().TryFindChild(jsii.String(customResourceFunctionID))
+	if fn == nil {
+		return fmt.Errorf("stack: CDK's custom resource function %s not found: the nag suppressions for it need its new id", customResourceFunctionID)
+	}
+	b.nag(fn, "AwsSolutions-IAM4", "CDK's custom resource function runs with AWSLambdaBasicExecutionRole, AWS's policy for writing its own logs")
+	return nil
 }
+
+// customResourceFunctionID is the construct id CDK gives AwsCustomResource's
+// singleton function.
+const customResourceFunctionID = "AWS679f53fac002430cb0da5b7982bd2287"
 
 // nag suppresses rule id on c and everything under it, with its reason.
 // Suppressions are applied when the stack is complete: CDK adds children
