@@ -175,11 +175,28 @@ func (s RecoveryState) Active() bool {
 	return false
 }
 
+// ReplacementStale says whether the replacement under way started longer
+// ago than twice its step wait: its sentinels keep dying or stalling, so it
+// is not continued again (people are told when the budget is spent); its
+// instances are left for them to look at.
+func (s RecoveryState) ReplacementStale(now time.Time, b RecoveryBudget) bool {
+	if s.Replacement == nil {
+		return false
+	}
+	var last time.Time
+	for _, a := range s.Attempts {
+		if a.Action == RecoveryReplace && a.Started.After(last) {
+			last = a.Started
+		}
+	}
+	return last.IsZero() || now.Sub(last) > 2*b.StepWaitReplace
+}
+
 // NextRecoveryAction decides the next rung for health h, given the state
 // (not yet pruned is fine) at now. The reason says why, for the incident.
 //
-// Rules: a replacement under way is always continued (leaving it half done
-// leaves two instances or an unbound address). Healthy, or nothing known to
+// Rules: a replacement under way is continued (leaving it half done
+// leaves two instances or an unbound address) unless it is stale. Healthy, or nothing known to
 // act on (API unknown and the instance fine): none. Otherwise the lowest
 // rung that applies and has budget left: the ISAPI reboot only when the API
 // answers sick (a silent API cannot take the request); the EC2 reboot; the
@@ -187,7 +204,7 @@ func (s RecoveryState) Active() bool {
 // the ladder only goes up within a window. Nothing left: give up, once per
 // window.
 func NextRecoveryAction(h RecoveryHealth, s RecoveryState, b RecoveryBudget, now time.Time) (RecoveryAction, string) {
-	if s.Replacement != nil {
+	if s.Replacement != nil && !s.ReplacementStale(now, b) {
 		return RecoveryReplace, "a replacement is under way: continuing it"
 	}
 	if h.Healthy() {

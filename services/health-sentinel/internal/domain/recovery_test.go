@@ -112,3 +112,17 @@ func TestBudgetValidate(t *testing.T) {
 		t.Fatal("negative count accepted")
 	}
 }
+
+func TestStaleReplacementIsNotContinued(t *testing.T) {
+	b := budget()
+	s := RecoveryState{Replacement: &Replacement{OldInstanceID: "i-old"},
+		Attempts: []RecoveryAttempt{{Action: RecoveryReplace, Started: t0}}}
+	later := t0.Add(2*b.StepWaitReplace + time.Second)
+	if !s.ReplacementStale(later, b) {
+		t.Fatal("not stale after twice its wait")
+	}
+	// Budget spent (one replacement in the window): people are told.
+	if got, _ := NextRecoveryAction(RecoveryHealth{API: APISilent}, s, b, later); got != RecoveryGiveUp {
+		t.Fatalf("got %s, want give-up", got)
+	}
+}

@@ -3,6 +3,8 @@ package recovery
 import (
 	"context"
 	"time"
+
+	"mediagw/services/health-sentinel/internal/domain"
 )
 
 // Reporter is told every step of a recovery; the incidents side writes them
@@ -57,16 +59,20 @@ type Recovered struct {
 // its instance (EC2 status checks). InstanceOK is nil when the instance
 // status is unknown (no status yet, or no instance: the local simulator).
 type Health struct {
-	GatewayID      string
-	APIAnswers     bool
+	GatewayID  string
+	APIAnswers bool // the API answered (ok or with an error)
+	// APIState refines APIAnswers: ok, sick (answers with errors), silent
+	// (no answer), unknown (no login possible: budget or credentials).
+	APIState       domain.APIState
 	APIDetail      string
+	InstanceID     string // the gateway's instance, if known
 	InstanceOK     *bool
 	InstanceDetail string
 	CheckedAt      time.Time
 }
 
-// Healthy says whether no action is needed: the API answers and the instance
-// is not known to be impaired.
+// Healthy says whether no action is needed: the API's device status was
+// read and the instance is not known to be impaired.
 func (h Health) Healthy() bool {
-	return h.APIAnswers && (h.InstanceOK == nil || *h.InstanceOK)
+	return h.APIState == domain.APIOK && (h.InstanceOK == nil || *h.InstanceOK)
 }
