@@ -307,6 +307,11 @@ func createQueue(ctx context.Context, sqsc *sqs.Client, name string, attrs map[s
 func subscribe(ctx context.Context, snsc *sns.Client, topicARN, queueARN string, events []string) error {
 	filter, _ := json.Marshal(map[string][]string{"event_type": events})
 	attrs := map[string]string{"RawMessageDelivery": "true", "FilterPolicy": string(filter)}
+	if len(events) == 0 {
+		// The whole topic (the alert mails), in the SNS envelope, which
+		// keeps the message's Subject that raw delivery drops.
+		attrs = map[string]string{"RawMessageDelivery": "false"}
+	}
 	var next *string
 	for {
 		out, err := snsc.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topicARN), NextToken: next})

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -75,5 +76,35 @@ func TestApplyIsIdempotentAgainstEmulator(t *testing.T) {
 	}
 	if !strings.HasPrefix(env["PARAMETER_ROOT"], "/") || !strings.HasSuffix(env["PARAMETER_ROOT"], "/mediagw") {
 		t.Errorf("PARAMETER_ROOT = %q", env["PARAMETER_ROOT"])
+	}
+}
+
+// TestWholeTopicSubscriptionKeepsTheSubject: a queue subscribed without
+// events (the alert mails' queue) gets every message of the topic in the
+// SNS envelope, Subject included.
+func TestWholeTopicSubscriptionKeepsTheSubject(t *testing.T) {
+	ctx := context.Background()
+	cfg := awstest.Config(t)
+	res, err := Apply(ctx, cfg, topology.Default(), Options{Prefix: awstest.Name("mail") + "-", Only: []string{"topics", "queues"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sns.NewFromConfig(cfg).Publish(ctx, &sns.PublishInput{TopicArn: aws.String(res.Topics["mediagw-alert-email"]),
+		Subject: aws.String("[mediagw] gateway gw-1: API does not answer"), Message: aws.String("body")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(res.Queues["mediagw-alert-mail"].URL), WaitTimeSeconds: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("%d messages on the alert-mail queue, want 1", len(out.Messages))
+	}
+	var env struct{ Type, Subject, Message string }
+	if err := json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &env); err != nil {
+		t.Fatalf("not an SNS envelope: %v: %s", err, aws.ToString(out.Messages[0].Body))
+	}
+	if env.Type != "Notification" || env.Subject != "[mediagw] gateway gw-1: API does not answer" || env.Message != "body" {
+		t.Fatalf("envelope %+v", env)
 	}
 }

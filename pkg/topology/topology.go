@@ -41,14 +41,17 @@ type Queue struct {
 	VisibilityTimeoutSeconds int            `json:"visibilityTimeoutSeconds"`
 	Subscriptions            []Subscription `json:"subscriptions"`
 	// Rules are EventBridge rules that target this queue.
-	Rules []string `json:"rules"`
+	Rules   []string `json:"rules"`
+	Comment string   `json:"comment,omitempty"`
 }
 
 // DLQName is the name of the queue's dead-letter queue.
 func (q Queue) DLQName() string { return q.Name + "-dlq" }
 
 // Subscription subscribes a queue to a topic with raw delivery, filtered
-// on the event_type message attribute.
+// on the event_type message attribute; one without events takes every
+// message of the topic in the SNS envelope (for topics of plain messages,
+// such as the alert mails, whose Subject only the envelope keeps).
 type Subscription struct {
 	Topic  string   `json:"topic"`
 	Events []string `json:"events"`
