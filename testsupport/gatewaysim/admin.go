@@ -16,7 +16,7 @@ import (
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "rebooting": s.Settings().Rebooting})
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "rebooting": s.Settings().Rebooting, "hung": s.Hung(), "instanceId": s.InstanceID()})
 	})
 	mux.HandleFunc("GET /admin/devices", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Devices())
@@ -94,6 +94,28 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		s.Reboot(d)
 		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST /admin/hang", func(w http.ResponseWriter, r *http.Request) {
+		s.Hang()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /admin/hang", func(w http.ResponseWriter, r *http.Request) {
+		s.Unhang()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /admin/replace", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Downtime json.RawMessage `json:"downtime"`
+		}
+		if !adminDecode(w, r, &req, true) {
+			return
+		}
+		d, err := parseJSONDuration(req.Downtime)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"instanceId": s.Replace(d)})
 	})
 	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())

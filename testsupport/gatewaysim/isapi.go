@@ -57,6 +57,9 @@ func (s *Server) routes() map[string]route {
 func (s *Server) serveISAPI(w http.ResponseWriter, r *http.Request) {
 	key := r.Method + " " + r.URL.Path
 	s.st.update(func(st *state) { st.counters.Requests[key]++ })
+	if !s.awaitHang(r) {
+		return
+	}
 
 	if lat, _, fired := s.faults.take(r.Method, r.URL.Path, true); fired > 0 {
 		s.st.update(func(st *state) { st.counters.FaultsApplied += fired })

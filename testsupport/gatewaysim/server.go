@@ -55,6 +55,10 @@ type Server struct {
 	rebooting bool
 	up        chan struct{} // closed while the gateway answers
 	flappers  map[string]context.CancelFunc
+	// hung is non-nil while the gateway software hangs (Hang); it is
+	// closed when the hang ends (Unhang, a reboot, a replacement, Close).
+	hung       chan struct{}
+	instanceID string // the simulated machine (Replace gives a new one)
 }
 
 // now is the simulated gateway's clock (Config.Now).
@@ -78,6 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		flappers:  map[string]context.CancelFunc{},
 		up:        make(chan struct{}),
 	}
+	s.instanceID = newInstanceID()
 	mac := make([]byte, 6)
 	_, _ = rand.Read(mac)
 	mac[0] = 0xbc // a Hikvision OUI prefix byte; cosmetic
@@ -284,7 +289,7 @@ func (s *Server) streamAvailable(p string) bool {
 		return false
 	}
 	s.mu.Lock()
-	down := s.rebooting || s.closed
+	down := s.rebooting || s.closed || s.hung != nil
 	s.mu.Unlock()
 	if down {
 		return false
@@ -323,6 +328,7 @@ func (s *Server) shutdown() {
 	s.mu.Lock()
 	srv, ln := s.httpSrv, s.rtspLn
 	s.httpSrv, s.rtspLn = nil, nil
+	s.unhangLocked()
 	s.mu.Unlock()
 	if s.st != nil {
 		s.st.broker.dropAll()
@@ -376,6 +382,7 @@ func (s *Server) reboot(downtime, delay time.Duration) {
 	s.mu.Lock()
 	srv, ln := s.httpSrv, s.rtspLn
 	s.httpSrv, s.rtspLn = nil, nil
+	s.unhangLocked() // a reboot ends a hang
 	s.mu.Unlock()
 	s.st.broker.dropAll()
 	if srv != nil {
