@@ -43,7 +43,9 @@ func NewSSMPasswords(client SSM, root string, maxAge time.Duration) *SSMPassword
 }
 
 // ParameterName is where a gateway's password is kept.
-func (p *SSMPasswords) ParameterName(gw string) string { return p.root + "/gateways/" + gw + "/Password" }
+func (p *SSMPasswords) ParameterName(gw string) string {
+	return p.root + "/gateways/" + gw + "/Password"
+}
 
 // Password returns the password and its parameter's version.
 func (p *SSMPasswords) Password(ctx context.Context, gw string) (string, int64, error) {
