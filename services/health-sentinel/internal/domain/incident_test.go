@@ -63,7 +63,7 @@ func TestResolveOwesOneResolvedMailOnlyAfterTheOpeningMail(t *testing.T) {
 	g.Mail(MailOpened).State = MailSent
 	g, _ = Apply(g, up("e2", at0.Add(3*time.Minute)), at0.Add(3*time.Minute), p)
 	g2, _ := Apply(g, up("e3", at0.Add(4*time.Minute)), at0.Add(4*time.Minute), p)
-	if due := g2.DueMails(at0.Add(4 * time.Minute)); len(due) != 1 || due[0] != MailResolved {
+	if due := g2.DueMails(at0.Add(5 * time.Minute)); len(due) != 1 || due[0] != MailResolved {
 		t.Fatalf("due mails %v", due)
 	}
 	if d := g2.Duration(at0.Add(time.Hour)); d != 3*time.Minute {

@@ -68,12 +68,15 @@ type Policy struct {
 	Stable time.Duration
 	// AlertQuiet: an alert not repeated for this long resolves.
 	AlertQuiet time.Duration
+	// Settle delays the resolved mail so that the segments recorded
+	// since recording resumed are in S3 when the footage missed is counted.
+	Settle time.Duration
 }
 
 // DefaultPolicy are the defaults of the settings.
 func DefaultPolicy() Policy {
 	return Policy{Hold: map[Kind]time.Duration{KindCamera: 2 * time.Minute, KindConfig: time.Minute},
-		Stable: 2 * time.Minute, AlertQuiet: time.Hour}
+		Stable: 2 * time.Minute, AlertQuiet: time.Hour, Settle: 45 * time.Second}
 }
 
 func (p Policy) hold(k Kind) time.Duration { return p.Hold[k] }
@@ -105,7 +108,7 @@ func Apply(cur Incident, s Signal, now time.Time, p Policy) (Incident, bool) {
 			}
 			n.open(s, now, p)
 		}
-		n.confirm(s, p)
+		n.confirm(s, now, p)
 		if s.Action == GaveUp {
 			n.addMail(MailGaveUp, now)
 		}
@@ -120,7 +123,7 @@ func Apply(cur Incident, s Signal, now time.Time, p Policy) (Incident, bool) {
 			return n, true
 		}
 		n.SignalAt = s.At
-		n.resolve(s.At, s.Detail, now)
+		n.resolve(s.At, s.Detail, now.Add(p.Settle))
 	case Running:
 		if n.Open() && n.Kind == KindCamera && !late && !s.At.Before(n.lastExit()) {
 			n.AutoResolveAt = s.At.Add(p.Stable)
@@ -151,7 +154,7 @@ func (i *Incident) open(s Signal, now time.Time, p Policy) {
 }
 
 // confirm records what s adds to the open incident.
-func (i *Incident) confirm(s Signal, p Policy) {
+func (i *Incident) confirm(s Signal, now time.Time, p Policy) {
 	if s.At.After(i.SignalAt) && s.Action == Raise {
 		i.SignalAt = s.At
 	}
@@ -176,7 +179,7 @@ func (i *Incident) confirm(s Signal, p Policy) {
 		// The camera was held back for a gateway outage to explain it; a
 		// crash loop the task-manager gave up on is worth a mail now.
 		if m := i.Mail(MailOpened); m != nil && m.State == MailPending {
-			m.DueAt = s.At
+			m.DueAt = now
 		}
 	}
 	if s.Kind == KindAlert {
@@ -186,18 +189,19 @@ func (i *Incident) confirm(s Signal, p Policy) {
 
 // resolve closes the incident at; a resolved mail is owed only if the
 // opening mail went out — a flap within the hold sends nothing at all.
-func (i *Incident) resolve(at time.Time, by string, now time.Time) {
+func (i *Incident) resolve(at time.Time, by string, mailAt time.Time) {
 	i.State, i.Resolved, i.ClearedBy, i.AutoResolveAt = StateResolved, at, by, time.Time{}
 	gone := i.openMailGone()
 	i.cancelPending()
 	if gone {
-		i.addMail(MailResolved, now)
+		i.addMail(MailResolved, mailAt)
 	}
 }
 
 // Resolve resolves an open incident without a clearing event (auto-resolve,
-// or merged into a gateway incident when mergedInto is set).
-func (i *Incident) Resolve(at time.Time, by, mergedInto string, now time.Time) {
+// or merged into a gateway incident when mergedInto is set); a resolved
+// mail is due at mailAt.
+func (i *Incident) Resolve(at time.Time, by, mergedInto string, mailAt time.Time) {
 	if !i.Open() {
 		return
 	}
@@ -207,7 +211,7 @@ func (i *Incident) Resolve(at time.Time, by, mergedInto string, now time.Time) {
 		i.cancelPending() // the gateway incident's mails tell it
 		return
 	}
-	i.resolve(at, by, now)
+	i.resolve(at, by, mailAt)
 }
 
 func (i *Incident) lastExit() time.Time {
