@@ -1,0 +1,245 @@
+// Package sqs holds the health-sentinel's consumers: one handler per event
+// type of its two queues, each decoding the event into a domain.Signal for
+// the use cases.
+package sqs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
+	"mediagw/pkg/messaging"
+	"mediagw/services/health-sentinel/internal/domain"
+)
+
+// Signals is what the handlers feed (app.Incidents).
+type Signals interface {
+	Signal(ctx context.Context, s domain.Signal) error
+}
+
+// Unreachables handles GatewayUnreachable (app.Sentinel: the incident,
+// then a health check and recovery).
+type Unreachables interface {
+	Unreachable(ctx context.Context, s domain.Signal) error
+}
+
+// occurred is the event's occurred_at; an event without one is malformed.
+func occurred(m *eventsv1.EventMeta) (time.Time, error) {
+	if m.GetOccurredAt() == nil {
+		return time.Time{}, messaging.Permanentf("event %s has no occurred_at", m.GetId())
+	}
+	return m.GetOccurredAt().AsTime(), nil
+}
+
+func needGateway(id string) error {
+	if id == "" {
+		return messaging.Permanentf("no gateway_id")
+	}
+	return nil
+}
+
+// Events is the router of mediagw-health-sentinel-events.
+func Events(sig Signals, un Unreachables) *messaging.Router {
+	r := messaging.NewRouter()
+	gw := func(ctx context.Context, meta *eventsv1.EventMeta, gateway string, s domain.Signal) error {
+		if err := needGateway(gateway); err != nil {
+			return err
+		}
+		at, err := occurred(meta)
+		if err != nil {
+			return err
+		}
+		s.ID, s.At, s.Gateway = meta.GetId(), at, gateway
+		return sig.Signal(ctx, s)
+	}
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.GatewayUnreachable, _ *messaging.Message) error {
+		if err := needGateway(ev.GetGatewayId()); err != nil {
+			return err
+		}
+		at, err := occurred(ev.GetMeta())
+		if err != nil {
+			return err
+		}
+		if ev.GetSince() != nil {
+			at = ev.GetSince().AsTime()
+		}
+		return un.Unreachable(ctx, domain.Signal{ID: ev.GetMeta().GetId(), At: at, Kind: domain.KindGateway, Gateway: ev.GetGatewayId(),
+			Action: domain.Raise, Title: "API does not answer", Detail: "GatewayUnreachable from " + ev.GetMeta().GetSource() + ": " + ev.GetReason()})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.GatewayReachable, _ *messaging.Message) error {
+		return gw(ctx, ev.GetMeta(), ev.GetGatewayId(), domain.Signal{Kind: domain.KindGateway, Action: domain.Clear,
+			Detail: "GatewayReachable from " + ev.GetMeta().GetSource()})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.GatewayConfigurationFailed, _ *messaging.Message) error {
+		return gw(ctx, ev.GetMeta(), ev.GetGatewayId(), domain.Signal{Kind: domain.KindConfig, Action: domain.Raise,
+			Title: "settings cannot be applied", Detail: fmt.Sprintf("step %s: %s", ev.GetStep(), ev.GetReason())})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.GatewayConfigured, _ *messaging.Message) error {
+		return gw(ctx, ev.GetMeta(), ev.GetGatewayId(), domain.Signal{Kind: domain.KindConfig, Action: domain.Clear,
+			Detail: "GatewayConfigured: the settings are applied"})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.GatewayCredentialsRejected, _ *messaging.Message) error {
+		return gw(ctx, ev.GetMeta(), ev.GetGatewayId(), domain.Signal{Kind: domain.KindCredentials, Action: domain.Raise,
+			Title: "admin password rejected", Detail: fmt.Sprintf("%s: %s (credential %s, %d failed logins)", ev.GetComponent(), ev.GetReason(),
+				ev.GetCredential(), ev.GetFailedLogins())})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.GatewayCredentialsAccepted, _ *messaging.Message) error {
+		return gw(ctx, ev.GetMeta(), ev.GetGatewayId(), domain.Signal{Kind: domain.KindCredentials, Action: domain.Clear,
+			Detail: fmt.Sprintf("%s logged in with %s", ev.GetComponent(), ev.GetCredential())})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.RecordingTaskFailed, _ *messaging.Message) error {
+		t := ev.GetTask()
+		if t.GetDeviceIndex() == "" {
+			return messaging.Permanentf("RecordingTaskFailed without task.device_index")
+		}
+		at, err := occurred(ev.GetMeta())
+		if err != nil {
+			return err
+		}
+		return sig.Signal(ctx, domain.Signal{ID: ev.GetMeta().GetId(), At: at, Kind: domain.KindCamera, Gateway: t.GetGatewayId(),
+			Device: t.GetDeviceIndex(), Action: domain.Raise, Detail: ev.GetReason(),
+			Exit: &domain.Exit{TaskID: t.GetTaskId(), Code: ev.GetExitCode(), At: at}})
+	})
+	messaging.On(r, func(ctx context.Context, ev *eventsv1.Alert, _ *messaging.Message) error {
+		at, err := occurred(ev.GetMeta())
+		if err != nil {
+			return err
+		}
+		s := domain.Signal{ID: ev.GetMeta().GetId(), At: at, Gateway: ev.GetGatewayId(), Device: ev.GetDeviceIndex(), Action: domain.Raise,
+			Detail: strings.TrimSpace(ev.GetSubject() + ". " + ev.GetMessage())}
+		switch {
+		case ev.GetDeviceIndex() != "":
+			// The task-manager's alert: it gave up restarting the camera's task.
+			s.Kind, s.CrashLoop = domain.KindCamera, true
+		case ev.GetGatewayId() != "":
+			s.Kind, s.Title = domain.KindAlert, domain.Truncate(ev.GetSubject(), 60)
+		default:
+			return messaging.Permanentf("Alert names neither a gateway nor a camera")
+		}
+		return sig.Signal(ctx, s)
+	})
+	return r
+}
+
+// TaskStateChange is the detail of an ECS "ECS Task State Change" event
+// (the local launcher puts the same shape): the fields read here.
+type TaskStateChange struct {
+	ClusterArn    string           `json:"clusterArn"`
+	TaskArn       string           `json:"taskArn"`
+	Group         string           `json:"group"`
+	LastStatus    string           `json:"lastStatus"`
+	StopCode      string           `json:"stopCode"`
+	StoppedReason string           `json:"stoppedReason"`
+	Containers    []ContainerState `json:"containers"`
+	StartedAt     *time.Time       `json:"startedAt"`
+	StoppedAt     *time.Time       `json:"stoppedAt"`
+	UpdatedAt     *time.Time       `json:"updatedAt"`
+}
+
+// ContainerState is one container in a TaskStateChange.
+type ContainerState struct {
+	Name     string `json:"name"`
+	ExitCode *int   `json:"exitCode"`
+	Reason   string `json:"reason"`
+}
+
+// taskGroupPrefix starts the task group of a recording task (the
+// task-manager names the device there: ECS state changes carry no tags).
+const taskGroupPrefix = "recorder:"
+
+// TaskStateConfig says how a task's log stream is named.
+type TaskStateConfig struct {
+	// Container is the recorder's container name.
+	Container string
+	// LogStreamPrefix is the awslogs stream prefix of the task definition:
+	// ECS names a task's stream <prefix>/<container>/<task id>.
+	LogStreamPrefix string
+}
+
+// TaskState is the router of mediagw-health-sentinel-task-state.
+func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
+	r := messaging.NewRouter()
+	messaging.OnEventBridge(r, "ECS Task State Change", func(ctx context.Context, d *TaskStateChange, m *messaging.Message) error {
+		dev, ok := strings.CutPrefix(d.Group, taskGroupPrefix)
+		if !ok || dev == "" {
+			return nil // not a recording task
+		}
+		taskID := d.TaskArn[strings.LastIndex(d.TaskArn, "/")+1:]
+		id := m.EventID
+		if id == "" {
+			id = m.MessageID
+		}
+		switch d.LastStatus {
+		case "RUNNING":
+			at := firstTime(d.StartedAt, d.UpdatedAt)
+			if at.IsZero() {
+				return messaging.Permanentf("RUNNING task %s without startedAt", d.TaskArn)
+			}
+			return sig.Signal(ctx, domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Device: dev, Action: domain.Running})
+		case "STOPPED":
+			code, container := exitCode(d, cfg.Container)
+			if d.StopCode == "UserInitiated" || (code == 0 && d.StopCode != "TaskFailedToStart") {
+				return nil // stopped on purpose, or ended well
+			}
+			at := firstTime(d.StoppedAt, d.UpdatedAt)
+			if at.IsZero() {
+				return messaging.Permanentf("STOPPED task %s without stoppedAt", d.TaskArn)
+			}
+			stream := ""
+			switch {
+			case strings.HasPrefix(d.ClusterArn, "local:"):
+				// The task-manager's local launcher logs each device's task to a file.
+				stream = "recorder-" + dev + ".log in the task-manager's LOCAL_LOG_DIR"
+			case cfg.LogStreamPrefix != "" && taskID != "":
+				stream = cfg.LogStreamPrefix + "/" + container + "/" + taskID
+			}
+			return sig.Signal(ctx, domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Device: dev, Action: domain.Raise,
+				Detail: reason(d), Exit: &domain.Exit{TaskID: taskID, Code: code, At: at, LogStream: stream}})
+		}
+		return nil
+	})
+	return r
+}
+
+func exitCode(d *TaskStateChange, container string) (int32, string) {
+	for _, c := range d.Containers {
+		if c.ExitCode != nil && (container == "" || c.Name == container) {
+			return int32(*c.ExitCode), c.Name
+		}
+	}
+	for _, c := range d.Containers {
+		if c.ExitCode != nil {
+			return int32(*c.ExitCode), c.Name
+		}
+	}
+	if container == "" {
+		container = "recorder"
+	}
+	return -1, container
+}
+
+func reason(d *TaskStateChange) string {
+	var parts []string
+	for _, s := range []string{d.StopCode, d.StoppedReason} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	for _, c := range d.Containers {
+		if c.Reason != "" {
+			parts = append(parts, c.Name+": "+c.Reason)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func firstTime(ts ...*time.Time) time.Time {
+	for _, t := range ts {
+		if t != nil && !t.IsZero() {
+			return *t
+		}
+	}
+	return time.Time{}
+}
