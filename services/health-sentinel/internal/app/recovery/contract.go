@@ -73,6 +73,8 @@ type Health struct {
 
 // Healthy says whether no action is needed: the API's device status was
 // read and the instance is not known to be impaired.
+// A Health without APIState (built by hand) goes by APIAnswers.
 func (h Health) Healthy() bool {
-	return h.APIState == domain.APIOK && (h.InstanceOK == nil || *h.InstanceOK)
+	api := h.APIState == domain.APIOK || (h.APIState == "" && h.APIAnswers)
+	return api && (h.InstanceOK == nil || *h.InstanceOK)
 }

@@ -84,6 +84,15 @@ func New(cfg Config, api API, inst Instances, snaps Snapshots, leases Leases, re
 		log: cfg.Logger, running: map[string]bool{}}, nil
 }
 
+// GatewayIDs are the gateways looked after, in the configured order.
+func (r *Recoverer) GatewayIDs() []string {
+	ids := make([]string, 0, len(r.cfg.Gateways))
+	for _, g := range r.cfg.Gateways {
+		ids = append(ids, g.ID)
+	}
+	return ids
+}
+
 func (r *Recoverer) gateway(id string) (Gateway, bool) {
 	for _, g := range r.cfg.Gateways {
 		if g.ID == id {
@@ -209,7 +218,7 @@ func (r *Recoverer) ladder(ctx context.Context, g Gateway, held *heldLease) erro
 		}
 		action, reason := domain.NextRecoveryAction(ladderHealth(h), st, r.cfg.Budget, now)
 		r.log.InfoContext(ctx, "recovery: next", "gateway", g.ID, "action", action, "reason", reason,
-			"api", h.APIState, "instance_ok", h.InstanceOK)
+			"api", h.APIState, "instance_ok", okText(h.InstanceOK))
 		switch action {
 		case domain.RecoveryNone, domain.RecoveryGivenUp:
 			// An attempt left open by a sentinel that died: the gateway's
@@ -556,7 +565,7 @@ func (r *Recoverer) snapshotOne(ctx context.Context, gatewayID string) error {
 			errs = append(errs, fmt.Errorf("snapshots of %s: %w", gatewayID, err))
 		case !h.Healthy():
 			r.log.InfoContext(ctx, "snapshots: not taken, the gateway is not healthy", "gateway", gatewayID,
-				"api", h.APIState, "instance_ok", h.InstanceOK)
+				"api", h.APIState, "instance_ok", okText(h.InstanceOK))
 		default:
 			s, err := r.snapshots.Take(ctx, gatewayID)
 			if err != nil {
@@ -575,4 +584,15 @@ func (r *Recoverer) snapshotOne(ctx context.Context, gatewayID string) error {
 		r.log.InfoContext(ctx, "snapshots: deleted", "gateway", gatewayID, "snapshot", s.ID, "created", s.Created)
 	}
 	return errors.Join(errs...)
+}
+
+// okText shows an instance verdict in logs: true, false or unknown.
+func okText(ok *bool) string {
+	if ok == nil {
+		return "unknown"
+	}
+	if *ok {
+		return "true"
+	}
+	return "false"
 }
