@@ -88,8 +88,9 @@ func New(urls map[string]string, passwords Passwords, budget Budget, opt Options
 
 var _ recovery.API = (*API)(nil)
 
-// errNoLogin: no login may be spent now (the reason is wrapped).
-var errNoLogin = errors.New("no login")
+// errNoLogin: no login may be spent now (the reason is wrapped); nothing
+// was asked of the gateway.
+var errNoLogin = fmt.Errorf("no login (%w)", recovery.ErrNotDone)
 
 // client returns the client of the credential the gateway last accepted.
 func (a *API) client(ctx context.Context, gw string) (*hik.Client, error) {
@@ -201,11 +202,15 @@ func (a *API) Reboot(ctx context.Context, gw string) error {
 		return err
 	}
 	rs, err := cl.Reboot(ctx)
-	if err != nil {
+	var se *hik.StatusError
+	switch {
+	case errors.Is(err, loginbudget.ErrRefused), errors.Is(err, hik.ErrBadCredentials), errors.Is(err, hik.ErrLocked), errors.As(err, &se):
+		// Refused before or by the gateway: no reboot is coming.
+		return fmt.Errorf("gateway %s: reboot: %w (%w)", gw, err, recovery.ErrNotDone)
+	case err != nil:
 		return fmt.Errorf("gateway %s: reboot: %w", gw, err)
-	}
-	if !rs.OK() {
-		return fmt.Errorf("gateway %s: reboot answered status %d %s", gw, rs.StatusCode, rs.SubStatusCode)
+	case !rs.OK():
+		return fmt.Errorf("gateway %s: reboot answered status %d %s (%w)", gw, rs.StatusCode, rs.SubStatusCode, recovery.ErrNotDone)
 	}
 	a.opt.Logger.InfoContext(ctx, "isapi: reboot accepted", "gateway", gw)
 	return nil

@@ -2,12 +2,14 @@ package isapi_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	hik "mediagw/pkg/isapi"
 	"mediagw/pkg/loginbudget"
 	"mediagw/services/health-sentinel/internal/adapters/isapi"
+	"mediagw/services/health-sentinel/internal/app/recovery"
 	"mediagw/services/health-sentinel/internal/domain"
 	"mediagw/testsupport/gatewaysim"
 	"mediagw/testsupport/gatewaysim/gatewaysimtest"
@@ -70,8 +72,8 @@ func TestNoLoginWithAPasswordNobodySawAccepted(t *testing.T) {
 	if len(l.Attempts) != 0 {
 		t.Fatalf("logins in the budget: %+v", l.Attempts)
 	}
-	if err := r.api.Reboot(t.Context(), gw); err == nil || r.sim.Counters().Reboots != 0 {
-		t.Fatalf("reboot without an accepted password: %v", err)
+	if err := r.api.Reboot(t.Context(), gw); !errors.Is(err, recovery.ErrNotDone) || r.sim.Counters().Reboots != 0 {
+		t.Fatalf("reboot without an accepted password: %v, want ErrNotDone", err)
 	}
 	// A hung gateway is told apart even so: no answer without credentials.
 	r.sim.Hang()

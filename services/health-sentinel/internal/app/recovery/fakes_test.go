@@ -31,6 +31,8 @@ type world struct {
 	// dieAfterRun: Replace returns ctx's error right after starting the
 	// instance (a sentinel dying mid-way).
 	dieAfterRun bool
+	// refuseReboot: the ISAPI reboot is refused (ErrNotDone).
+	refuseReboot bool
 }
 
 func newWorld(api domain.APIState) *world {
@@ -60,6 +62,9 @@ func (w *world) Reboot(ctx context.Context, gw string) error {
 	defer w.mu.Unlock()
 	if w.api == domain.APISilent {
 		return fmt.Errorf("no answer")
+	}
+	if w.refuseReboot {
+		return fmt.Errorf("refused: %w", ErrNotDone)
 	}
 	w.isapiBoots++
 	w.bootedAt = time.Now()

@@ -18,13 +18,20 @@ type Probe struct {
 	BootedAt time.Time
 }
 
+// ErrNotDone is wrapped by an API or Instances error that says the action
+// was not carried out at all (no login possible, refused by the gateway):
+// the step ends at once instead of waiting for an effect that cannot come.
+var ErrNotDone = errors.New("not done")
+
 // API is the gateway's ISAPI as the health check and the first rung need
 // it. Every login goes through the shared login budget.
 type API interface {
 	// Probe reads the device status once; it never fails, it says what it
 	// found.
 	Probe(ctx context.Context, gatewayID string) Probe
-	// Reboot asks the gateway software to restart.
+	// Reboot asks the gateway software to restart. An error wrapping
+	// ErrNotDone: it was not asked (or was refused); any other error may
+	// be the reboot itself cutting the answer.
 	Reboot(ctx context.Context, gatewayID string) error
 }
 

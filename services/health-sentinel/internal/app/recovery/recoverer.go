@@ -338,6 +338,9 @@ func (r *Recoverer) run(ctx context.Context, g Gateway, held *heldLease, st *dom
 	switch action {
 	case domain.RecoveryISAPIReboot:
 		if err := r.api.Reboot(ctx, g.ID); err != nil {
+			if errors.Is(err, ErrNotDone) {
+				return nil, OutcomeError, fmt.Sprintf("the ISAPI reboot was not done: %v", err)
+			}
 			// The answer may be lost to the reboot itself: the wait decides.
 			r.log.WarnContext(ctx, "recovery: ISAPI reboot request", "gateway", g.ID, "err", err)
 		}

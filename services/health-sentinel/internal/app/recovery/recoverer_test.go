@@ -263,3 +263,21 @@ func TestSnapshotSchedule(t *testing.T) {
 		}
 	})
 }
+
+func TestRefusedISAPIRebootEndsItsStepAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, domain.APISick, false)
+		g.w.refuseReboot = true
+		g.w.fixedBy = domain.RecoveryEC2Reboot
+		start := time.Now()
+		if err := g.r.Recover(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		if got := g.rep.outcomes(); !slices.Equal(got, []string{"isapi-reboot=error", "ec2-reboot=recovered"}) {
+			t.Fatalf("steps %v", got)
+		}
+		if took := g.rep.finished[0].Ended.Sub(start); took >= time.Second {
+			t.Fatalf("the refused ISAPI reboot's step took %s: it waited for a reboot that was not coming", took)
+		}
+	})
+}
