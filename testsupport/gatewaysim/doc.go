@@ -3,7 +3,9 @@
 // with the real per-source-IP lockout, a device-management event stream,
 // live H.264 over RTSP for every camera channel (package rtsp), scenario
 // control through Go methods, a loopback-only admin HTTP API and scenario
-// files, and fault injection.
+// files, fault injection, and the machine-level events the health-sentinel
+// recovers from: a hung gateway software (Hang), a reboot (Reboot) and a
+// replacement by a new machine (Replace).
 //
 // Logins: ISAPI and RTSP share one per-source-IP lockout and one ledger of
 // failed logins (Server.LoginFailures, GET /admin/login-failures), timed
