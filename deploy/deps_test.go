@@ -17,9 +17,9 @@ func TestCommandsLinkOnlyWhatTheyUse(t *testing.T) {
 		"services/configurator/cmd/configurator":       {"dynamodb", "sns", "sqs", "ssm"},
 		"services/device-watcher/cmd/device-watcher":   {"dynamodb", "sns", "sqs", "ssm"},
 		"services/task-manager/cmd/task-manager":       {"dynamodb", "ecs", "eventbridge", "sns", "sqs"},
-		"services/task-manager/cmd/mediagw-ctl":        {"dynamodb", "s3", "ssm"},
+		"services/task-manager/cmd/mediagw-ctl":        {"dynamodb", "s3", "sqs", "ssm"},
 		"services/recorder/cmd/recorder":               {"dynamodb", "s3", "ssm"},
-		"services/health-sentinel/cmd/health-sentinel": {},
+		"services/health-sentinel/cmd/health-sentinel": {"dynamodb", "ec2", "s3", "sns", "sqs", "ssm"},
 		"deploy/cmd/provision":                         {"dynamodb", "ecs", "eventbridge", "s3", "sns", "sqs", "ssm"},
 	} {
 		t.Run(filepath.Base(cmd), func(t *testing.T) {

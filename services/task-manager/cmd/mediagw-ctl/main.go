@@ -1,6 +1,7 @@
 // Command mediagw-ctl shows an operator what mediagw is doing: gateways,
 // devices and their status, recording tasks, the latest segment of every
-// channel, and the recordings of one channel in a time range. It reads the
+// channel, the recordings of one channel in a time range, the
+// health-sentinel's incidents and the alert mails it sent. It reads the
 // same AWS (or emulator) the services use. Run it without arguments for
 // usage; the commands are in internal/ports/cli.
 package main

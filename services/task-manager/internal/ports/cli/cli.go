@@ -34,6 +34,9 @@ type Settings struct {
 	KeyPrefix           string
 	ParameterRoot       string
 	LoginBudgetTable    string
+	// The health-sentinel's incidents table and the queue of its mails.
+	IncidentsTable string
+	AlertMailQueue string
 }
 
 // Declare registers mediagw-ctl's settings with c; the defaults are the
@@ -45,9 +48,11 @@ func Declare(c *service.Config) func() Settings {
 	prefix := c.String("RECORDINGS_KEY_PREFIX", "recordings", "key prefix of the segments")
 	root := c.String("PARAMETER_ROOT", "/mediagw", "root of the SSM parameters")
 	budget := c.String(topology.EnvName("mediagw-login-budget", "TABLE"), "mediagw-login-budget", "login-budget table")
+	incidents := c.String(topology.EnvName("mediagw-incidents", "TABLE"), "mediagw-incidents", "the health-sentinel's incidents table")
+	mails := c.String(topology.EnvName("mediagw-alert-mail", "QUEUE_URL"), "", "queue of the alert mails (default: the queue named mediagw-alert-mail)")
 	return func() Settings {
 		return Settings{DeviceMediaURLTable: *dm, IPCameraTable: *ip, RecordingsBucket: *bucket, KeyPrefix: *prefix, ParameterRoot: *root,
-			LoginBudgetTable: *budget}
+			LoginBudgetTable: *budget, IncidentsTable: *incidents, AlertMailQueue: *mails}
 	}
 }
 
@@ -75,6 +80,14 @@ type Sources struct {
 	Logins interface {
 		Ledger(ctx context.Context, gatewayID string) (loginbudget.Ledger, error)
 	}
+	// Incidents is the health-sentinel's incidents table.
+	Incidents interface {
+		List(ctx context.Context) ([]app.Incident, []error, error)
+	}
+	// Alerts is the queue of the alert mails.
+	Alerts interface {
+		List(ctx context.Context) ([]app.AlertMail, error)
+	}
 }
 
 // Env is what a run of the CLI gets from its surroundings.
@@ -100,6 +113,10 @@ Commands:
                                            the newest segment in S3 of every channel
   mediagw-ctl recordings --gateway G --device D --channel C [--last 1h | --from T [--to T]]
                                            segments of one channel in a time range, with gaps
+  mediagw-ctl incidents  [--gateway G] [--key K] [--since 24h]
+                                           open incidents and those resolved since, with their steps
+  mediagw-ctl alerts     [--since 24h] [--body]
+                                           the alert mails sent (subjects; --body: whole mails)
 
 Times are RFC 3339 (2026-03-01T12:00:00Z) or a duration ago (90m).
 Settings come from the environment, or from their flags given before the command.
@@ -114,6 +131,8 @@ func printUsage(w io.Writer, c *service.Config) {
 type options struct {
 	gateway, device, channel string
 	from, to, last           string
+	key, since               string
+	body                     bool
 }
 
 // Run runs one command and returns the exit code: 0, 1 for a failure, 2
@@ -148,6 +167,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	cmd := rest[0]
 	commands := map[string]func(context.Context, *client, options) error{
 		"gateways": gateways, "devices": devices, "tasks": tasks, "latest": latestCmd, "recordings": recordings,
+		"incidents": incidents, "alerts": alerts,
 	}
 	run, ok := commands[cmd]
 	if !ok {
@@ -164,6 +184,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&o.from, "from", "", "start of the range (recordings)")
 	fs.StringVar(&o.to, "to", "", "end of the range (recordings; default now)")
 	fs.StringVar(&o.last, "last", "", "the range is this long and ends now (recordings; default 1h)")
+	fs.StringVar(&o.key, "key", "", "only this incident key, e.g. gateway/gw-1 (incidents)")
+	fs.StringVar(&o.since, "since", "24h", "resolved incidents and mails since this time or this long ago (incidents, alerts)")
+	fs.BoolVar(&o.body, "body", false, "print whole mails (alerts)")
 	if err := fs.Parse(rest[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

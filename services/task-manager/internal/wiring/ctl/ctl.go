@@ -1,5 +1,5 @@
 // Package ctl wires mediagw-ctl: its readers (internal/ports/cli.Sources)
-// on the DynamoDB, S3 and SSM adapters. Apart from the service's wiring so
+// on the DynamoDB, S3, SSM and SQS adapters. Apart from the service's wiring so
 // that each binary links only the AWS clients it calls.
 package ctl
 
@@ -10,12 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"mediagw/pkg/awsenv"
 	budgetstore "mediagw/pkg/loginbudget/dynamodb"
 	ddbadapter "mediagw/services/task-manager/internal/adapters/dynamodb"
 	s3adapter "mediagw/services/task-manager/internal/adapters/s3"
+	sqsadapter "mediagw/services/task-manager/internal/adapters/sqs"
 	ssmadapter "mediagw/services/task-manager/internal/adapters/ssm"
 	"mediagw/services/task-manager/internal/ports/cli"
 )
@@ -43,5 +45,7 @@ func Sources(cfg aws.Config, s cli.Settings) cli.Sources {
 		Recordings: s3adapter.NewRecordings(s3c, s.RecordingsBucket, s.KeyPrefix),
 		Gateways:   ssmadapter.NewGateways(ssm.NewFromConfig(cfg), s.ParameterRoot),
 		Logins:     budgetstore.New(db, s.LoginBudgetTable),
+		Incidents:  ddbadapter.NewIncidents(db, s.IncidentsTable),
+		Alerts:     sqsadapter.NewAlerts(sqs.NewFromConfig(cfg), s.AlertMailQueue, "mediagw-alert-mail"),
 	}
 }
