@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -77,6 +78,13 @@ func TestGatewayOutageIsOneIncidentAndOneMail(t *testing.T) {
 		t.Errorf("gateway incident lists cameras %v, want 5", gw.Cameras)
 	}
 
+	// cam1 channel 1 recorded one minute of the three the outage lasted.
+	seg := down.Add(time.Minute).Truncate(time.Millisecond)
+	if _, err := s3.NewFromConfig(e.cfg, func(o *s3.Options) { o.UsePathStyle = true }).PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(e.s.RecordingsBucket), Body: strings.NewReader("ts"),
+		Key: aws.String(fmt.Sprintf("recordings/gw-1/cam1/1/%s/%s_60000.ts", seg.Format("2006/01/02/15"), seg.Format("20060102T150405.000Z")))}); err != nil {
+		t.Fatal(err)
+	}
 	e.rec.setHealth("gw-1", true)
 	e.clock.Advance(3 * time.Minute)
 	e.publish(&eventsv1.GatewayReachable{Meta: meta("r1", down.Add(3*time.Minute)), GatewayId: "gw-1"})
@@ -84,7 +92,7 @@ func TestGatewayOutageIsOneIncidentAndOneMail(t *testing.T) {
 	if len(resolved) != 1 || !strings.Contains(resolved[0].Subject, "RESOLVED gateway gw-1") || !strings.Contains(resolved[0].Subject, "after 3m0s") {
 		t.Fatalf("resolved mail: %q", subjects(resolved))
 	}
-	for _, want := range []string{"Duration:     3m0s", "Footage missed:", "isapi-reboot (attempt 1)", "cam1, cam2, cam3, cam4, cam5 (5)"} {
+	for _, want := range []string{"Duration:     3m0s", "Footage missed: 2m0s in total over 1 channels (cam1/1 2m0s)", "isapi-reboot (attempt 1)", "cam1, cam2, cam3, cam4, cam5 (5)"} {
 		if !strings.Contains(resolved[0].Body, want) {
 			t.Errorf("resolved mail lacks %q:\n%s", want, resolved[0].Body)
 		}

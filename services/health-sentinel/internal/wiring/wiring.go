@@ -214,7 +214,8 @@ func build(ctx context.Context, rt *service.Runtime, s Settings, o options) (*bu
 		now = time.Now
 	}
 	incidents := app.NewIncidents(ddbadapter.NewStore(dynamodb.NewFromConfig(cfg), s.IncidentsTable), mailer,
-		s3adapter.NewFootage(s3.NewFromConfig(cfg), s.RecordingsBucket, s.KeyPrefix), app.Config{
+		// An emulator serves buckets by path, not by host name.
+		s3adapter.NewFootage(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }), s.RecordingsBucket, s.KeyPrefix), app.Config{
 			Policy: s.Policy, MailLimit: s.MailLimit, MailWindow: s.MailWindow, Now: now,
 			Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics),
 		})
