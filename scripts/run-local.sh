@@ -137,6 +137,8 @@ cat >&2 <<MSG
       services         configurator :${ports[configurator]}, device-watcher :${ports[device-watcher]}, task-manager :${ports[task-manager]}, health-sentinel :${ports[health-sentinel]} (/readyz, /metrics)
       logs             $LOGS/
       operator CLI     set -a; . $RUN/env; set +a; bin/mediagw-ctl latest
+      alert mails      bin/mediagw-ctl alerts --body; incidents: bin/mediagw-ctl incidents
+      hang the gateway curl -X POST \$GATEWAY_SIM_ADMIN_URL/admin/hang   (the health-sentinel mails, then recovers it)
       Ctrl-C stops everything.
 MSG
 # Run until Ctrl-C or until a process dies.
