@@ -31,8 +31,9 @@
 //
 // One sentinel at a time per gateway: Recover takes the gateway's lease
 // (item health-sentinel/recovery/<gateway> of mediagw-leases, renewed every
-// third of LEASE_DURATION) or returns at once; a second call in the same
-// process while one runs returns at once too. The ladder's state (the
+// third of LEASE_DURATION) or returns at once; a call in the same process
+// while its ladder or a snapshot pass of that gateway runs returns at once
+// too (the caller's next health check calls again). The ladder's state (the
 // attempts within the budget's window, a replacement under way) is kept
 // on the lease item, written only by the holder (fenced by the lease's
 // token), and each attempt is written before it starts, so it counts even

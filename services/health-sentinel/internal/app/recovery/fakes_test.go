@@ -33,6 +33,8 @@ type world struct {
 	dieAfterRun bool
 	// refuseReboot: the ISAPI reboot is refused (ErrNotDone).
 	refuseReboot bool
+	// takeBlock, if set, holds Take until closed.
+	takeBlock chan struct{}
 }
 
 func newWorld(api domain.APIState) *world {
@@ -134,6 +136,12 @@ func (s snapshots) List(ctx context.Context, gw string) ([]domain.Snapshot, erro
 }
 
 func (s snapshots) Take(ctx context.Context, gw string) (domain.Snapshot, error) {
+	s.mu.Lock()
+	block := s.takeBlock
+	s.mu.Unlock()
+	if block != nil {
+		<-block
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++

@@ -160,7 +160,7 @@ func (r *Recoverer) Recover(ctx context.Context, gatewayID string) error {
 	r.mu.Lock()
 	if r.running[gatewayID] {
 		r.mu.Unlock()
-		return nil // this process is on it already
+		return nil // this process is on it already (its ladder, or a snapshot pass of it)
 	}
 	r.running[gatewayID] = true
 	r.mu.Unlock()
@@ -530,12 +530,22 @@ func (r *Recoverer) SnapshotDue(ctx context.Context) error {
 }
 
 func (r *Recoverer) snapshotOne(ctx context.Context, gatewayID string) error {
+	// In this process the lease alone does not exclude a recovery (it is
+	// the same holder's): the running mark does, both ways.
 	r.mu.Lock()
 	busy := r.running[gatewayID]
+	if !busy {
+		r.running[gatewayID] = true
+	}
 	r.mu.Unlock()
 	if busy {
 		return nil
 	}
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, gatewayID)
+		r.mu.Unlock()
+	}()
 	l, ok, err := r.leases.Acquire(ctx, gatewayID)
 	if err != nil {
 		return fmt.Errorf("snapshots of %s: %w", gatewayID, err)

@@ -281,3 +281,58 @@ func TestRefusedISAPIRebootEndsItsStepAtOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestSnapshotPassAndRecoveryExcludeEachOtherInOneProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, domain.APISick, true)
+		g.w.snaps = []domain.Snapshot{{ID: "ami-good", Created: time.Now(), Available: true, Healthy: true}}
+		g.w.fixedBy = domain.RecoveryReplace
+		g.w.dieAfterRun = true // the replacement blocks until cancelled
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- g.r.Recover(ctx, gw) }()
+		synctest.Wait()
+		// The ladder is in its replacement; the gateway looks healthy
+		// through the address already. No snapshot is taken meanwhile.
+		g.w.set(func(w *world) { w.api = domain.APIOK })
+		before := g.w.nextID
+		if err := g.r.SnapshotDue(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if g.w.nextID != before {
+			t.Fatal("a snapshot was taken during a recovery")
+		}
+		cancel()
+		<-done
+	})
+}
+
+func TestRecoveryWaitsForASnapshotPassOfTheGateway(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, domain.APIOK, true)
+		block := make(chan struct{})
+		g.w.takeBlock = block
+		done := make(chan error, 1)
+		go func() { done <- g.r.SnapshotDue(t.Context()) }()
+		synctest.Wait() // the pass is taking the snapshot
+		g.w.set(func(w *world) { w.api = domain.APISick })
+		if err := g.r.Recover(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.rep.started) != 0 {
+			t.Fatalf("a recovery started during the snapshot pass: %v", g.rep.outcomes())
+		}
+		close(block)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// The pass is over: the next call recovers.
+		g.w.set(func(w *world) { w.fixedBy = domain.RecoveryISAPIReboot })
+		if err := g.r.Recover(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		if got := g.rep.outcomes(); !slices.Equal(got, []string{"isapi-reboot=recovered"}) {
+			t.Fatalf("steps %v", got)
+		}
+	})
+}
