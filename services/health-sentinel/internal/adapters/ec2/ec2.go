@@ -152,8 +152,8 @@ func (e *EC2) instance(ctx context.Context, gw string) (types.Instance, types.Ad
 	return in[0], addr, nil
 }
 
-// Status is the gateway's instance and its status checks: not running is
-// a failure; either check impaired is a failure; both ok is fine; anything
+// Status is the gateway's instance and its status checks: pending is no
+// verdict; stopping, stopped or gone is a failure; either check impaired is a failure; both ok is fine; anything
 // else (initializing, insufficient data) is no verdict.
 func (e *EC2) Status(ctx context.Context, gw string) (st recovery.InstanceStatus, err error) {
 	in, addr, err := e.instance(ctx, gw)
@@ -165,7 +165,13 @@ func (e *EC2) Status(ctx context.Context, gw string) (st recovery.InstanceStatus
 	if in.State != nil {
 		state = in.State.Name
 	}
-	if state != types.InstanceStateNameRunning {
+	switch state {
+	case types.InstanceStateNameRunning:
+	case types.InstanceStateNamePending:
+		// Starting (a reboot, a replacement): no verdict yet.
+		st.Detail = fmt.Sprintf("instance %s is pending", st.InstanceID)
+		return st, nil
+	default:
 		st.OK, st.Detail = aws.Bool(false), fmt.Sprintf("instance %s is %s", st.InstanceID, state)
 		return st, nil
 	}

@@ -176,16 +176,16 @@ func (a *API) knock(ctx context.Context, gw string, why error) recovery.Probe {
 	}
 	resp, err := a.plain.Do(req)
 	if err != nil {
-		return recovery.Probe{State: domain.APISilent, Detail: fmt.Sprintf("no answer without credentials either: %v (%v)", redactURL(err), why)}
+		return recovery.Probe{State: domain.APISilent, Detail: fmt.Sprintf("no answer without credentials either: %v (%v)", cause(err), why)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return recovery.Probe{State: domain.APIUnknown, Detail: fmt.Sprintf("the API answers (HTTP %d without credentials) but %v", resp.StatusCode, why)}
 }
 
-// redactURL keeps a net/http error's cause (the URL carries no secret, but
-// is long): only the cause is kept.
-func redactURL(err error) error {
+// cause is a net/http error without the request's URL around it (no
+// secret in it, but long and repeated in every detail).
+func cause(err error) error {
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) {
 		if inner := ue.Unwrap(); inner != nil {
