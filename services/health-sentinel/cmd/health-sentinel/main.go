@@ -1,6 +1,6 @@
-// Command health-sentinel will react to task failures and gateway faults and
-// alert by email (issue 11). Today it only serves /healthz, /readyz and
-// /metrics; see README.md.
+// Command health-sentinel turns task failures and gateway faults into
+// incidents and alert mails, checks every gateway's API and instance, and
+// recovers a sick gateway by itself; see README.md.
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	cfg := service.NewConfig("health-sentinel", "serves /healthz, /readyz and /metrics; consumes nothing yet", ":9104")
+	cfg := service.NewConfig("health-sentinel", "incidents and alert mails from task failures and gateway faults; gateway health checks and recovery", ":9104")
 	settings := wiring.Declare(cfg)
 	os.Exit(service.Main(cfg, func(ctx context.Context, rt *service.Runtime) error {
 		return wiring.Build(ctx, rt, settings())
