@@ -75,7 +75,9 @@ func (s *Sentinel) Check(ctx context.Context, gw string) (bool, error) {
 	if at.IsZero() {
 		at = s.now()
 	}
-	sig := domain.Signal{ID: fmt.Sprintf("check/%s/%d", gw, at.UnixNano()), At: at, Kind: domain.KindGateway, Gateway: gw}
+	// No ID: a check is never redelivered, and its ids would push the
+	// events' out of the incident's memory of signals seen.
+	sig := domain.Signal{At: at, Kind: domain.KindGateway, Gateway: gw}
 	if h.APIState == domain.APIUnknown && (h.InstanceOK == nil || *h.InstanceOK) {
 		// No login was possible (login budget, rejected password): the
 		// check says nothing of the gateway; the credentials incident tells.
