@@ -13,7 +13,7 @@ import (
 
 func client(t *testing.T, sim *gatewaysim.Server) *isapi.Client {
 	t.Helper()
-	c, err := isapi.New(sim.URL(), gatewaysimtest.User, gatewaysimtest.Password, isapi.WithTimeout(300*time.Millisecond))
+	c, err := isapi.New(sim.URL(), gatewaysimtest.User, gatewaysimtest.Password, isapi.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,13 +120,15 @@ func newRecRig(t *testing.T, tweak func(*RecoverySettings)) *recRig {
 	if _, err := c.DeviceInfo(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// Timeouts leave room for a loaded machine: a slow answer must not
+	// read as a silent API.
 	r.s = RecoverySettings{
-		Gateways: []RecoveryGateway{{ID: r.gw, URL: sim.URL()}}, GatewayUser: gatewaysimtest.User, GatewayTimeout: 500 * time.Millisecond,
+		Gateways: []RecoveryGateway{{ID: r.gw, URL: sim.URL()}}, GatewayUser: gatewaysimtest.User, GatewayTimeout: 2 * time.Second,
 		ParameterRoot: r.root, PasswordMaxAge: time.Minute,
 		LeasesTable: res.Tables[LeasesTable], LoginBudgetTable: res.Tables[LoginBudgetTable], LeaseDuration: 30 * time.Second,
 		InstanceID: "sentinel-test",
 		Budget: domain.RecoveryBudget{Window: time.Hour, ISAPIReboots: 1, EC2Reboots: 1, Replacements: 1,
-			StepWaitISAPI: 3 * time.Second, StepWaitEC2: 3 * time.Second, StepWaitReplace: 30 * time.Second},
+			StepWaitISAPI: 5 * time.Second, StepWaitEC2: 5 * time.Second, StepWaitReplace: 30 * time.Second},
 		Snapshots: domain.SnapshotPolicy{RPO: time.Hour, Keep: 2, MaxAge: 24 * time.Hour},
 		EC2Poll:   50 * time.Millisecond, PollInterval: 100 * time.Millisecond,
 	}

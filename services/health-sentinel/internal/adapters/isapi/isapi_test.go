@@ -38,7 +38,7 @@ func newRig(t *testing.T, pw string) *rig {
 	sim := gatewaysimtest.Start(t, gatewaysimtest.WithDevices(1, 1))
 	budget := loginbudget.New(loginbudgettest.NewStore(), "health-sentinel")
 	p := passwords{pw: pw}
-	api := isapi.New(map[string]string{gw: sim.URL()}, p, budget, isapi.Options{User: gatewaysimtest.User, Timeout: 500 * time.Millisecond})
+	api := isapi.New(map[string]string{gw: sim.URL()}, p, budget, isapi.Options{User: gatewaysimtest.User, Timeout: 2 * time.Second})
 	return &rig{sim: sim, budget: budget, api: api, cred: loginbudget.CredentialOf(p.ParameterName(gw), 3)}
 }
 
