@@ -65,7 +65,17 @@ func TestHangEndsWithAReboot(t *testing.T) {
 	sim.Hang()
 	done := make(chan error, 1)
 	slow, _ := isapi.New(sim.URL(), gatewaysimtest.User, gatewaysimtest.Password, isapi.WithTimeout(10*time.Second))
+	key := "GET " + gatewaysim.PathStatus
+	seen := sim.Counters().Requests[key]
 	go func() { _, err := slow.Status(ctx); done <- err }()
+	// Lifted only once the request is held (counted on arrival).
+	for sim.Counters().Requests[key] == seen {
+		select {
+		case err := <-done:
+			t.Fatalf("answered while hung: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	admin(t, sim, "DELETE", "/admin/hang", "", nil)
 	if err := <-done; err != nil {
 		t.Fatalf("a request held by the hang, after Unhang: %v", err)
