@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -311,4 +312,29 @@ func waitQueueEmpty(t *testing.T, e *env, queue string) {
 		}
 		return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 	})
+}
+
+// TestAlertEmailIsSubscribedOnce: ALERT_EMAIL becomes an email
+// subscription of the alert-email topic; a restart adds no second one.
+func TestAlertEmailIsSubscribedOnce(t *testing.T) {
+	e := newEnv(t, func(s *Settings) { s.AlertEmailAddress = "ops@example.com" })
+	stop := e.start()
+	stop()
+	e.start()
+	subs, err := sns.NewFromConfig(e.cfg).ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(e.s.AlertEmail.ARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range subs.Subscriptions {
+		if aws.ToString(s.Protocol) == "email" {
+			n++
+			if aws.ToString(s.Endpoint) != "ops@example.com" {
+				t.Errorf("email subscription to %s", aws.ToString(s.Endpoint))
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d email subscriptions, want 1: %+v", n, subs.Subscriptions)
+	}
 }
