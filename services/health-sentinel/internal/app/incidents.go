@@ -19,6 +19,9 @@ type Config struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Metrics    Metrics
+	// Cameras, when set, names a gateway outage's cameras in its opening
+	// mail (those whose tasks failed are listed anyway).
+	Cameras Cameras
 }
 
 // Incidents turns signals into incidents and incidents into mails.
@@ -209,6 +212,14 @@ func (a *Incidents) send(ctx context.Context, key, kind string) error {
 			}
 		}
 	}
+	var cams []string
+	if kind == domain.MailOpened && a.cfg.Cameras != nil {
+		if cur, _, err := a.store.Get(ctx, key); err == nil && cur.Kind == domain.KindGateway && cur.Gateway != "" {
+			if cams, err = a.cfg.Cameras.Of(ctx, cur.Gateway); err != nil {
+				a.log.WarnContext(ctx, "the gateway's cameras are not known", "gateway", cur.Gateway, "err", err)
+			}
+		}
+	}
 	mine := false
 	claimed, err := a.update(ctx, key, func(cur domain.Incident) (domain.Incident, bool) {
 		mine = false
@@ -219,6 +230,9 @@ func (a *Incidents) send(ctx context.Context, key, kind string) error {
 		m.State, mine = domain.MailClaimed, true
 		if missed != "" && cur.Missed == "" {
 			cur.Missed = missed
+		}
+		for _, c := range cams {
+			cur.AddCamera(c)
 		}
 		return cur, true
 	})

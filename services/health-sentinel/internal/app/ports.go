@@ -38,6 +38,12 @@ type Footage interface {
 	Missed(ctx context.Context, gateway string, cameras []string, from, to time.Time) (string, error)
 }
 
+// Cameras names a gateway's cameras (adapters/dynamodb, the
+// device-watcher's deviceMediaURL table), for its outage's mails.
+type Cameras interface {
+	Of(ctx context.Context, gateway string) ([]string, error)
+}
+
 // EventPublisher publishes events (GatewayRecovered).
 type EventPublisher interface {
 	Publish(ctx context.Context, ev proto.Message) error

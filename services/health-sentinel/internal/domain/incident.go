@@ -215,6 +215,9 @@ func (i *Incident) AddStep(s Step) {
 	}
 }
 
+// AddCamera lists a camera the incident affects.
+func (i *Incident) AddCamera(dev string) { i.addCamera(dev) }
+
 func (i *Incident) addCamera(dev string) {
 	if dev == "" || slices.Contains(i.Cameras, dev) || len(i.Cameras) >= maxCameras {
 		return

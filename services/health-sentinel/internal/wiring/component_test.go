@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -39,6 +41,15 @@ func TestGatewayOutageIsOneIncidentAndOneMail(t *testing.T) {
 		return rep.StepFinished(ctx, gw, st)
 	}
 	e.start()
+	// The device-watcher knows six cameras of gw-1; five of them fail.
+	db := dynamodb.NewFromConfig(e.cfg)
+	for i := 1; i <= 6; i++ {
+		if _, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.s.DeviceMediaURLTable), Item: map[string]ddbtypes.AttributeValue{
+			"device_index": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("cam%d", i)}, "channel": &ddbtypes.AttributeValueMemberN{Value: "1"},
+			"gateway_id": &ddbtypes.AttributeValueMemberS{Value: "gw-1"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	down := time.Now().UTC()
 	e.publish(&eventsv1.GatewayUnreachable{Meta: meta("u1", down), GatewayId: "gw-1", Reason: "ISAPI timeout", Since: timestamppb.New(down)})
@@ -50,7 +61,7 @@ func TestGatewayOutageIsOneIncidentAndOneMail(t *testing.T) {
 	if len(first) != 1 || !strings.Contains(first[0].Subject, "gw-1") || !strings.Contains(first[0].Subject, "API does not answer") {
 		t.Fatalf("first mail: %q", subjects(first))
 	}
-	for _, want := range []string{"Since:", "What mediagw did:", "What to do:", "mediagw-ctl incidents --key gateway/gw-1"} {
+	for _, want := range []string{"Since:", "Cameras:      cam1, cam2, cam3, cam4, cam5, cam6 (6)", "What mediagw did:", "What to do:", "mediagw-ctl incidents --key gateway/gw-1"} {
 		if !strings.Contains(first[0].Body, want) {
 			t.Errorf("opening mail lacks %q:\n%s", want, first[0].Body)
 		}
@@ -75,8 +86,8 @@ func TestGatewayOutageIsOneIncidentAndOneMail(t *testing.T) {
 		})
 	}
 	gw := e.incident("gateway/gw-1")
-	if len(gw.Cameras) != 5 {
-		t.Errorf("gateway incident lists cameras %v, want 5", gw.Cameras)
+	if len(gw.Cameras) != 6 {
+		t.Errorf("gateway incident lists cameras %v, want 6", gw.Cameras)
 	}
 
 	// cam1 channel 1 recorded one minute of the three the outage lasted.
@@ -93,7 +104,7 @@ func TestGatewayOutageIsOneIncidentAndOneMail(t *testing.T) {
 	if len(resolved) != 1 || !strings.Contains(resolved[0].Subject, "RESOLVED gateway gw-1") || !strings.Contains(resolved[0].Subject, "after 3m0s") {
 		t.Fatalf("resolved mail: %q", subjects(resolved))
 	}
-	for _, want := range []string{"Duration:     3m0s", "Footage missed: 2m0s in total over 1 channels (cam1/1 2m0s)", "isapi-reboot (attempt 1)", "cam1, cam2, cam3, cam4, cam5 (5)"} {
+	for _, want := range []string{"Duration:     3m0s", "Footage missed: 2m0s in total over 1 channels (cam1/1 2m0s)", "isapi-reboot (attempt 1)", "cam1, cam2, cam3, cam4, cam5, cam6 (6)"} {
 		if !strings.Contains(resolved[0].Body, want) {
 			t.Errorf("resolved mail lacks %q:\n%s", want, resolved[0].Body)
 		}

@@ -72,7 +72,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 		Events: queue(EventsQueue), TaskState: queue(TaskStateQueue), QueueWaitTime: time.Second,
 		AlertEmail:     &service.Topic{Name: AlertEmailTopic, ARN: res.Topics[AlertEmailTopic]},
 		GatewayEvents:  &service.Topic{Name: GatewayEventsTopic, ARN: res.Topics[GatewayEventsTopic]},
-		IncidentsTable: res.Tables[IncidentsTable], RecordingsBucket: res.Buckets[RecordingsBucket], KeyPrefix: "recordings",
+		IncidentsTable: res.Tables[IncidentsTable], DeviceMediaURLTable: res.Tables["deviceMediaURL"], RecordingsBucket: res.Buckets[RecordingsBucket], KeyPrefix: "recordings",
 		Policy: p, MailLimit: 10, MailWindow: time.Hour, FlushInterval: 100 * time.Millisecond,
 		// Checks run when a test asks (GatewayUnreachable, or checkAll).
 		HealthCheckInterval: time.Hour, SnapshotPassInterval: time.Hour,

@@ -47,8 +47,10 @@ type Settings struct {
 
 	AlertEmail, GatewayEvents *service.Topic
 	IncidentsTable            string
-	RecordingsBucket          string
-	KeyPrefix                 string
+	// DeviceMediaURLTable is the device-watcher's table: a gateway's cameras.
+	DeviceMediaURLTable string
+	RecordingsBucket    string
+	KeyPrefix           string
 	// AlertEmailAddress (ALERT_EMAIL) is subscribed to the alert-email topic at start.
 	AlertEmailAddress string
 
@@ -76,6 +78,7 @@ func Declare(c *service.Config) func() Settings {
 	mailTopic := c.Topic(AlertEmailTopic)
 	gwTopic := c.Topic(GatewayEventsTopic)
 	table := c.Table(IncidentsTable)
+	cams := c.Table("deviceMediaURL")
 	bucket := c.Bucket(RecordingsBucket)
 	prefix := c.String("RECORDINGS_KEY_PREFIX", "recordings", "S3 key prefix of the segments (to count the footage missed)")
 	email := c.String("ALERT_EMAIL", "", "address subscribed to the alert mails (SNS email subscription, confirmed by a link SNS mails); empty: none")
@@ -122,7 +125,7 @@ func Declare(c *service.Config) func() Settings {
 	return func() Settings {
 		return Settings{
 			Events: events, TaskState: states, QueueWaitTime: *wait,
-			AlertEmail: mailTopic, GatewayEvents: gwTopic, IncidentsTable: *table, RecordingsBucket: *bucket, KeyPrefix: *prefix,
+			AlertEmail: mailTopic, GatewayEvents: gwTopic, IncidentsTable: *table, DeviceMediaURLTable: *cams, RecordingsBucket: *bucket, KeyPrefix: *prefix,
 			AlertEmailAddress: *email,
 			Policy: domain.Policy{Hold: map[domain.Kind]time.Duration{domain.KindCamera: *camHold, domain.KindConfig: *cfgHold},
 				Stable: *stable, AlertQuiet: *quiet, Settle: *settle},
@@ -150,6 +153,9 @@ func (s Settings) Validate() error {
 	}
 	if s.IncidentsTable == "" {
 		bad(topology.EnvName(IncidentsTable, "TABLE"), "required")
+	}
+	if s.DeviceMediaURLTable == "" {
+		bad(topology.EnvName("deviceMediaURL", "TABLE"), "required")
 	}
 	if s.MailLimit < 1 || s.MailWindow <= 0 || s.FlushInterval <= 0 || s.HealthCheckInterval <= 0 || s.SnapshotPassInterval <= 0 ||
 		s.Policy.Stable <= 0 || s.Policy.AlertQuiet <= 0 {
@@ -213,11 +219,12 @@ func build(ctx context.Context, rt *service.Runtime, s Settings, o options) (*bu
 	if now == nil {
 		now = time.Now
 	}
-	incidents := app.NewIncidents(ddbadapter.NewStore(dynamodb.NewFromConfig(cfg), s.IncidentsTable), mailer,
+	db := dynamodb.NewFromConfig(cfg)
+	incidents := app.NewIncidents(ddbadapter.NewStore(db, s.IncidentsTable), mailer,
 		// An emulator serves buckets by path, not by host name.
 		s3adapter.NewFootage(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = o.BaseEndpoint != nil }), s.RecordingsBucket, s.KeyPrefix), app.Config{
 			Policy: s.Policy, MailLimit: s.MailLimit, MailWindow: s.MailWindow, Now: now,
-			Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics),
+			Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics), Cameras: ddbadapter.NewCameras(db, s.DeviceMediaURLTable),
 		})
 	sentinel := app.NewSentinel(ctx, incidents, messaging.TopicPublisher(rt, s.GatewayEvents), now, rt.Logger)
 	newRecoverer := o.recoverer
