@@ -98,7 +98,7 @@ func newRecRig(t *testing.T, tweak func(*RecoverySettings)) *recRig {
 	cfg := awstest.Config(t)
 	res, err := provision.Apply(t.Context(), cfg, topology.Default(), provision.Options{Prefix: awstest.Name("hsr") + "-", Only: []string{"tables"}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("provision: %v", err)
 	}
 	sim := gatewaysimtest.Start(t, gatewaysimtest.WithAdmin(), gatewaysimtest.WithDevices(2, 1))
 	r := &recRig{t: t, cfg: cfg, sim: sim, gw: awstest.Name("gw"), rep: &recReporter{}, root: "/" + awstest.Name("root")}
@@ -109,7 +109,7 @@ func newRecRig(t *testing.T, tweak func(*RecoverySettings)) *recRig {
 	out, err := ssmc.PutParameter(t.Context(), &awsssm.PutParameterInput{Name: aws.String(param), Value: aws.String(gatewaysimtest.Password),
 		Type: ssmtypes.ParameterTypeSecureString})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("put the password parameter: %v", err)
 	}
 	budget := loginbudget.New(lbddb.New(awsddb.NewFromConfig(cfg), res.Tables[LoginBudgetTable]), "configurator")
 	c, err := hik.New(sim.URL(), gatewaysimtest.User, gatewaysimtest.Password,
@@ -118,7 +118,7 @@ func newRecRig(t *testing.T, tweak func(*RecoverySettings)) *recRig {
 		t.Fatal(err)
 	}
 	if _, err := c.DeviceInfo(t.Context()); err != nil {
-		t.Fatal(err)
+		t.Fatalf("log in as the configurator does: %v", err)
 	}
 	// Timeouts leave room for a loaded machine: a slow answer must not
 	// read as a silent API.
@@ -138,7 +138,7 @@ func newRecRig(t *testing.T, tweak func(*RecoverySettings)) *recRig {
 	rt := service.NewRuntime("health-sentinel", slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), cfg)
 	r.rec, err = buildRecovery(t.Context(), rt, r.s, r.rep)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("buildRecovery: %v", err)
 	}
 	return r
 }
