@@ -76,6 +76,33 @@ func TestResolveOwesOneResolvedMailOnlyAfterTheOpeningMail(t *testing.T) {
 	}
 }
 
+// The recovery step that brought the gateway back is told just after
+// GatewayReachable resolved the outage (seen end to end): it is recorded in
+// that incident, which keeps its resolved mail, and opens no new one.
+func TestNoteAfterResolutionJoinsTheResolvedIncident(t *testing.T) {
+	p := DefaultPolicy()
+	g, _ := Apply(Incident{}, down("e1", at0), at0, p)
+	g.Mail(MailOpened).State = MailSent
+	g, _ = Apply(g, up("e2", at0.Add(30*time.Second)), at0.Add(30*time.Second), p)
+	step := Signal{ID: "s1", At: at0.Add(31 * time.Second), Kind: KindGateway, Gateway: "gw-1", Action: Note,
+		Step: &Step{At: at0.Add(31 * time.Second), What: "ec2-reboot (attempt 1)", Outcome: "recovered"}}
+	g2, changed := Apply(g, step, at0.Add(31*time.Second), p)
+	if !changed || g2.Open() || g2.ID != g.ID || len(g2.History) != 0 {
+		t.Fatalf("a note after the resolution opened an incident: %+v", g2)
+	}
+	if len(g2.Steps) != 1 || g2.Steps[0].What != "ec2-reboot (attempt 1)" {
+		t.Fatalf("steps %+v", g2.Steps)
+	}
+	if due := g2.DueMails(at0.Add(5 * time.Minute)); len(due) != 1 || due[0] != MailResolved {
+		t.Fatalf("due mails %v, want the resolved mail", due)
+	}
+	// A key without any incident still gets one from a note.
+	n, _ := Apply(Incident{}, step, at0, p)
+	if !n.Open() {
+		t.Fatalf("a note on a new key: %+v", n)
+	}
+}
+
 func TestRenderSubjectAndBody(t *testing.T) {
 	inc, _ := Apply(Incident{}, Signal{ID: "x", At: at0, Kind: KindGateway, Gateway: strings.Repeat("g", 120), Action: Raise,
 		Title: "API does not answer", Camera: "d1"}, at0, DefaultPolicy())

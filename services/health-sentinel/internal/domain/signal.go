@@ -17,7 +17,8 @@ const (
 	// for Policy.Stable without failing).
 	Running
 	// Note: something mediagw did (a recovery step); recorded in the open
-	// incident, opening one if there is none.
+	// incident, else in the key's last (resolved) one; it opens one only
+	// on a key that never had an incident.
 	Note
 	// GaveUp: automatic recovery stopped; people must act (its own mail).
 	GaveUp
@@ -105,6 +106,18 @@ func Apply(cur Incident, s Signal, now time.Time, p Policy) (Incident, bool) {
 		if !n.Open() {
 			if late && s.Action == Raise {
 				return n, true // the key cleared after this happened
+			}
+			if s.Action == Note && n.State == StateResolved {
+				// What mediagw did, told after the incident resolved (the
+				// recovery step that brought the gateway back ends just
+				// after GatewayReachable resolved it): it belongs to that
+				// incident. Opening a new one would mail an outage that is
+				// over and drop the resolved mail still owed.
+				n.addCamera(s.Camera)
+				if s.Step != nil {
+					n.AddStep(*s.Step)
+				}
+				return n, true
 			}
 			n.open(s, now, p)
 		}
