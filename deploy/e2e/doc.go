@@ -34,6 +34,28 @@
 // With MEDIAGW_TEST_AWS=localstack (`make test-localstack`) it runs on
 // LocalStack, DynamoDB and ECS on moto (testsupport/awstest).
 //
+// TestGatewayRecoveryHang and TestGatewayRecoverySick (issue 11) start the
+// same system plus the health-sentinel (startSystem with withSentinel),
+// which recovers the simulated machine through the simulator's admin API
+// (GATEWAY_SIM_ADMIN_URL, as `make run` does; a 5 s reboot) with its
+// detection at the defaults (20 s health check, 10 s timeouts), and read
+// every alert mail from the mediagw-alert-mail queue from the start. Hang:
+// POST /admin/hang → one "API does not answer" mail → one machine reboot
+// (the EC2-reboot rung; no ISAPI reboot) → every camera has a segment in
+// S3 started after the gateway came back → one RESOLVED mail. Sick: the
+// device status the health check reads answers 500 (POST /admin/faults;
+// the test lifts the fault while the gateway is down for its reboot, the
+// reboot's cure) → one "API answers with errors" mail → one reboot, asked
+// through ISAPI (the simulator's counters) → cameras recording again → one
+// RESOLVED mail. Both check: exactly these two mails, the gateway's
+// incident (mediagw-incidents) resolved with both mails sent and its one
+// rung recorded as recovered, no other incident, one GatewayRecovered (the
+// same machine before and after) in the configurator's queue, no failed
+// login in the simulator's ledger, no secret in logs or processes. They
+// log the times the issue's floors are about (a "MEASURED" line: fault →
+// first mail, → gateway back, → every camera recording again) without
+// asserting them. About 100 s and 60 s.
+//
 // TestComposeOnLocalStack (issue 13) runs docker-compose.yml on the host,
 // without Docker: a private LocalStack serving what compose asks of it
 // (DynamoDB, which LocalStack cannot run outside its container, on a

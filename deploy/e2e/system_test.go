@@ -50,23 +50,57 @@ type system struct {
 	watcher  *process
 	tm       *process
 	tmHTTP   string // http://host:port of the task-manager's /metrics
+	// sentinel and its mails (withSentinel only).
+	sentinel     *process
+	sentinelHTTP string
+	mails        *mailbox
 
 	// s3Switch stands between the recorders and the emulator's S3.
 	s3Switch *tcpSwitch
 
-	ddb *dynamodb.Client
-	rec recordings
+	awsCfg aws.Config
+	ddb    *dynamodb.Client
+	rec    recordings
 	// redeliver delivers every device event to the task-manager a second time.
 	redeliver *redeliverer
 }
 
+// systemOption adds to what startSystem starts.
+type systemOption func(*systemConfig)
+
+type systemConfig struct {
+	sentinel bool
+}
+
+// Timings of the simulated machine and the health-sentinel (withSentinel).
+// The detection is left at its defaults (HEALTH_CHECK_INTERVAL 20 s,
+// GATEWAY_TIMEOUT 10 s, the device-watcher's UNREACHABLE_AFTER 10 s), so
+// the times measured are those of a deployment; only what follows the
+// recovery is shortened.
+const (
+	rebootDowntime     = 5 * time.Second  // a reboot of the simulated machine (as `make run`'s)
+	resolvedMailSettle = 10 * time.Second // RESOLVED_MAIL_SETTLE (45 s by default)
+)
+
+// withSentinel also starts the health-sentinel, looking after the gateway
+// and recovering it through the simulator's admin API
+// (GATEWAY_SIM_ADMIN_URL, as in `make run`), and reads its alert mails
+// from the mediagw-alert-mail queue (system.mails).
+func withSentinel() systemOption { return func(c *systemConfig) { c.sentinel = true } }
+
 // startSystem builds the binaries, provisions a private topology and starts
 // the gateway simulator, the device-watcher and the task-manager (local
-// launcher), each on free loopback ports. No configurator: the simulator
-// starts with the gateway's desired password (the SSM Password parameter),
-// which is what the configurator would have set, and the gateway has no
-// BootstrapPassword parameter.
-func startSystem(t *testing.T) *system {
+// launcher), each on free loopback ports, and with withSentinel the
+// health-sentinel. No configurator: the simulator starts with the gateway's
+// desired password (the SSM Password parameter), which is what the
+// configurator would have set, and the gateway has no BootstrapPassword
+// parameter (a reboot of the simulated machine keeps its settings, so
+// nothing needs the GatewayRecovered the sentinel publishes either).
+func startSystem(t *testing.T, opts ...systemOption) *system {
+	var conf systemConfig
+	for _, o := range opts {
+		o(&conf)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s := &system{work: t.TempDir()}
@@ -77,9 +111,12 @@ func startSystem(t *testing.T) *system {
 	printLogsOnFailure(t, s.logDir)
 
 	begin := time.Now()
-	s.bins = buildBinaries(t, filepath.Join(s.work, "bin"),
-		"services/gateway-sim/cmd/gateway-sim", "services/device-watcher/cmd/device-watcher",
-		"services/task-manager/cmd/task-manager", "services/recorder/cmd/recorder")
+	pkgs := []string{"services/gateway-sim/cmd/gateway-sim", "services/device-watcher/cmd/device-watcher",
+		"services/task-manager/cmd/task-manager", "services/recorder/cmd/recorder"}
+	if conf.sentinel {
+		pkgs = append(pkgs, "services/health-sentinel/cmd/health-sentinel")
+	}
+	s.bins = buildBinaries(t, filepath.Join(s.work, "bin"), pkgs...)
 	t.Logf("binaries built in %s", time.Since(begin).Round(100*time.Millisecond))
 
 	endpoint := awstest.Endpoint(t)
@@ -90,6 +127,7 @@ func startSystem(t *testing.T) *system {
 	}
 	s.res = res
 	s.bucket = res.Buckets["mediagw-recordings"]
+	s.awsCfg = cfg
 	s.ddb = dynamodb.NewFromConfig(cfg)
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = true
@@ -165,11 +203,15 @@ func startSystem(t *testing.T) *system {
 		mediaDir = filepath.Join(c, "mediagw", "gatewaysim-media") // the simulator's default: rendered once per machine
 	}
 	s.simAdmin = "http://" + simAdmin
-	s.sim = startProcess(t, "gateway-sim", s.bins["gateway-sim"], []string{
+	simArgs := []string{
 		"--http-addr", simHTTP, "--rtsp-addr", simRTSP, "--admin-addr", simAdmin,
 		"--devices", fmt.Sprint(cameras), "--channels", "1", "--device-seed", awstest.Name("e2e"),
 		"--admin-password-file", pwFile, "--media-dir", mediaDir,
-	}, with(), s.logDir, 15*time.Second)
+	}
+	if conf.sentinel {
+		simArgs = append(simArgs, "--reboot-downtime", rebootDowntime.String())
+	}
+	s.sim = startProcess(t, "gateway-sim", s.bins["gateway-sim"], simArgs, with(), s.logDir, 15*time.Second)
 	waitHTTP(t, s.sim, s.simAdmin+"/admin/healthz", 2*time.Minute)
 
 	watcherHTTP := freeAddr(t)
@@ -188,8 +230,24 @@ func startSystem(t *testing.T) *system {
 		"AWS_ENDPOINT_URL_S3=http://"+s.s3Switch.Addr(),
 	), s.logDir, 30*time.Second)
 
+	if conf.sentinel {
+		// The mails are read from the start: any mail the system sends counts.
+		s.mails = startMailbox(t, cfg, res.Queues["mediagw-alert-mail"].URL)
+		sentinelHTTP := freeAddr(t)
+		s.sentinelHTTP = "http://" + sentinelHTTP
+		s.sentinel = startProcess(t, "health-sentinel", s.bins["health-sentinel"], nil, with(
+			"HTTP_ADDR="+sentinelHTTP, "GATEWAYS="+gatewayID+"=http://"+simHTTP,
+			"GATEWAY_SIM_ADMIN_URL="+s.simAdmin, "INSTANCE_ID=e2e-sentinel",
+			"RECORDINGS_KEY_PREFIX="+keyPrefix, "RESOLVED_MAIL_SETTLE="+resolvedMailSettle.String(),
+			"RECOVERY_POLL_INTERVAL=2s", "QUEUE_WAIT_TIME=2s", "SHUTDOWN_GRACE=5s",
+		), s.logDir, 20*time.Second)
+	}
+
 	waitHTTP(t, s.watcher, "http://"+watcherHTTP+"/readyz", time.Minute)
 	waitHTTP(t, s.tm, s.tmHTTP+"/readyz", time.Minute)
+	if s.sentinel != nil {
+		waitHTTP(t, s.sentinel, s.sentinelHTTP+"/readyz", time.Minute)
+	}
 	t.Logf("system up in %s (simulator ISAPI %s, RTSP %s)", time.Since(begin).Round(100*time.Millisecond), simHTTP, simRTSP)
 	return s
 }
@@ -222,24 +280,35 @@ func (s *system) deleteDevice(t *testing.T, dev string) {
 
 func (s *system) admin(t *testing.T, method, path, body string, wantStatus int, out any) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.simAdmin+path, strings.NewReader(body))
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.adminDo(ctx, method, path, body, wantStatus, out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// adminDo is admin for goroutines other than the test's: it returns what
+// went wrong.
+func (s *system) adminDo(ctx context.Context, method, path, body string, wantStatus int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, s.simAdmin+path, strings.NewReader(body))
+	if err != nil {
+		return err
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		t.Fatalf("simulator admin %s %s: %v", method, path, err)
+		return fmt.Errorf("simulator admin %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != wantStatus {
-		t.Fatalf("simulator admin %s %s: %d %s", method, path, resp.StatusCode, b)
+		return fmt.Errorf("simulator admin %s %s: %d %s", method, path, resp.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("simulator admin %s %s: %v: %s", method, path, err, b)
+			return fmt.Errorf("simulator admin %s %s: %w: %s", method, path, err, b)
 		}
 	}
+	return nil
 }
 
 // ipCamera is the part of an ip-camera row the test looks at.
@@ -319,6 +388,9 @@ func (s *system) checkNoSecretInProcesses(t *testing.T) {
 		children[p.ppid] = append(children[p.ppid], p.pid)
 	}
 	todo := []int{s.sim.cmd.Process.Pid, s.watcher.cmd.Process.Pid, s.tm.cmd.Process.Pid}
+	if s.sentinel != nil {
+		todo = append(todo, s.sentinel.cmd.Process.Pid)
+	}
 	seen := 0
 	for len(todo) > 0 {
 		pid := todo[0]
