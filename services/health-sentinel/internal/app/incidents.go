@@ -67,6 +67,9 @@ func (a *Incidents) Signal(ctx context.Context, s domain.Signal) error {
 	switch {
 	case !changed:
 		a.cfg.Metrics.SignalIgnored("duplicate")
+	case inc.Open() && !before.Open() && before.ID == inc.ID:
+		// Failed again before its resolved mail went out: not a new incident.
+		a.log.InfoContext(ctx, "incident reopened", "incident", inc.ID, "title", inc.Title, "detail", inc.Detail)
 	case inc.Open() && (!before.Open() || before.ID != inc.ID):
 		a.cfg.Metrics.IncidentOpened(string(s.Kind))
 		a.log.InfoContext(ctx, "incident opened", "incident", inc.ID, "title", inc.Title, "detail", inc.Detail)
@@ -183,15 +186,27 @@ func (a *Incidents) mergeIntoGateway(ctx context.Context, cam domain.Incident) (
 	}); err != nil {
 		return false, err
 	}
+	merged := false
 	_, err = a.update(ctx, cam.Key, func(cur domain.Incident) (domain.Incident, bool) {
-		if !cur.Open() {
+		merged = false
+		// Only while its opening mail is still held: one that went out
+		// (another deliverer, meanwhile) is owed its resolved mail.
+		if m := cur.Mail(domain.MailOpened); !cur.Open() || cur.ID != cam.ID || m == nil || m.State != domain.MailPending {
 			return cur, false
 		}
 		cur.Resolve(now, "part of the gateway outage "+gw.ID, gw.ID, now)
+		merged = true
 		return cur, true
 	})
-	a.log.InfoContext(ctx, "camera incident merged into its gateway's outage", "incident", cam.ID, "into", gw.ID)
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	if merged {
+		a.log.InfoContext(ctx, "camera incident merged into its gateway's outage", "incident", cam.ID, "into", gw.ID)
+	}
+	// Not merged: the camera incident changed meanwhile; its claim (in
+	// send) decides what is still owed.
+	return merged, nil
 }
 
 // send claims, sends and confirms one mail of key's incident.
@@ -242,15 +257,20 @@ func (a *Incidents) send(ctx context.Context, key, kind string) error {
 	if !mine {
 		return nil // another deliverer has it, or it is no longer owed
 	}
+	// From the claim on, the mail is settled (sent, held, or put back to
+	// pending) even when ctx ends (a shutdown): a mail left claimed is
+	// never sent, and one published but put back would go out twice.
 	msg := domain.Render(kind, claimed, now)
-	admitted, err := a.admit(ctx, claimed, kind, now)
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	admitted, err := a.admit(sendCtx, claimed, kind, now)
 	if err != nil {
-		return a.release(ctx, key, kind, err)
+		return a.release(ctx, claimed, kind, err)
 	}
 	final := domain.MailDigested
 	if admitted {
-		if err := a.mailer.Send(ctx, msg); err != nil {
-			return a.release(ctx, key, kind, fmt.Errorf("send %s mail of %s: %w", kind, claimed.ID, err))
+		if err := a.mailer.Send(sendCtx, msg); err != nil {
+			return a.release(ctx, claimed, kind, fmt.Errorf("send %s mail of %s: %w", kind, claimed.ID, err))
 		}
 		final = domain.MailSent
 		a.cfg.Metrics.MailSent(kind)
@@ -259,9 +279,11 @@ func (a *Incidents) send(ctx context.Context, key, kind string) error {
 		a.cfg.Metrics.MailHeld(kind)
 		a.log.InfoContext(ctx, "mail held for the digest (storm limit)", "incident", claimed.ID, "kind", kind)
 	}
-	_, err = a.update(ctx, key, func(cur domain.Incident) (domain.Incident, bool) {
+	markCtx, cancelMark := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancelMark()
+	_, err = a.update(markCtx, key, func(cur domain.Incident) (domain.Incident, bool) {
 		m := cur.Mail(kind)
-		if m == nil || m.State != domain.MailClaimed {
+		if m == nil || m.State != domain.MailClaimed || cur.ID != claimed.ID {
 			return cur, false
 		}
 		m.State, m.SentAt = final, now
@@ -274,17 +296,31 @@ func (a *Incidents) send(ctx context.Context, key, kind string) error {
 	return nil
 }
 
+// settleTimeout bounds each part of settling a claimed mail (the storm
+// count and publish; marking it sent; putting it back to pending), which
+// runs on when the caller's context has ended.
+const settleTimeout = 10 * time.Second
+
 // release puts a claimed mail back to pending after a failed send, so
 // that the next delivery (the event's redelivery or the flush) sends it.
-func (a *Incidents) release(ctx context.Context, key, kind string, cause error) error {
-	_, err := a.update(ctx, key, func(cur domain.Incident) (domain.Incident, bool) {
+func (a *Incidents) release(ctx context.Context, claimed domain.Incident, kind string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	back := false
+	_, err := a.update(ctx, claimed.Key, func(cur domain.Incident) (domain.Incident, bool) {
+		back = false
 		m := cur.Mail(kind)
-		if m == nil || m.State != domain.MailClaimed {
+		if m == nil || m.State != domain.MailClaimed || cur.ID != claimed.ID {
 			return cur, false
 		}
-		m.State = domain.MailPending
+		m.State, back = domain.MailPending, true
 		return cur, true
 	})
+	if err == nil && !back {
+		// The key's incident was replaced while the mail was out (a claimed
+		// mail is gone out as far as the rules know): it cannot be owed again.
+		a.log.ErrorContext(ctx, "mail not sent and its incident replaced meanwhile; it is lost", "incident", claimed.ID, "kind", kind, "err", cause)
+	}
 	return errors.Join(cause, err)
 }
 

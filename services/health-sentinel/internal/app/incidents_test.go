@@ -25,7 +25,10 @@ func newMemStore() *memStore {
 	return &memStore{incs: map[string][]byte{}, vers: map[string]int64{}, storms: map[string]domain.Storm{}}
 }
 
-func (m *memStore) Get(_ context.Context, key string) (domain.Incident, bool, error) {
+func (m *memStore) Get(ctx context.Context, key string) (domain.Incident, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Incident{}, false, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var inc domain.Incident
@@ -40,7 +43,10 @@ func (m *memStore) Get(_ context.Context, key string) (domain.Incident, bool, er
 	return inc, true, nil
 }
 
-func (m *memStore) Put(_ context.Context, inc domain.Incident) (domain.Incident, error) {
+func (m *memStore) Put(ctx context.Context, inc domain.Incident) (domain.Incident, error) {
+	if err := ctx.Err(); err != nil {
+		return inc, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.vers[inc.Key] != inc.Version {
@@ -100,14 +106,22 @@ func (m *memStore) PutStorm(_ context.Context, s domain.Storm) (domain.Storm, er
 	return s, nil
 }
 
-// memMailer records mails; fail makes the next sends fail.
+// memMailer records mails; fail makes the next sends fail; before, when
+// set, runs before each send (a shutdown arriving mid-publish).
 type memMailer struct {
-	mu   sync.Mutex
-	sent []domain.Message
-	fail int
+	mu     sync.Mutex
+	sent   []domain.Message
+	fail   int
+	before func()
 }
 
-func (m *memMailer) Send(_ context.Context, msg domain.Message) error {
+func (m *memMailer) Send(ctx context.Context, msg domain.Message) error {
+	if m.before != nil {
+		m.before()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail > 0 {

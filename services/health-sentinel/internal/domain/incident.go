@@ -195,6 +195,13 @@ func (i *Incident) openMailGone() bool {
 	return m != nil && (m.State == MailSent || m.State == MailClaimed || m.State == MailDigested)
 }
 
+// owesResolvedMail says the incident resolved and its resolved mail has
+// not gone out yet (pending: claimed, sent or digested ones have).
+func (i *Incident) owesResolvedMail() bool {
+	m := i.Mail(MailResolved)
+	return i.State == StateResolved && m != nil && m.State == MailPending
+}
+
 func (i *Incident) seen(id string) bool { return id != "" && slices.Contains(i.Seen, id) }
 
 func (i *Incident) remember(id string) {

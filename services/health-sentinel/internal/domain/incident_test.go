@@ -69,7 +69,9 @@ func TestResolveOwesOneResolvedMailOnlyAfterTheOpeningMail(t *testing.T) {
 	if d := g2.Duration(at0.Add(time.Hour)); d != 3*time.Minute {
 		t.Fatalf("duration %v", d)
 	}
-	// Reopening keeps the old one in history and owes a new opening mail.
+	// A failure after the resolved mail went out is a new incident: the old
+	// one goes to history, a new opening mail is owed.
+	g2.Mail(MailResolved).State = MailSent
 	g3, _ := Apply(g2, down("e4", at0.Add(10*time.Minute)), at0.Add(10*time.Minute), p)
 	if !g3.Open() || len(g3.History) != 1 || g3.Mail(MailOpened).State != MailPending || g3.Mail(MailResolved) != nil {
 		t.Fatalf("reopened: %+v", g3)

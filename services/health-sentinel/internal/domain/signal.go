@@ -119,7 +119,15 @@ func Apply(cur Incident, s Signal, now time.Time, p Policy) (Incident, bool) {
 				}
 				return n, true
 			}
-			n.open(s, now, p)
+			if n.owesResolvedMail() {
+				// Failed again before its resolved mail went out (within
+				// the settle time): the same incident continues. A new one
+				// would mail a second opening and drop the resolved mail
+				// owed; this way the one resolved mail covers it all.
+				n.reopen(s)
+			} else {
+				n.open(s, now, p)
+			}
 		}
 		n.confirm(s, now, p)
 		if s.Action == GaveUp {
@@ -164,6 +172,19 @@ func (i *Incident) open(s Signal, now time.Time, p Policy) {
 		hold = 0
 	}
 	i.addMail(MailOpened, now.Add(hold))
+}
+
+// reopen continues a resolved incident whose resolved mail is still owed:
+// that mail is withdrawn (the next resolution owes it again, with the
+// whole duration), the opening mail is not owed again.
+func (i *Incident) reopen(s Signal) {
+	i.Mails = slices.DeleteFunc(i.Mails, func(m Mail) bool { return m.Kind == MailResolved && m.State == MailPending })
+	i.AddStep(Step{At: s.At, What: "failed again at " + s.At.UTC().Format("15:04:05") + ", " +
+		round(s.At.Sub(i.Resolved)).String() + " after it cleared (" + orDash(i.ClearedBy) + "): the same incident continues"})
+	i.State, i.Resolved, i.ClearedBy, i.Missed = StateOpen, time.Time{}, "", ""
+	if s.Title != "" {
+		i.Title = s.Title
+	}
 }
 
 // confirm records what s adds to the open incident.
@@ -213,13 +234,14 @@ func (i *Incident) resolve(at time.Time, by string, mailAt time.Time) {
 
 // Resolve resolves an open incident without a clearing event (auto-resolve,
 // or merged into a gateway incident when mergedInto is set); a resolved
-// mail is due at mailAt.
+// mail is due at mailAt. An incident whose opening mail went out is never
+// merged silently: it resolves and owes its resolved mail.
 func (i *Incident) Resolve(at time.Time, by, mergedInto string, mailAt time.Time) {
 	if !i.Open() {
 		return
 	}
-	i.MergedInto = mergedInto
-	if mergedInto != "" {
+	if mergedInto != "" && !i.openMailGone() {
+		i.MergedInto = mergedInto
 		i.State, i.Resolved, i.ClearedBy = StateResolved, at, by
 		i.cancelPending() // the gateway incident's mails tell it
 		return
