@@ -24,16 +24,21 @@ type Sentinel struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex
-	running map[string]bool // gateways whose recovery runs
-	wg      sync.WaitGroup
-	ctx     context.Context // the runtime's: recoveries outlive the handler that started them
+	running map[string]bool // gateways whose check or recovery runs
+	// again: gateways asked to be checked while theirs ran; the running
+	// one checks again when it ends, instead of the ask waiting for the
+	// next schedule tick (a GatewayUnreachable during a check that was
+	// about to find the API still answering).
+	again map[string]bool
+	wg    sync.WaitGroup
+	ctx   context.Context // the runtime's: recoveries outlive the handler that started them
 }
 
 // NewSentinel returns the gateway watcher; checks and recoveries run under
 // ctx until Run gives them the runtime's. The Recoverer is set afterwards
 // (SetRecoverer): it is built with this Sentinel as its Reporter.
 func NewSentinel(ctx context.Context, inc *Incidents, pub EventPublisher, now func() time.Time, logger *slog.Logger) *Sentinel {
-	return &Sentinel{inc: inc, pub: pub, now: now, log: logger, running: map[string]bool{}, ctx: ctx}
+	return &Sentinel{inc: inc, pub: pub, now: now, log: logger, running: map[string]bool{}, again: map[string]bool{}, ctx: ctx}
 }
 
 // SetRecoverer sets the recovery side and the gateways it looks after.
@@ -52,7 +57,7 @@ func (s *Sentinel) Run(ctx context.Context) error {
 
 // CheckAll starts a health check of every gateway (and its recovery when
 // it is sick) in the background; a gateway whose check or recovery still
-// runs is skipped.
+// runs is checked again as soon as it ends.
 func (s *Sentinel) CheckAll(ctx context.Context) error {
 	ids, err := s.gateways.IDs(ctx)
 	if err != nil {
@@ -140,7 +145,8 @@ func (s *Sentinel) Unreachable(ctx context.Context, sig domain.Signal) error {
 // startCheck checks gw in the background (a handler does not wait for the
 // gateway's API to time out) and recovers it if it is sick: one check or
 // recovery at a time per gateway in this process (the Recoverer's lease
-// keeps recoveries to one sentinel across processes).
+// keeps recoveries to one sentinel across processes). Asked while one
+// runs, it runs once more right after (asks meanwhile coalesce).
 func (s *Sentinel) startCheck(gw string) {
 	s.goOnce(gw, func(ctx context.Context) {
 		healthy, err := s.Check(ctx, gw)
@@ -159,11 +165,17 @@ func (s *Sentinel) startCheck(gw string) {
 	})
 }
 
-// goOnce runs fn for gw unless something already runs for it.
+// goOnce runs fn for gw in the background; if fn already runs for gw it
+// runs again once that run ends (however often it was asked meanwhile).
 func (s *Sentinel) goOnce(gw string, fn func(ctx context.Context)) {
 	s.mu.Lock()
 	ctx := s.ctx
-	if s.running[gw] || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	if s.running[gw] {
+		s.again[gw] = true
 		s.mu.Unlock()
 		return
 	}
@@ -172,12 +184,18 @@ func (s *Sentinel) goOnce(gw string, fn func(ctx context.Context)) {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer func() {
+		for {
+			fn(ctx)
 			s.mu.Lock()
-			delete(s.running, gw)
+			if !s.again[gw] || ctx.Err() != nil {
+				delete(s.running, gw)
+				delete(s.again, gw)
+				s.mu.Unlock()
+				return
+			}
+			delete(s.again, gw)
 			s.mu.Unlock()
-		}()
-		fn(ctx)
+		}
 	}()
 }
 
