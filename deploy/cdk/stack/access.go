@@ -52,7 +52,22 @@ var Services = map[string]Access{
 		Buckets:       []string{"mediagw-recordings"},
 		ParameterRoot: true,
 	},
-	"health-sentinel": {},
+	"health-sentinel": {
+		Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem",
+			// Recovery and snapshots of the gateway, scoped to its tag (stack.go, ec2Scope).
+			"ec2:AssociateAddress", "ec2:CreateImage", "ec2:CreateTags", "ec2:DeleteSnapshot", "ec2:DeregisterImage",
+			"ec2:DescribeAddresses", "ec2:DescribeImages", "ec2:DescribeInstanceStatus", "ec2:DescribeInstances",
+			"ec2:RebootInstances", "ec2:RunInstances", "ec2:TerminateInstances",
+			"s3:ListBucket", "sns:ListSubscriptionsByTopic", "sns:Publish", "sns:Subscribe",
+			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage",
+			"ssm:GetParameter"},
+		Tables:  []string{"deviceMediaURL", "mediagw-incidents", "mediagw-leases", "mediagw-login-budget"},
+		Queues:  []string{"mediagw-health-sentinel-events", "mediagw-health-sentinel-task-state"},
+		Topics:  []string{"mediagw-alert-email", "mediagw-gateway-events"},
+		Buckets: []string{"mediagw-recordings"},
+		// The gateways' passwords, for the health check's logins.
+		ParameterRoot: true,
+	},
 }
 
 // Recorder is the recording task's access (services/recorder/cmd/recorder).

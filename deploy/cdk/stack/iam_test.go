@@ -1,7 +1,6 @@
 package stack_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -12,10 +11,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"mediagw/deploy/cdk/codescan"
 	"mediagw/deploy/cdk/stack"
@@ -199,71 +196,118 @@ func TestNoWildcardActionAndStarResourceOnlyWhereAWSRequiresIt(t *testing.T) {
 	}
 }
 
-// TestEC2RecoveryGrantsAreScopedToTheGateway gives the health-sentinel the
-// EC2 calls a recovery makes (snapshots, reboot, replacement) in a stack
-// of its own, as a merged health-sentinel will, and checks where they may
-// act: the gateway's tagged resources, its subnet, security group, launch
-// template, AMI and Elastic IP; "*" for Describe only.
+// TestEC2RecoveryGrantsAreScopedToTheGateway checks where the
+// health-sentinel's EC2 calls (recovery and snapshots) may act: existing
+// instances and AMIs only with the gateway's tag, new ones only created
+// with it, a replacement only in the gateway's subnet and security group
+// from one of its AMIs, the Elastic IP only the gateway's; "*" for
+// Describe only; no iam:PassRole (the gateway has no instance profile).
 func TestEC2RecoveryGrantsAreScopedToTheGateway(t *testing.T) {
-	services := maps.Clone(stack.Services)
-	services["health-sentinel"] = stack.Access{
-		Actions: []string{"ec2:AssociateAddress", "ec2:CreateSnapshot", "ec2:CreateTags", "ec2:DeleteSnapshot", "ec2:DescribeInstances",
-			"ec2:RebootInstances", "ec2:RunInstances", "sns:Publish"},
-		Topics: []string{"mediagw-alert-email"},
-	}
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
-	st, err := stack.New(app, "Recovery", stack.Props{RepoRoot: repoRoot, Topology: topology.Default(), Services: services})
-	if err != nil {
-		t.Fatal(err)
-	}
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(nil), nil)
-	tmpl := assertions.Template_FromStack(st.Stack, nil)
-	s := &synthesized{st: st, template: tmpl}
-	raw, _ := json.Marshal(tmpl.ToJSON())
-	if err := json.Unmarshal(raw, &s.doc); err != nil {
-		t.Fatal(err)
-	}
-	var runFrom, runNew bool
-	for _, stmt := range policyOf(s, st.ServiceRoles["health-sentinel"]) {
+	s := get(t)
+	subnet := referenced(s.doc.Resources[s.logicalIDOfType("AWS::EC2::Instance")].Properties["SubnetId"])[0]
+	sg := s.find("AWS::EC2::SecurityGroup", "GroupDescription", "mediagw gateway: API and RTSP from the VPC, ISUP from cameras, RDP from AdminCidr")
+	eip := s.logicalIDOfType("AWS::EC2::EIP")
+	const tag = "ec2:ResourceTag/" + stack.GatewayTag + ":" + stack.GatewayID
+	const requestTag = "aws:RequestTag/" + stack.GatewayTag + ":" + stack.GatewayID
+	seen := map[string]bool{}
+	for _, stmt := range policyOf(s, s.st.ServiceRoles["health-sentinel"]) {
 		res, cond := fmt.Sprint(stmt["Resource"]), fmt.Sprint(stmt["Condition"])
+		kinds := 0
+		for _, k := range []string{"instance/", "image/", "snapshot/", "volume/", "subnet/", "security-group/", "elastic-ip/", "network-interface/", "launch-template/"} {
+			if strings.Contains(res, k) {
+				kinds++
+			}
+		}
 		for _, a := range actionsOf(stmt) {
+			if !strings.HasPrefix(a, "ec2:") && a != "iam:PassRole" {
+				continue
+			}
+			key := func(k string) string { seen[a+" "+k] = true; return k }
 			switch {
-			case a == "ec2:DescribeInstances":
-				if res != "*" {
-					t.Errorf("%s on %s", a, res)
+			case a == "iam:PassRole":
+				t.Errorf("the sentinel may pass roles: %v", stmt)
+			case res == "*":
+				if !strings.HasPrefix(a, "ec2:Describe") {
+					t.Errorf("%s on \"*\"", a)
 				}
-			case a == "ec2:RunInstances" && strings.Contains(cond, "aws:RequestTag/mediagw:gateway"):
-				runNew = true
-			case a == "ec2:RunInstances":
-				runFrom = strings.Contains(res, "subnet/") && strings.Contains(res, "security-group/") &&
-					strings.Contains(res, "launch-template/") && strings.Contains(res, "GatewayAmiId")
-			case a == "ec2:RebootInstances" || a == "ec2:CreateSnapshot" || a == "ec2:DeleteSnapshot":
-				if !strings.Contains(cond, "aws:ResourceTag/mediagw:gateway") {
-					t.Errorf("%s on %s without the gateway's tag: %s", a, res, cond)
-				}
+			case strings.HasPrefix(a, "ec2:Describe"):
+				t.Errorf("%s on %s: Describe has no resources", a, res)
 			case a == "ec2:CreateTags":
-				if !strings.Contains(cond, "ec2:CreateAction") {
-					t.Errorf("%s not limited to creation: %s", a, cond)
+				if !strings.Contains(cond, "ec2:CreateAction") || !strings.Contains(cond, requestTag) {
+					t.Errorf("%s not limited to tagging as it creates: %s", a, cond)
 				}
-			case a == "ec2:AssociateAddress":
-				if !strings.Contains(res, "elastic-ip/") {
+				key("tags")
+			case strings.Contains(res, "instance/") && (a == "ec2:RunInstances"):
+				if !strings.Contains(cond, requestTag) {
+					t.Errorf("%s on new instances without the gateway's tag: %s", a, cond)
+				}
+				key("instance")
+			case strings.Contains(res, "instance/"):
+				if !strings.Contains(cond, tag) {
+					t.Errorf("%s on instances without the gateway's tag: %s", a, cond)
+				}
+				key("instance")
+			case strings.Contains(res, "image/") && a == "ec2:CreateImage":
+				if !strings.Contains(cond, requestTag) {
+					t.Errorf("%s makes AMIs without the gateway's tag: %s", a, cond)
+				}
+				key("image")
+			case strings.Contains(res, "image/"):
+				if !strings.Contains(cond, tag) {
+					t.Errorf("%s on AMIs not the gateway's: %s", a, cond)
+				}
+				key("image")
+			case strings.Contains(res, "subnet/") || strings.Contains(res, "security-group/"):
+				if a != "ec2:RunInstances" || !strings.Contains(res, subnet) || !strings.Contains(res, sg) {
+					t.Errorf("%s on %s, want the gateway's subnet %s and group %s", a, res, subnet, sg)
+				}
+				key("network")
+			case strings.Contains(res, "elastic-ip/"):
+				if a != "ec2:AssociateAddress" || !strings.Contains(res, eip) || !strings.Contains(res, "ElasticIP") {
+					t.Errorf("%s on %s, want the gateway's Elastic IP", a, res)
+				}
+				key("address")
+			case strings.Contains(res, "snapshot/"):
+				if a != "ec2:CreateImage" && a != "ec2:DeleteSnapshot" {
+					t.Errorf("%s on snapshots", a)
+				}
+				key("snapshot")
+			case strings.Contains(res, "volume/") || strings.Contains(res, "network-interface/"):
+				if a != "ec2:RunInstances" {
 					t.Errorf("%s on %s", a, res)
 				}
-			case a == "sns:Publish":
-				if !strings.Contains(res, s.find("AWS::SNS::Topic", "TopicName", "mediagw-alert-email")) {
-					t.Errorf("%s on %s", a, res)
-				}
+				key("parts")
+			default:
+				t.Errorf("%s on %s: not a resource of the gateway's recovery", a, res)
+			}
+			if stmt["Condition"] != nil && kinds != 1 && a != "ec2:CreateTags" {
+				t.Errorf("%s: one statement mixes resource types under one condition: %s", a, res)
 			}
 		}
 	}
-	if !runNew || !runFrom {
-		t.Errorf("RunInstances: tagged new resources %v, from the gateway's subnet, group, template and AMI %v", runNew, runFrom)
+	for _, want := range []string{"ec2:RebootInstances instance", "ec2:TerminateInstances instance", "ec2:CreateImage instance", "ec2:CreateImage image",
+		"ec2:CreateImage snapshot", "ec2:DeregisterImage image", "ec2:DeleteSnapshot snapshot", "ec2:CreateTags tags",
+		"ec2:RunInstances instance", "ec2:RunInstances image", "ec2:RunInstances network", "ec2:RunInstances parts",
+		"ec2:AssociateAddress instance", "ec2:AssociateAddress address"} {
+		if !seen[want] {
+			t.Errorf("no statement for %s", want)
+		}
 	}
-	ann := assertions.Annotations_FromStack(st.Stack)
-	for _, m := range *ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))) {
-		t.Errorf("cdk-nag error at %s: %v", *m.Id, m.Entry.Data)
+	// The one email subscription it may make is AlertEmail's.
+	sub := false
+	for _, stmt := range policyOf(s, s.st.ServiceRoles["health-sentinel"]) {
+		if slices.Contains(actionsOf(stmt), "sns:Subscribe") {
+			sub = true
+			if c := fmt.Sprint(stmt["Condition"]); !strings.Contains(c, "sns:Endpoint:map[Ref:AlertEmail]") || !strings.Contains(c, "sns:Protocol:email") {
+				t.Errorf("sns:Subscribe beyond AlertEmail: %s", c)
+			}
+		}
+	}
+	if !sub {
+		t.Error("no sns:Subscribe statement")
 	}
 	// Without a case in ec2Scope, an EC2 call is refused, not granted on "*".
+	services := maps.Clone(stack.Services)
 	services["health-sentinel"] = stack.Access{Actions: []string{"ec2:ImportImage"}}
 	if _, err := stack.New(awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())}), "Refused", stack.Props{RepoRoot: repoRoot, Topology: topology.Default(), Services: services}); err == nil || !strings.Contains(err.Error(), "ec2:ImportImage") {
 		t.Errorf("an unscoped EC2 action: %v", err)

@@ -26,11 +26,10 @@ import (
 // stackOnly are resources the stack creates that the local provisioner
 // leaves to something else, with the reason.
 var stackOnly = map[string]string{
-	"AWS::ECS::TaskDefinition mediagw-configurator":      "locally the services run as processes (make run)",
-	"AWS::ECS::TaskDefinition mediagw-device-watcher":    "locally the services run as processes (make run)",
-	"AWS::ECS::TaskDefinition mediagw-task-manager":      "locally the services run as processes (make run)",
-	"AWS::ECS::TaskDefinition mediagw-health-sentinel":   "locally the services run as processes (make run)",
-	"AWS::SNS::Subscription mediagw-alert-email → email": "locally nobody reads mail; AlertEmail subscribes in AWS",
+	"AWS::ECS::TaskDefinition mediagw-configurator":    "locally the services run as processes (make run)",
+	"AWS::ECS::TaskDefinition mediagw-device-watcher":  "locally the services run as processes (make run)",
+	"AWS::ECS::TaskDefinition mediagw-task-manager":    "locally the services run as processes (make run)",
+	"AWS::ECS::TaskDefinition mediagw-health-sentinel": "locally the services run as processes (make run)",
 }
 
 // TestProvisionerAndStackCreateTheSameResources applies the local

@@ -69,6 +69,10 @@ func TestServicesAcceptTheEnvironmentTheStackGivesThem(t *testing.T) {
 	}
 }
 
+// sampleParameters are values of the parameters without a default, as an
+// operator gives them.
+var sampleParameters = map[string]string{"AlertEmail": "ops@example.com"}
+
 // resolve turns a template value into one of the shape it will have in
 // AWS: a parameter's default, a resource's name, URL or ARN.
 func (s *synthesized) resolve(t *testing.T, v any) string {
@@ -88,7 +92,13 @@ func (s *synthesized) resolve(t *testing.T, v any) string {
 		id := ""
 		if ref, ok := x["Ref"].(string); ok {
 			if p, isParam := s.doc.Parameters[ref]; isParam {
-				return fmt.Sprint(p["Default"])
+				if d, ok := p["Default"]; ok {
+					return fmt.Sprint(d)
+				}
+				if v, ok := sampleParameters[ref]; ok {
+					return v
+				}
+				t.Fatalf("parameter %s has no default and no sample value", ref)
 			}
 			id = ref
 		}
@@ -117,6 +127,10 @@ func (s *synthesized) resolve(t *testing.T, v any) string {
 			return "subnet-0123456789abcdef0"
 		case "AWS::EC2::SecurityGroup":
 			return "sg-0123456789abcdef0"
+		case "AWS::EC2::Instance":
+			if ga, ok := x["Fn::GetAtt"].([]any); ok && fmt.Sprint(ga[1]) == "PrivateIp" {
+				return "10.40.0.10"
+			}
 		}
 	}
 	t.Fatalf("no value for %v", v)

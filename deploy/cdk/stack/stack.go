@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsdlm"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
@@ -40,10 +39,15 @@ import (
 // /mediagw/gateways/<id>/, its recordings under recordings/<id>/).
 const GatewayID = "gw-1"
 
-// GatewayTag is the tag naming the gateway on its instance and volumes
-// (and on whatever replaces them): DLM picks the instance by it, and every
-// EC2 grant on existing resources is conditioned on it.
+// GatewayTag is the tag naming the gateway on its instance, volumes and
+// Elastic IP (and on whatever replaces them, and on its AMI snapshots):
+// the health-sentinel finds them by it (its internal/adapters/ec2), and
+// every EC2 grant on existing resources is conditioned on it.
 const GatewayTag = "mediagw:gateway"
+
+// alertTopic is the topic of the alert mails, the one email subscriptions
+// are made to.
+const alertTopic = "mediagw-alert-email"
 
 // httpPort is where every service serves /healthz and /metrics in its
 // container.
@@ -170,9 +174,9 @@ func (b *builder) parameters() {
 		Description:   jsii.String("capacity provider of the recording tasks (FARGATE_SPOT is about 70% cheaper and may be interrupted)")})
 	b.param("SnapshotIntervalHours", awscdk.CfnParameterProps{Type: jsii.String("Number"), Default: jsii.String("24"),
 		AllowedValues: jsii.Strings("1", "2", "3", "4", "6", "8", "12", "24"),
-		Description:   jsii.String("hours between EBS snapshots of the gateway (Data Lifecycle Manager)")})
+		Description:   jsii.String("hours between AMI snapshots of the gateway, taken by the health-sentinel while the gateway is healthy (its SNAPSHOT_RPO)")})
 	b.param("SnapshotRetention", awscdk.CfnParameterProps{Type: jsii.String("Number"), Default: jsii.String("7"),
-		MinValue: jsii.Number(1), MaxValue: jsii.Number(1000), Description: jsii.String("how many gateway snapshots are kept")})
+		MinValue: jsii.Number(1), MaxValue: jsii.Number(1000), Description: jsii.String("how many gateway AMI snapshots the health-sentinel keeps (its SNAPSHOTS_KEEP)")})
 }
 
 func (b *builder) str(name string) *string { return b.params[name].ValueAsString() }
@@ -188,9 +192,14 @@ func (b *builder) messaging() error {
 			EnforceSSL: jsii.Bool(true),
 		})
 	}
-	if t, ok := b.topics["mediagw-alert-email"]; ok {
-		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(b.str("AlertEmail"), nil))
-	}
+	// No email subscription here: the health-sentinel subscribes AlertEmail
+	// itself (ALERT_EMAIL, once it is not subscribed or pending). SNS
+	// answers a second Subscribe of the same address with the same
+	// subscription, so a stack-owned one would have two owners: a change
+	// of AlertEmail or a rollback would make CloudFormation unsubscribe the
+	// address the sentinel has just found subscribed, and the sentinel
+	// would not notice until its next start. One owner: the sentinel (the
+	// topic, and its subscriptions with it, goes with the stack).
 	rules := map[string]awsevents.Rule{}
 	for _, r := range b.topo.Rules {
 		var pattern map[string]any
@@ -222,6 +231,12 @@ func (b *builder) messaging() error {
 		})
 		b.queues[q.Name], b.dlqs[q.Name] = queue, dlq
 		for _, s := range q.Subscriptions {
+			if len(s.Events) == 0 {
+				// The whole topic, in its SNS envelope (a mail's Subject is
+				// there), as the provisioner subscribes it.
+				b.topics[s.Topic].AddSubscription(awssnssubscriptions.NewSqsSubscription(queue, &awssnssubscriptions.SqsSubscriptionProps{RawMessageDelivery: jsii.Bool(false)}))
+				continue
+			}
 			b.topics[s.Topic].AddSubscription(awssnssubscriptions.NewSqsSubscription(queue, &awssnssubscriptions.SqsSubscriptionProps{
 				RawMessageDelivery: jsii.Bool(true),
 				FilterPolicy: &map[string]awssns.SubscriptionFilter{
@@ -346,8 +361,10 @@ type gatewayParts struct {
 }
 
 // gateway is the media gateway: an instance of the operator's AMI in a
-// public subnet behind the Elastic IP, IMDSv2 only, encrypted root volume,
-// snapshots by Data Lifecycle Manager.
+// public subnet behind the Elastic IP, IMDSv2 only, encrypted root volume.
+// The instance and the Elastic IP carry GatewayTag: the health-sentinel
+// finds them by it, snapshots the instance (AMIs) and, when reboots do not
+// bring the gateway back, replaces it and moves the Elastic IP.
 func (b *builder) gateway(vpc awsec2.Vpc) gatewayParts {
 	sg := awsec2.NewSecurityGroup(b.stack, jsii.String("GatewaySG"), &awsec2.SecurityGroupProps{
 		Vpc: vpc, Description: jsii.String("mediagw gateway: API and RTSP from the VPC, ISUP from cameras, RDP from AdminCidr"),
@@ -386,12 +403,18 @@ func (b *builder) gateway(vpc awsec2.Vpc) gatewayParts {
 		},
 		BlockDeviceMappings: &[]interface{}{&awsec2.CfnInstance_BlockDeviceMappingProperty{
 			DeviceName: jsii.String("/dev/sda1"),
-			Ebs:        &awsec2.CfnInstance_EbsProperty{Encrypted: jsii.Bool(true), VolumeType: jsii.String("gp3"), VolumeSize: jsii.Number(100), DeleteOnTermination: jsii.Bool(false)},
+			// Deleted with the instance: the sentinel's AMIs keep the data,
+			// and an instance it retired after a replacement would leave
+			// its volume behind (an AMI copies this flag to the replacement).
+			Ebs: &awsec2.CfnInstance_EbsProperty{Encrypted: jsii.Bool(true), VolumeType: jsii.String("gp3"), VolumeSize: jsii.Number(100), DeleteOnTermination: jsii.Bool(true)},
 		}},
-		Monitoring:            jsii.Bool(true),
-		DisableApiTermination: jsii.Bool(true),
-		Tags:                  tags,
+		Monitoring: jsii.Bool(true),
+		// No termination protection: after a replacement the sentinel
+		// terminates the old instance (TerminateInstances would fail).
+		// Only roles allowed to terminate it can: the sentinel's, by tag.
+		Tags: tags,
 	})
+	b.nag(inst, "AwsSolutions-EC29", "the health-sentinel replaces a gateway that reboots do not bring back and then terminates the old instance, which termination protection would refuse; only its role may terminate, and only instances tagged "+GatewayTag+"="+GatewayID+"; its AMI snapshots keep the gateway's disk")
 	allocate := awscdk.NewCfnCondition(b.stack, jsii.String("AllocateElasticIP"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionEquals(b.str("ElasticIP"), jsii.String("")),
 	})
@@ -401,36 +424,26 @@ func (b *builder) gateway(vpc awsec2.Vpc) gatewayParts {
 	awsec2.NewCfnEIPAssociation(b.stack, jsii.String("GatewayEIPAssociation"), &awsec2.CfnEIPAssociationProps{
 		AllocationId: allocation, InstanceId: inst.Ref(),
 	})
+	// An existing allocation (ElasticIP) gets the gateway's tag too, which
+	// CloudFormation cannot put on an address it did not create; the tag
+	// is taken off again when the stack goes. (A new one has it already;
+	// tagging it again changes nothing.)
+	eipARN := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("ec2"), Resource: jsii.String("elastic-ip"), ResourceName: allocation}, b.stack)
+	tagEIP := &customresources.AwsSdkCall{
+		Service: jsii.String("EC2"), Action: jsii.String("createTags"),
+		Parameters:         map[string]any{"Resources": []*string{allocation}, "Tags": []map[string]any{{"Key": GatewayTag, "Value": GatewayID}}},
+		PhysicalResourceId: customresources.PhysicalResourceId_Of(allocation),
+	}
+	customresources.NewAwsCustomResource(b.stack, jsii.String("ElasticIPTag"), &customresources.AwsCustomResourceProps{
+		OnCreate: tagEIP, OnUpdate: tagEIP,
+		OnDelete: &customresources.AwsSdkCall{Service: jsii.String("EC2"), Action: jsii.String("deleteTags"),
+			Parameters: map[string]any{"Resources": []*string{allocation}, "Tags": []map[string]any{{"Key": GatewayTag}}}},
+		Policy:              customresources.AwsCustomResourcePolicy_FromSdkCalls(&customresources.SdkCallsPolicyOptions{Resources: jsii.Strings(*eipARN)}),
+		InstallLatestAwsSdk: jsii.Bool(false),
+	})
 	// The allocation, new or existing; its address is looked up by the
 	// ExternalIP parameter's custom resource (gatewayParameters).
 	return gatewayParts{sg: sg, instance: inst, template: lt, subnet: (*vpc.PublicSubnets())[0].SubnetId(), allocation: allocation, privateAddr: inst.AttrPrivateIp()}
-}
-
-// snapshots keeps SnapshotRetention EBS snapshots of the gateway, one every
-// SnapshotIntervalHours.
-func (b *builder) snapshots() {
-	role := awsiam.NewRole(b.stack, jsii.String("SnapshotRole"), &awsiam.RoleProps{
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("dlm.amazonaws.com"), nil),
-		ManagedPolicies: &[]awsiam.IManagedPolicy{
-			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("service-role/AWSDataLifecycleManagerServiceRole")),
-		},
-	})
-	b.nag(role, "AwsSolutions-IAM4", "AWS's own service-role policy for Data Lifecycle Manager, the role DLM documents")
-	awsdlm.NewCfnLifecyclePolicy(b.stack, jsii.String("GatewaySnapshots"), &awsdlm.CfnLifecyclePolicyProps{
-		Description:      jsii.String("mediagw gateway EBS snapshots"),
-		State:            jsii.String("ENABLED"),
-		ExecutionRoleArn: role.RoleArn(),
-		PolicyDetails: &awsdlm.CfnLifecyclePolicy_PolicyDetailsProperty{
-			ResourceTypes: jsii.Strings("INSTANCE"),
-			TargetTags:    &[]interface{}{&awscdk.CfnTag{Key: jsii.String(GatewayTag), Value: jsii.String(GatewayID)}},
-			Schedules: &[]interface{}{&awsdlm.CfnLifecyclePolicy_ScheduleProperty{
-				Name:       jsii.String("gateway"),
-				CopyTags:   jsii.Bool(true),
-				CreateRule: &awsdlm.CfnLifecyclePolicy_CreateRuleProperty{Interval: b.params["SnapshotIntervalHours"].ValueAsNumber(), IntervalUnit: jsii.String("HOURS")},
-				RetainRule: &awsdlm.CfnLifecyclePolicy_RetainRuleProperty{Count: b.params["SnapshotRetention"].ValueAsNumber()},
-			}},
-		},
-	})
 }
 
 // gatewayParameters writes the deployed gateway's SSM parameters. Plain
@@ -500,7 +513,6 @@ func (b *builder) gatewayParameters(gw gatewayParts) ([]string, error) {
 
 // compute: the cluster, the four services, the recorder's task definition.
 func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out *Stack) error {
-	b.snapshots()
 	if _, err := b.gatewayParameters(gw); err != nil {
 		return err
 	}
@@ -544,7 +556,7 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 		Image:         image,
 		EntryPoint:    jsii.Strings("/usr/local/bin/recorder"),
 		Essential:     jsii.Bool(true),
-		Logging:       awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{LogGroup: recLogs, StreamPrefix: jsii.String("recorder")}),
+		Logging:       awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{LogGroup: recLogs, StreamPrefix: jsii.String(recorderStreamPrefix)}),
 		// The task-manager's RECORDER_STOP_TIMEOUT is 30 s: the same here.
 		StopTimeout: awscdk.Duration_Seconds(jsii.Number(30)),
 	})
@@ -572,6 +584,9 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 				"SECURITY_GROUPS": recorderSG.SecurityGroupId(),
 				"SEGMENT_LENGTH":  awscdk.Fn_Join(jsii.String(""), &[]*string{b.str("Segment"), jsii.String("s")}),
 			}
+		}
+		if name == "health-sentinel" {
+			extra = b.sentinelEnvironment(gw)
 		}
 		if err := b.grant(role, name, acc, &ecsTargets{cluster: cluster, taskDef: recTask, passable: passable}); err != nil {
 			return err
@@ -617,6 +632,31 @@ func (b *builder) compute(vpc awsec2.Vpc, gw gatewayParts, repoRoot string, out 
 	}
 	return nil
 }
+
+// sentinelEnvironment is what the health-sentinel needs besides its
+// resources: the gateway to look after (its id, the one its SSM parameters
+// are under, and its ISAPI at the instance's private address: the services
+// reach the gateway inside the VPC), the alert mail address it subscribes,
+// the snapshot schedule, and how the recorder's log streams are named.
+func (b *builder) sentinelEnvironment(gw gatewayParts) map[string]*string {
+	return map[string]*string{
+		"GATEWAYS":    awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(GatewayID + "=http://"), gw.privateAddr}),
+		"ALERT_EMAIL": b.str("AlertEmail"),
+		// An AMI every SnapshotIntervalHours, the newest SnapshotRetention
+		// kept; no age limit, so that the count alone says how many (as the
+		// parameter promises; the newest healthy one is always kept).
+		"SNAPSHOT_RPO":      awscdk.Fn_Join(jsii.String(""), &[]*string{b.str("SnapshotIntervalHours"), jsii.String("h")}),
+		"SNAPSHOTS_KEEP":    b.str("SnapshotRetention"),
+		"SNAPSHOTS_MAX_AGE": jsii.String("0s"),
+		// A crash loop's mail names the task's log stream:
+		// <prefix>/<container>/<task id>, as the recorder's task logs.
+		"RECORDER_CONTAINER":         jsii.String(b.topo.ECS.RecorderContainer),
+		"RECORDER_LOG_STREAM_PREFIX": jsii.String(recorderStreamPrefix),
+	}
+}
+
+// recorderStreamPrefix is the awslogs stream prefix of the recorder's task.
+const recorderStreamPrefix = "recorder"
 
 func (b *builder) logGroup(name string) awslogs.LogGroup {
 	return awslogs.NewLogGroup(b.stack, jsii.String(camel(name)+"Logs"), &awslogs.LogGroupProps{
@@ -717,6 +757,19 @@ func (b *builder) grant(role awsiam.Role, who string, acc Access, e *ecsTargets)
 				res = append(res, b.topics[t].TopicArn())
 			}
 			add(action, "topics", res, nil)
+		case action == "sns:Subscribe" || action == "sns:ListSubscriptionsByTopic":
+			// Only the alert mail topic takes email subscriptions, and the
+			// only one a service makes is AlertEmail's (ALERT_EMAIL).
+			if !slices.Contains(acc.Topics, alertTopic) {
+				return fmt.Errorf("stack: %s calls %s but does not declare %s", who, action, alertTopic)
+			}
+			res := []*string{b.topics[alertTopic].TopicArn()}
+			if action == "sns:Subscribe" {
+				add(action, "subscribe", res, &map[string]any{"StringEquals": map[string]any{
+					"sns:Protocol": "email", "sns:Endpoint": b.str("AlertEmail")}})
+			} else {
+				add(action, "subscriptions", res, nil)
+			}
 		case action == "ssm:DescribeParameters":
 			// DescribeParameters supports no resource-level permissions: AWS requires "*".
 			add(action, "any", []*string{jsii.String("*")}, nil)
@@ -759,18 +812,16 @@ func (b *builder) grant(role awsiam.Role, who string, acc Access, e *ecsTargets)
 		case action == "events:PutEvents":
 			add(action, "bus", []*string{arn("events", "event-bus/default")}, nil)
 		case prefix == "ec2":
-			id, res, cond, ok := b.ec2Scope(op, arn)
-			if !ok {
+			grants := b.ec2Scope(op, arn)
+			if len(grants) == 0 {
 				return fmt.Errorf("stack: %s calls %s, which the stack does not know how to scope: add a case to ec2Scope (deploy/cdk/stack)", who, action)
 			}
-			add(action, id, res, cond)
+			for _, g := range grants {
+				add(action, g.id, g.res, g.cond)
+			}
 		default:
 			return fmt.Errorf("stack: %s calls %s, which the stack does not know how to scope: add a case to grant (deploy/cdk/stack)", who, action)
 		}
-	}
-	if groups["ec2-run-new"] != nil {
-		groups["ec2-run-from"] = []string{"ec2:RunInstances"}
-		resourcesOf["ec2-run-from"] = b.ec2RunFrom(arn)
 	}
 	ids := make([]string, 0, len(groups))
 	for id := range groups {
@@ -796,46 +847,74 @@ func (b *builder) grant(role awsiam.Role, who string, acc Access, e *ecsTargets)
 	return nil
 }
 
-// ec2Scope is where an EC2 action of the gateway's recovery may act: its
-// instance and volumes by their tag (a replacement carries it too), new
-// snapshots, and for a replacement the gateway's own subnet, security
-// group, launch template, AMI and Elastic IP. ok is false for an action
-// nobody has scoped yet.
-func (b *builder) ec2Scope(op string, arn func(service, resource string) *string) (id string, res []*string, cond *map[string]any, ok bool) {
-	tagged := &map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/" + GatewayTag: GatewayID}}
+// ec2Grant is one statement's share of an EC2 action: the resources of
+// one type it acts on and the condition they must meet.
+type ec2Grant struct {
+	id   string
+	res  []*string
+	cond *map[string]any
+}
+
+// ec2Scope is where an EC2 action of the gateway's recovery and snapshots
+// (the health-sentinel's internal/adapters/ec2) may act. EC2 authorizes an
+// action on every resource it touches, each against its own statement:
+// existing ones must carry the gateway's tag (its instance, its AMIs),
+// new ones must be created with it, and a replacement may start only in
+// the gateway's subnet and security group, from one of the gateway's own
+// AMIs. Statements never mix conditions on existing and new resources.
+// nil for an action nobody has scoped yet.
+func (b *builder) ec2Scope(op string, arn func(service, resource string) *string) []ec2Grant {
+	tagged := &map[string]any{"StringEquals": map[string]any{"ec2:ResourceTag/" + GatewayTag: GatewayID}}
 	requestTagged := &map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + GatewayTag: GatewayID}}
-	snapshots := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("ec2"), Account: jsii.String(""), Resource: jsii.String("snapshot/*")}, b.stack)
+	// AMIs and snapshots have no account in their ARN.
+	noAccount := func(resource string) *string {
+		return awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("ec2"), Account: jsii.String(""), Resource: jsii.String(resource)}, b.stack)
+	}
+	instances := arn("ec2", "instance/*")
+	images, snapshots := noAccount("image/*"), noAccount("snapshot/*")
+	gatewayInstances := ec2Grant{"ec2-instance", []*string{instances}, tagged}
 	switch {
 	case strings.HasPrefix(op, "Describe"):
 		// EC2's Describe actions support no resource-level permissions: AWS requires "*".
-		return "ec2-describe", []*string{jsii.String("*")}, nil, true
-	case op == "RebootInstances" || op == "StopInstances" || op == "StartInstances" || op == "TerminateInstances" ||
-		op == "ModifyInstanceAttribute" || op == "GetConsoleOutput" || op == "GetConsoleScreenshot":
-		return "ec2-instance", []*string{arn("ec2", "instance/*")}, tagged, true
-	case op == "CreateSnapshot" || op == "CreateSnapshots":
-		// The source (volume, or instance for CreateSnapshots) must be the gateway's.
-		return "ec2-snapshot-source", []*string{arn("ec2", "volume/*"), arn("ec2", "instance/*")}, tagged, true
+		return []ec2Grant{{"ec2-describe", []*string{jsii.String("*")}, nil}}
+	case op == "RebootInstances" || op == "TerminateInstances":
+		return []ec2Grant{gatewayInstances}
+	case op == "CreateImage":
+		return []ec2Grant{
+			gatewayInstances, // of the gateway's instance only,
+			{"ec2-image-new", []*string{images}, requestTagged}, // an AMI carrying its tag,
+			// and the AMI's EBS snapshots, which the call creates untagged
+			// (the adapter tags the image only): no condition can name them.
+			{"ec2-image-snapshots", []*string{snapshots}, nil},
+		}
+	case op == "DeregisterImage":
+		return []ec2Grant{{"ec2-image", []*string{images}, tagged}}
 	case op == "DeleteSnapshot":
-		return "ec2-snapshot-delete", []*string{snapshots}, tagged, true
+		// The snapshots behind the gateway's AMIs carry no tag (see
+		// CreateImage): snapshots of this account (no other can be deleted).
+		return []ec2Grant{{"ec2-snapshot-delete", []*string{snapshots}, nil}}
 	case op == "CreateTags":
-		// Only on what the recovery itself creates, as it creates it.
-		return "ec2-tag", []*string{snapshots, arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*")},
-			&map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateSnapshots", "RunInstances"}}}, true
+		// Only as RunInstances or CreateImage creates, with the gateway's tag.
+		return []ec2Grant{{"ec2-tag", []*string{instances, images}, &map[string]any{
+			"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateImage", "RunInstances"}, "aws:RequestTag/" + GatewayTag: GatewayID}}}}
 	case op == "RunInstances":
-		// What a replacement creates must carry the gateway's tag ...
-		return "ec2-run-new", []*string{arn("ec2", "instance/*"), arn("ec2", "volume/*"), arn("ec2", "network-interface/*")}, requestTagged, true
+		// No iam:PassRole: the gateway instance has no instance profile,
+		// so the replacement, a copy of it, passes none.
+		return []ec2Grant{
+			{"ec2-run-new", []*string{instances}, requestTagged}, // a new instance with the gateway's tag,
+			// its volumes and network interface, created with it (the adapter
+			// tags the instance only; they land in the subnet below),
+			{"ec2-run-parts", []*string{arn("ec2", "volume/*"), arn("ec2", "network-interface/*")}, nil},
+			// in the gateway's subnet and security group,
+			{"ec2-run-network", []*string{arn("ec2", "subnet/"+*b.gw.subnet), arn("ec2", "security-group/"+*b.gw.sg.SecurityGroupId())}, nil},
+			// from one of the gateway's AMIs (the sentinel's snapshots).
+			{"ec2-image", []*string{images}, tagged},
+		}
 	case op == "AssociateAddress":
-		return "ec2-address", []*string{arn("ec2", "elastic-ip/"+*b.gw.allocation), arn("ec2", "instance/*"), arn("ec2", "network-interface/*")}, nil, true
+		// The gateway's Elastic IP, onto one of its instances.
+		return []ec2Grant{gatewayInstances, {"ec2-address", []*string{arn("ec2", "elastic-ip/"+*b.gw.allocation)}, nil}}
 	}
-	return "", nil, nil, false
-}
-
-// ec2RunFrom is the second half of RunInstances: ... and it may start only
-// from the gateway's subnet, security group, launch template and AMI.
-func (b *builder) ec2RunFrom(arn func(service, resource string) *string) []*string {
-	image := awscdk.Arn_Format(&awscdk.ArnComponents{Service: jsii.String("ec2"), Account: jsii.String(""), Resource: jsii.String("image"), ResourceName: b.str("GatewayAmiId")}, b.stack)
-	return []*string{arn("ec2", "subnet/"+*b.gw.subnet), arn("ec2", "security-group/"+*b.gw.sg.SecurityGroupId()),
-		arn("ec2", "launch-template/"+*b.gw.template.Ref()), image}
+	return nil
 }
 
 // suppressCustomResourceFunction covers what CDK itself adds: the one
