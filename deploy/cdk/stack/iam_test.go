@@ -206,7 +206,7 @@ func TestEC2RecoveryGrantsAreScopedToTheGateway(t *testing.T) {
 	s := get(t)
 	subnet := referenced(s.doc.Resources[s.logicalIDOfType("AWS::EC2::Instance")].Properties["SubnetId"])[0]
 	sg := s.find("AWS::EC2::SecurityGroup", "GroupDescription", "mediagw gateway: API and RTSP from the VPC, ISUP from cameras, RDP from AdminCidr")
-	eip := s.logicalIDOfType("AWS::EC2::EIP")
+	eip := gatewayEIP(t, s)
 	const tag = "ec2:ResourceTag/" + stack.GatewayTag + ":" + stack.GatewayID
 	const requestTag = "aws:RequestTag/" + stack.GatewayTag + ":" + stack.GatewayID
 	seen := map[string]bool{}

@@ -17,9 +17,9 @@ import (
 func TestHealthSentinelLooksAfterTheStacksGateway(t *testing.T) {
 	s := get(t)
 	tag := fmt.Sprint(map[string]any{"Key": stack.GatewayTag, "Value": stack.GatewayID})
-	for _, typ := range []string{"AWS::EC2::Instance", "AWS::EC2::EIP"} {
-		if tags := fmt.Sprint(s.doc.Resources[s.logicalIDOfType(typ)].Properties["Tags"]); !strings.Contains(tags, tag) {
-			t.Errorf("%s tags %s, want %s", typ, tags, tag)
+	for _, id := range []string{s.logicalIDOfType("AWS::EC2::Instance"), gatewayEIP(t, s)} {
+		if tags := fmt.Sprint(s.doc.Resources[id].Properties["Tags"]); !strings.Contains(tags, tag) {
+			t.Errorf("%s tags %s, want %s", id, tags, tag)
 		}
 	}
 	// An existing allocation (ElasticIP) is tagged by a custom resource.
@@ -71,4 +71,17 @@ func TestHealthSentinelLooksAfterTheStacksGateway(t *testing.T) {
 	if lc := fmt.Sprint(asList(s.doc.Resources[rec].Properties["ContainerDefinitions"])[0]["LogConfiguration"]); !strings.Contains(lc, "awslogs-stream-prefix:recorder") {
 		t.Errorf("recorder logs %s, want stream prefix recorder", lc)
 	}
+}
+
+// gatewayEIP is the logical id of the gateway's Elastic IP (the NAT
+// gateway has one too).
+func gatewayEIP(t *testing.T, s *synthesized) string {
+	t.Helper()
+	for id := range s.ofType("AWS::EC2::EIP") {
+		if strings.HasPrefix(id, "GatewayEIP") {
+			return id
+		}
+	}
+	t.Fatal("no GatewayEIP")
+	return ""
 }
