@@ -35,6 +35,9 @@ type world struct {
 	refuseReboot bool
 	// takeBlock, if set, holds Take until closed.
 	takeBlock chan struct{}
+	// probes counts the API probes; probesAtEC2Reboot is the count when
+	// the first EC2 reboot was asked for.
+	probes, probesAtEC2Reboot int
 }
 
 func newWorld(api domain.APIState) *world {
@@ -50,6 +53,7 @@ func (w *world) set(f func(w *world)) {
 func (w *world) Probe(ctx context.Context, gw string) Probe {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.probes++
 	return Probe{State: w.api, Detail: string(w.api), BootedAt: w.bootedAt}
 }
 
@@ -86,6 +90,9 @@ func (i instances) Reboot(ctx context.Context, gw string) (string, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.ec2Boots++
+	if i.ec2Boots == 1 {
+		i.probesAtEC2Reboot = i.probes
+	}
 	i.bootedAt = time.Now()
 	i.fixedAfter(domain.RecoveryEC2Reboot)
 	return i.instance, nil

@@ -49,7 +49,21 @@ type Recoverer struct {
 
 	mu      sync.Mutex
 	running map[string]bool // gateways whose ladder this process runs now
+	// checked is each gateway's last unhealthy Check: the ladder that
+	// starts right after it (the Sentinel recovers what its check found
+	// sick) acts on it rather than spend another CheckTimeout on a silent
+	// API before the first rung.
+	checked map[string]checkResult
 }
+
+type checkResult struct {
+	h    Health
+	inst InstanceStatus
+}
+
+// freshCheck: how old an unhealthy Check may be for the ladder to start
+// on it; older, the ladder checks again.
+const freshCheck = 5 * time.Second
 
 // New returns a Recoverer over its adapters; snaps may be nil (no
 // snapshots: replacements start from nothing, SnapshotDue does nothing).
@@ -81,7 +95,7 @@ func New(cfg Config, api API, inst Instances, snaps Snapshots, leases Leases, re
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Recoverer{cfg: cfg, api: api, instances: inst, snapshots: snaps, leases: leases, rep: rep,
-		log: cfg.Logger, running: map[string]bool{}}, nil
+		log: cfg.Logger, running: map[string]bool{}, checked: map[string]checkResult{}}, nil
 }
 
 // GatewayIDs are the gateways looked after, in the configured order.
@@ -105,8 +119,26 @@ func (r *Recoverer) gateway(id string) (Gateway, bool) {
 // Check runs one health check of gatewayID and takes no action: the API
 // and the instance are looked at together, each within CheckTimeout.
 func (r *Recoverer) Check(ctx context.Context, gatewayID string) (Health, error) {
-	h, _, _, err := r.check(ctx, gatewayID)
+	h, _, inst, err := r.check(ctx, gatewayID)
+	r.mu.Lock()
+	delete(r.checked, gatewayID)
+	if err == nil && !h.Healthy() {
+		r.checked[gatewayID] = checkResult{h: h, inst: inst}
+	}
+	r.mu.Unlock()
 	return h, err
+}
+
+// recentCheck takes gw's last unhealthy Check if it is fresh (once).
+func (r *Recoverer) recentCheck(gw string) (checkResult, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.checked[gw]
+	delete(r.checked, gw)
+	if !ok || r.cfg.Now().Sub(c.h.CheckedAt) > freshCheck {
+		return checkResult{}, false
+	}
+	return c, true
 }
 
 func (r *Recoverer) check(ctx context.Context, gatewayID string) (Health, Probe, InstanceStatus, error) {
@@ -199,12 +231,19 @@ func (r *Recoverer) Recover(ctx context.Context, gatewayID string) error {
 }
 
 func (r *Recoverer) ladder(ctx context.Context, g Gateway, held *heldLease) error {
+	recent, haveRecent := r.recentCheck(g.ID)
 	for {
 		st := held.get().State
 		now := r.cfg.Now()
 		st.Prune(now, r.cfg.Budget)
-		h, _, inst, err := r.check(ctx, g.ID)
-		if err != nil {
+		var (
+			h    Health
+			inst InstanceStatus
+			err  error
+		)
+		if haveRecent {
+			h, inst, haveRecent = recent.h, recent.inst, false
+		} else if h, _, inst, err = r.check(ctx, g.ID); err != nil {
 			return err
 		}
 		if st.Replacement != nil && st.ReplacementStale(now, r.cfg.Budget) {

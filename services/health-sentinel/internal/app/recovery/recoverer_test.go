@@ -336,3 +336,37 @@ func TestRecoveryWaitsForASnapshotPassOfTheGateway(t *testing.T) {
 		}
 	})
 }
+
+// TestLadderStartsOnTheCheckJustMade: the Sentinel recovers what its check
+// just found silent; the first rung does not wait for another probe of the
+// silent API (another CheckTimeout). A check older than freshCheck is not
+// trusted: the ladder probes again first.
+func TestLadderStartsOnTheCheckJustMade(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, domain.APISilent, false)
+		g.w.fixedBy = domain.RecoveryEC2Reboot
+		if _, err := g.r.Check(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.r.Recover(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		if g.w.ec2Boots != 1 || g.w.probesAtEC2Reboot != 1 {
+			t.Fatalf("ec2 reboots %d, probes before it %d; want 1 and only the check's", g.w.ec2Boots, g.w.probesAtEC2Reboot)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, domain.APISilent, false)
+		g.w.fixedBy = domain.RecoveryEC2Reboot
+		if _, err := g.r.Check(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(freshCheck + time.Second) // the bubble's clock: the check goes stale
+		if err := g.r.Recover(t.Context(), gw); err != nil {
+			t.Fatal(err)
+		}
+		if g.w.probesAtEC2Reboot != 2 {
+			t.Fatalf("probes before the reboot %d, want the stale check and a new one", g.w.probesAtEC2Reboot)
+		}
+	})
+}
