@@ -216,21 +216,34 @@ func exitCode(p *proc) int {
 // no process listing or log.
 func TestSIGTERMUploadsTheLastSegmentAndExits(t *testing.T) {
 	t.Parallel()
+	testSIGTERM(t, "inproc")
+}
+
+// The same with ffmpeg as the engine.
+func TestSIGTERMUploadsTheLastSegmentAndExitsWithFFmpeg(t *testing.T) {
+	t.Parallel()
+	testSIGTERM(t, "ffmpeg")
+}
+
+func testSIGTERM(t *testing.T, engine string) {
 	sim := testsim.Start(t)
 	e := newEnv(t, sim)
-	p := e.start()
+	p := e.start("RECORDER_ENGINE=" + engine)
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments in S3", func() bool { return len(e.segments()) >= 2 })
 
 	kids := testsim.FFmpegChildren(p.cmd.Process.Pid)
-	if len(kids) != 1 {
-		t.Fatalf("recorder has %d ffmpeg children, want 1", len(kids))
+	want := map[string]int{"inproc": 0, "ffmpeg": 1}[engine]
+	if len(kids) != want {
+		t.Fatalf("recorder has %d ffmpeg children, want %d", len(kids), want)
 	}
-	for _, f := range []string{
-		"/proc/" + strconv.Itoa(kids[0]) + "/cmdline",
-		"/proc/" + strconv.Itoa(kids[0]) + "/environ",
-		"/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/cmdline",
-		"/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/environ",
-	} {
+	files := []string{}
+	for _, k := range kids {
+		files = append(files, "/proc/"+strconv.Itoa(k)+"/cmdline", "/proc/"+strconv.Itoa(k)+"/environ")
+	}
+	for _, f := range append(files,
+		"/proc/"+strconv.Itoa(p.cmd.Process.Pid)+"/cmdline",
+		"/proc/"+strconv.Itoa(p.cmd.Process.Pid)+"/environ",
+	) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -251,8 +264,10 @@ func TestSIGTERMUploadsTheLastSegmentAndExits(t *testing.T) {
 	if code := exitCode(p); code != 0 || took > 10*time.Second {
 		t.Fatalf("exit code %d after %v", code, took)
 	}
-	if alive(kids[0]) {
-		t.Error("ffmpeg outlived the recorder")
+	for _, k := range kids {
+		if alive(k) {
+			t.Error("ffmpeg outlived the recorder")
+		}
 	}
 	segs := e.segments()
 	last := segs[len(segs)-1]

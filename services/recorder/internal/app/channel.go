@@ -51,7 +51,7 @@ func (r *Recorder) runChannel(ctx context.Context, c domain.Channel) error {
 		err = fmt.Errorf("channel %s: rtsp relay: %w", c.ID, err)
 	} else {
 		r.m.ReceivedBytes(c.ID, relay.ReceivedBytes)
-		r.recordChannel(ctx, c, relay.URL(), anchors)
+		r.recordChannel(ctx, c, relay, anchors)
 		relay.Close()
 	}
 
@@ -75,7 +75,7 @@ func (r *Recorder) runChannel(ctx context.Context, c domain.Channel) error {
 }
 
 // recordChannel runs ffmpeg for one channel again and again until ctx ends.
-func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, input string, anchors <-chan time.Time) {
+func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, relay Relay, anchors <-chan time.Time) {
 	log := r.log.With("channel", c.ID)
 	healthy := r.cfg.SegmentLength + 10*time.Second
 	policy := domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)
@@ -93,7 +93,7 @@ func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, input st
 			wasFailing = false
 		}
 		started := time.Now()
-		res := r.runOnce(ctx, c.ID, input, anchors)
+		res := r.runOnce(ctx, c.ID, relay, anchors)
 		if ctx.Err() != nil {
 			return
 		}
@@ -128,7 +128,7 @@ type runResult struct {
 	err      error
 }
 
-func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan time.Time) runResult {
+func (r *Recorder) runOnce(ctx context.Context, ch string, relay Relay, anchors <-chan time.Time) runResult {
 	log := r.log.With("channel", ch)
 	select { // a first-frame time left over from the previous run
 	case <-anchors:
@@ -137,7 +137,7 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 	work := r.spool.WorkDir(ch)
 	st := domain.RunState{Prefix: fmt.Sprintf("%d_", time.Now().UnixMilli())}
 	spec := CaptureSpec{
-		Input: input, RTSPTimeout: r.cfg.RTSPTimeout, Dir: work, Prefix: st.Prefix,
+		Input: relay.URL(), Dial: relay.Dial, RTSPTimeout: r.cfg.RTSPTimeout, Dir: work, Prefix: st.Prefix,
 		SegmentLength: r.cfg.SegmentLength, Container: r.cfg.Container, Codec: r.cfg.Codec, Size: r.cfg.Size,
 	}
 	p, err := r.d.Segmenter.Start(spec, log)
@@ -182,6 +182,11 @@ func (r *Recorder) runOnce(ctx context.Context, ch, input string, anchors <-chan
 			}
 			listed[filepath.Base(e.Path)] = true
 			if clock == nil {
+				if a, ok := p.(Anchored); ok {
+					if at, ok := a.Anchor(); ok {
+						anchor = at // the source's own clock (RTCP)
+					}
+				}
 				if anchor.IsZero() {
 					// No first-frame time (not RTSP, or the proxy missed it):
 					// the entry is written when its end arrives.

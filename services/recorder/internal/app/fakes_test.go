@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"sync"
@@ -287,6 +288,9 @@ type loopRelay struct{}
 func (loopRelay) URL() string           { return "rtsp://127.0.0.1:1/x" }
 func (loopRelay) ReceivedBytes() uint64 { return 0 }
 func (loopRelay) Close() error          { return nil }
+func (loopRelay) Dial() (net.Conn, error) {
+	return nil, errors.New("loopRelay relays nothing")
+}
 
 const testParam = "/mediagw/gateways/gw/Password"
 

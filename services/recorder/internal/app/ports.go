@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"mediagw/pkg/loginbudget"
@@ -86,6 +87,12 @@ type CaptureSpec struct {
 	Container     domain.Container
 	Codec         string // "" or "copy", h264, hevc
 	Size          string // resize when transcoding
+	// Audio is what the ffmpeg path does with the first audio stream:
+	// "" drops it, "aac" encodes it to AAC (e.g. G.711 from a camera).
+	Audio string
+	// Dial, when set, opens a connection to Input in memory (the
+	// channel's relay); an in-process client uses it instead of a socket.
+	Dial func() (net.Conn, error)
 }
 
 // Capture is a running segmenter.
@@ -103,6 +110,13 @@ type Capture interface {
 	FirstPacket(file string) (float64, bool)
 	// Stop asks the run to finish its segment and end, killing it after grace.
 	Stop(grace time.Duration)
+}
+
+// Anchored is a Capture that knows the wall time of its stream time 0 from
+// the source itself (RTCP sender reports), which then wins over the
+// relay's arrival time of the first frame.
+type Anchored interface {
+	Anchor() (time.Time, bool)
 }
 
 // Listed is a finished segment as the segmenter listed it, with the time
@@ -158,6 +172,9 @@ type Login struct {
 // Relay is an open relay.
 type Relay interface {
 	URL() string // credential-free loopback URL
+	// Dial opens a relayed connection in memory (for a client in this
+	// process); requests use URL()'s URIs.
+	Dial() (net.Conn, error)
 	ReceivedBytes() uint64
 	Close() error
 }

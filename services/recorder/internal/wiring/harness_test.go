@@ -29,7 +29,6 @@ import (
 	"mediagw/pkg/service"
 	"mediagw/pkg/topology"
 	"mediagw/services/recorder/internal/adapters/budget"
-	"mediagw/services/recorder/internal/adapters/ffmpeg"
 	"mediagw/services/recorder/internal/adapters/prometheus"
 	"mediagw/services/recorder/internal/adapters/rtsp"
 	s3store "mediagw/services/recorder/internal/adapters/s3"
@@ -172,7 +171,7 @@ func (h *harness) runtime(ctx context.Context, store app.Uploader) (*service.Run
 	deps := app.Deps{
 		OpenSpool: spool.Opener(h.s.SpoolDir, domain.Source{Gateway: h.s.Gateway.String(), Device: h.s.Device}, h.s.SpoolMaxBytes),
 		Uploader:  store,
-		Segmenter: ffmpeg.Segmenter{},
+		Segmenter: segmenter(h.s),
 		Relays:    rtsp.Relays{},
 		Password:  simPassword{},
 		Budget:    newBudget(h.aws, h.s.LoginBudgetTable),

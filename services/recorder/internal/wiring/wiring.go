@@ -25,6 +25,7 @@ import (
 	"mediagw/pkg/service"
 	"mediagw/services/recorder/internal/adapters/budget"
 	"mediagw/services/recorder/internal/adapters/ffmpeg"
+	"mediagw/services/recorder/internal/adapters/inproc"
 	"mediagw/services/recorder/internal/adapters/prometheus"
 	"mediagw/services/recorder/internal/adapters/rtsp"
 	"mediagw/services/recorder/internal/adapters/s3"
@@ -63,6 +64,9 @@ type Settings struct {
 	RestartMaxBackoff time.Duration
 	GiveUpAfter       time.Duration // 0: never
 	FFmpeg, FFprobe   string
+	// Engine records copyable streams in process ("inproc") or always
+	// with ffmpeg ("ffmpeg").
+	Engine string
 }
 
 // Declare declares every setting on c; call the returned function after c
@@ -133,6 +137,14 @@ func Declare(c *service.Config) func() Settings {
 	giveUp := c.Duration("RECORDER_GIVE_UP_AFTER", 0, "exit with code 4 when no channel produced a segment for this long (0: never)")
 	ffmpegBin := c.String("RECORDER_FFMPEG", "ffmpeg", "ffmpeg binary")
 	ffprobeBin := c.String("RECORDER_FFPROBE", "ffprobe", "ffprobe binary")
+	var engine *string
+	engine = c.String("RECORDER_ENGINE", "inproc", "inproc: record H.264/H.265 with AAC or no audio into MPEG-TS in process, and everything else (transcoding, fmp4, G.711 audio) with ffmpeg, per channel; ffmpeg: every channel with ffmpeg",
+		check(func() error {
+			if *engine != "inproc" && *engine != "ffmpeg" {
+				return errors.New("must be inproc or ffmpeg")
+			}
+			return nil
+		}))
 	return func() Settings {
 		return Settings{
 			Gateway: gateway, Device: *device, Channels: channels, RTSPUser: *user, PasswordParam: *passParam,
@@ -140,7 +152,7 @@ func Declare(c *service.Config) func() Settings {
 			SegmentLength: *segLen, Container: container, Codec: *codec, Size: *size,
 			Bucket: *bucket, KeyPrefix: *prefix, SpoolDir: *spoolDir, SpoolMaxBytes: spoolMax,
 			RTSPTimeout: *rtspTimeout, Watchdog: *watchdog, RestartMaxBackoff: *restartMax, GiveUpAfter: *giveUp,
-			FFmpeg: *ffmpegBin, FFprobe: *ffprobeBin,
+			FFmpeg: *ffmpegBin, FFprobe: *ffprobeBin, Engine: *engine,
 		}
 	}
 }
@@ -188,7 +200,7 @@ func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
 	deps := app.Deps{
 		OpenSpool: spool.Opener(s.SpoolDir, domain.Source{Gateway: s.Gateway.String(), Device: s.Device}, s.SpoolMaxBytes),
 		Uploader:  s3.New(rt.AWS, s.Bucket),
-		Segmenter: ffmpeg.Segmenter{FFmpeg: s.FFmpeg, FFprobe: s.FFprobe},
+		Segmenter: segmenter(s),
 		Relays:    rtsp.Relays{},
 		Budget:    budget.New(lbddb.New(awsddb.NewFromConfig(rt.AWS), s.LoginBudgetTable)),
 		Metrics:   prometheus.New(rt.Metrics, s.Gateway.String(), s.Device),
@@ -277,4 +289,13 @@ func withExitCode(err error) error {
 		return err
 	}
 	return exitError{err}
+}
+
+// segmenter is the recording engine of the settings.
+func segmenter(s Settings) app.Segmenter {
+	ff := ffmpeg.Segmenter{FFmpeg: s.FFmpeg, FFprobe: s.FFprobe}
+	if s.Engine == "ffmpeg" {
+		return ff
+	}
+	return inproc.New(ff)
 }

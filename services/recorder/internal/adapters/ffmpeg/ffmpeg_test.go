@@ -32,6 +32,14 @@ func TestArgs(t *testing.T) {
 			t.Errorf("args %q lack %q", line, want)
 		}
 	}
+	if strings.Contains(line, "0:a") {
+		t.Errorf("args %q keep audio without being asked", line)
+	}
+	s.Audio = "aac"
+	args, _ = s.Args()
+	if line = strings.Join(args, " "); !strings.Contains(line, "-map 0:v:0 -c:v copy -map 0:a:0? -c:a aac") {
+		t.Errorf("args %q do not encode the audio to AAC", line)
+	}
 	s.Container, s.Codec, s.Size, s.SegmentLength = domain.FragmentedMP4, "h264", "-2x720", 4500*time.Millisecond
 	args, err = s.Args()
 	if err != nil {

@@ -23,7 +23,7 @@ func (s Segmenter) Start(spec app.CaptureSpec, log *slog.Logger) (app.Capture, e
 	}
 	p, err := Start(bin, Spec{
 		Input: spec.Input, RTSPTimeout: spec.RTSPTimeout, Dir: spec.Dir, Prefix: spec.Prefix,
-		SegmentLength: spec.SegmentLength, Container: spec.Container, Codec: spec.Codec, Size: spec.Size,
+		SegmentLength: spec.SegmentLength, Container: spec.Container, Codec: spec.Codec, Size: spec.Size, Audio: spec.Audio,
 	}, log)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ type Spec struct {
 	Container     domain.Container
 	Codec         string // "" or "copy": stream copy; else h264 or hevc
 	Size          string // optional resize when transcoding
+	Audio         string // "": no audio; "aac": the first audio stream, if any, encoded to AAC
 }
 
 // Pattern is the segment file name template of the run.
@@ -78,6 +79,9 @@ func (s Spec) Args() ([]string, error) {
 		}
 	} else {
 		args = append(args, "-c:v", "copy")
+	}
+	if s.Audio == "aac" {
+		args = append(args, "-map", "0:a:0?", "-c:a", "aac", "-b:a", "64k")
 	}
 	args = append(args, "-f", "segment", "-segment_time", seg,
 		// The list goes to fd 3 (the pipe the recorder reads): one CSV line

@@ -156,25 +156,48 @@ func (p *Proxy) accept() {
 			}
 			return
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		s := &session{p: p, client: c, ctx: ctx, cancel: cancel, pending: map[string]*pending{}}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			c.Close()
+		if !p.serve(c) {
 			return
 		}
-		p.sessions[s] = struct{}{}
-		p.wg.Add(1)
-		p.mu.Unlock()
-		go func() {
-			defer p.wg.Done()
-			s.run()
-			p.mu.Lock()
-			delete(p.sessions, s)
-			p.mu.Unlock()
-		}()
 	}
+}
+
+// Dial opens a relayed connection in memory, for a client in this process
+// (the in-process recorder): the same session as a loopback connection
+// gets (one budgeted login, URI rewriting), without a socket. Requests use
+// URL()'s URIs.
+func (p *Proxy) Dial() (net.Conn, error) {
+	mine, theirs := net.Pipe()
+	if !p.serve(theirs) {
+		mine.Close()
+		return nil, net.ErrClosed
+	}
+	return mine, nil
+}
+
+// serve runs a session for the client connection c; false once the proxy
+// is closed (c is closed then).
+func (p *Proxy) serve(c net.Conn) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{p: p, client: c, ctx: ctx, cancel: cancel, pending: map[string]*pending{}}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.Close()
+		cancel()
+		return false
+	}
+	p.sessions[s] = struct{}{}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		s.run()
+		p.mu.Lock()
+		delete(p.sessions, s)
+		p.mu.Unlock()
+	}()
+	return true
 }
 
 // rewriteURI turns a URI ffmpeg sent (on the loopback base) into the
@@ -291,7 +314,7 @@ func isClosed(err error) bool {
 	if errors.Is(err, errEnded) {
 		return true
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 

@@ -322,6 +322,27 @@ func frame(ch byte, payload string) []byte {
 }
 
 func TestDigestSessionWithFramesAndKeepAlive(t *testing.T) {
+	testDigestSession(t, dial)
+}
+
+// The in-process recorder's connection (Dial, in memory) gets the same
+// session as ffmpeg's loopback one.
+func TestDigestSessionInMemory(t *testing.T) {
+	testDigestSession(t, dialMemory)
+}
+
+func dialMemory(t *testing.T, p *Proxy) *client {
+	t.Helper()
+	c, err := p.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, c: c, r: bufio.NewReaderSize(c, frameBuffer)}
+}
+
+func testDigestSession(t *testing.T, dial func(*testing.T, *Proxy) *client) {
 	g := newFakeGateway(t)
 	big := strings.Repeat("x", 60000)
 	g.frames = [][]byte{frame(0, "first"), frame(1, "rtcp"), frame(0, big)}
@@ -614,6 +635,8 @@ func TestCloseEndsSessions(t *testing.T) {
 	}
 	c := dial(t, p)
 	c.do("OPTIONS", p.URL())
+	m := dialMemory(t, p)
+	m.do("OPTIONS", p.URL())
 	done := make(chan struct{})
 	go func() { p.Close(); close(done) }()
 	select {
@@ -623,5 +646,11 @@ func TestCloseEndsSessions(t *testing.T) {
 	}
 	if _, err := c.r.ReadByte(); err == nil {
 		t.Fatal("client connection still open after Close")
+	}
+	if _, err := m.r.ReadByte(); err == nil {
+		t.Fatal("in-memory connection still open after Close")
+	}
+	if _, err := p.Dial(); err == nil {
+		t.Fatal("Dial after Close succeeded")
 	}
 }
