@@ -74,26 +74,32 @@ func (r *Recorder) runChannel(ctx context.Context, c domain.Channel) error {
 	return err
 }
 
-// recordChannel runs ffmpeg for one channel again and again until ctx ends.
+// supervision is a channel's restart policy and failing state, shared by
+// its runs: a failing stream is reported healed by its first segment.
+type supervision struct {
+	policy  *domain.RestartPolicy
+	failing bool
+}
+
+// recordChannel runs the channel's recording (in process or ffmpeg) again
+// and again until ctx ends.
 func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, relay Relay, anchors <-chan time.Time) {
 	log := r.log.With("channel", c.ID)
 	healthy := r.cfg.SegmentLength + 10*time.Second
-	policy := domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)
+	sup := &supervision{policy: domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)}
 	r.m.ChannelFailing(c.ID, false)
-	wasFailing := false
 	for ctx.Err() == nil {
-		// While logins are stopped ffmpeg is not started; when they
-		// resume, it starts at once, with a fresh restart policy.
+		// While logins are stopped nothing is started; when they resume,
+		// a run starts at once, with a fresh restart policy.
 		if r.waitForLogins(ctx, c.ID) {
 			if ctx.Err() != nil {
 				return
 			}
-			policy = domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)
+			sup = &supervision{policy: domain.NewRestartPolicy(r.cfg.RestartInitial, r.cfg.RestartMax, healthy, r.cfg.FailingAfter)}
 			r.m.ChannelFailing(c.ID, false)
-			wasFailing = false
 		}
 		started := time.Now()
-		res := r.runOnce(ctx, c.ID, relay, anchors)
+		res := r.runOnce(ctx, c.ID, relay, anchors, sup)
 		if ctx.Err() != nil {
 			return
 		}
@@ -101,17 +107,20 @@ func (r *Recorder) recordChannel(ctx context.Context, c domain.Channel, relay Re
 			continue // the run ended because logins stopped: no restart until they resume
 		}
 		r.m.FFmpegRestarted(c.ID, res.reason)
-		wait, failing := policy.RunEnded(time.Since(started), res.segments)
+		ran := time.Since(started)
+		wait, failing := sup.policy.RunEnded(ran, res.segments)
 		r.m.ChannelFailing(c.ID, failing)
+		attrs := []any{"reason", res.reason, "err", res.err, "segments", res.segments,
+			"ran", ran.Round(time.Millisecond).String(), "wait", wait.Round(time.Millisecond).String()}
 		switch {
-		case failing && !wasFailing:
-			log.Error("stream keeps failing", "runs_in_a_row", policy.Failures(), "last_reason", res.reason, "err", res.err)
-		case !failing && wasFailing:
-			log.Info("stream recovered")
+		case failing && !sup.failing:
+			log.Error("stream keeps failing", append([]any{"runs_in_a_row", sup.policy.Failures()}, attrs...)...)
+		case !failing && sup.failing:
+			log.Info("stream recovered", attrs...)
 		default:
-			log.Warn("ffmpeg ended; restarting", "reason", res.reason, "err", res.err, "segments", res.segments, "ran", time.Since(started).Round(time.Millisecond).String(), "wait", wait.Round(time.Millisecond).String())
+			log.Warn("recording run ended; restarting", attrs...)
 		}
-		wasFailing = failing
+		sup.failing = failing
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -128,7 +137,7 @@ type runResult struct {
 	err      error
 }
 
-func (r *Recorder) runOnce(ctx context.Context, ch string, relay Relay, anchors <-chan time.Time) runResult {
+func (r *Recorder) runOnce(ctx context.Context, ch string, relay Relay, anchors <-chan time.Time, sup *supervision) runResult {
 	log := r.log.With("channel", ch)
 	select { // a first-frame time left over from the previous run
 	case <-anchors:
@@ -202,6 +211,13 @@ func (r *Recorder) runOnce(ctx context.Context, ch string, relay Relay, anchors 
 			}
 			if r.addSegment(ch, clock, e.ListEntry, e.Path, st.Codec) {
 				res.segments++
+				sup.policy.SegmentWritten()
+				if sup.failing {
+					// Healed at the first good segment, not when the run ends.
+					sup.failing = false
+					r.m.ChannelFailing(ch, false)
+					log.Info("stream recovered", "segments", res.segments)
+				}
 			}
 			drift, moved := clock.Observe(e.ListEntry, e.Seen)
 			r.m.ClockDrift(ch, drift)

@@ -43,7 +43,7 @@ type Config struct {
 	RTSPTimeout    time.Duration // ffmpeg -timeout; a stall is seen after about twice this
 	Watchdog       time.Duration // no segment for this long: restart ffmpeg; 0: 2×segment+15 s
 	RestartInitial time.Duration // first wait before a restart; 0: 1 s
-	RestartMax     time.Duration // cap of the restart wait; 0: 60 s
+	RestartMax     time.Duration // cap of the restart wait; 0: 5 s
 	FailingAfter   int           // unhealthy runs in a row before a channel counts as failing; 0: 5
 	GiveUpAfter    time.Duration // every channel failing this long: stop with ErrGaveUp; 0: never
 
@@ -103,7 +103,7 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 		cfg.RestartInitial = time.Second
 	}
 	if cfg.RestartMax <= 0 {
-		cfg.RestartMax = time.Minute
+		cfg.RestartMax = 5 * time.Second
 	}
 	if cfg.FailingAfter <= 0 {
 		cfg.FailingAfter = 5

@@ -6,13 +6,14 @@ import (
 )
 
 // Backoff is capped exponential backoff with jitter: each wait is the
-// current interval ± Jitter of it, then the interval grows by Multiplier up
-// to Max. The zero value of the unexported state starts at Initial.
+// current interval less up to Jitter of it (jitter only shortens a wait,
+// so Max is a real cap), then the interval grows by Multiplier up to Max.
+// The zero value of the unexported state starts at Initial.
 type Backoff struct {
 	Initial    time.Duration
 	Max        time.Duration
 	Multiplier float64 // ≥ 1
-	Jitter     float64 // 0…1: 0.5 spreads each wait over ±50 %
+	Jitter     float64 // 0…1: 0.5 spreads each wait over 50–100 % of the interval
 
 	current time.Duration
 }
@@ -22,9 +23,8 @@ func (b *Backoff) Next() time.Duration {
 	if b.current <= 0 {
 		b.current = b.Initial
 	}
-	cur := float64(b.current)
-	delta := b.Jitter * cur
-	wait := time.Duration(cur - delta + rand.Float64()*(2*delta+1))
+	cur := float64(min(b.current, b.Max))
+	wait := time.Duration(cur - b.Jitter*cur*rand.Float64())
 	if float64(b.current) >= float64(b.Max)/b.Multiplier {
 		b.current = b.Max
 	} else {

@@ -14,8 +14,8 @@ type RestartPolicy struct {
 }
 
 // NewRestartPolicy: waits start at initial and double up to max (with
-// ±50 % jitter, so that many channels of one gateway do not restart in
-// step). A run that lasted healthyAfter and produced a segment
+// jitter of up to 50 % below the interval, so that many channels of one
+// gateway do not restart in step; never above max). A run that lasted healthyAfter and produced a segment
 // resets them. After failingAfter unhealthy runs in a row the stream
 // counts as failing. Waits never stop growing into a give-up: cameras
 // come back.
@@ -40,6 +40,11 @@ func (p *RestartPolicy) RunEnded(ranFor time.Duration, segments int) (wait time.
 	}
 	return p.backoff.Next(), p.failures >= p.failingAfter
 }
+
+// SegmentWritten records that the current run produced a segment: the
+// stream is not failing any more (the waits stay grown until a healthy
+// run).
+func (p *RestartPolicy) SegmentWritten() { p.failures = 0 }
 
 // Failures is the number of unhealthy runs in a row.
 func (p *RestartPolicy) Failures() int { return p.failures }

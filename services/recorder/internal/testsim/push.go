@@ -26,12 +26,27 @@ type Push struct {
 	ln   net.Listener
 	addr string
 
-	mu      sync.Mutex
-	sdp     []byte
-	sdpSet  chan struct{}
-	pushCh  map[string]int // control suffix → pusher's RTP channel
-	players map[*player]struct{}
-	cmd     *exec.Cmd
+	mu     sync.Mutex
+	sdp    []byte
+	sdpSet chan struct{} // closed while a publisher records
+	// recorded: a publisher recorded before; while none does, DESCRIBE
+	// is answered 404 (a server whose source is gone), before the first
+	// it waits for it.
+	recorded bool
+	pushCh   map[string]int // control suffix → pusher's RTP channel
+	players  map[*player]struct{}
+	quit     chan struct{} // closed when the test ends
+	cmd      *exec.Cmd
+	drop     bool
+}
+
+// Drop discards what the publisher sends (players hear nothing; when it
+// ends, the stream goes on with what the publisher sends then: a stall in
+// which the server lost frames).
+func (p *Push) Drop(on bool) {
+	p.mu.Lock()
+	p.drop = on
+	p.mu.Unlock()
 }
 
 type player struct {
@@ -49,7 +64,7 @@ func StartPush(t testing.TB) *Push {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Push{ln: ln, addr: ln.Addr().String(), sdpSet: make(chan struct{}), pushCh: map[string]int{}, players: map[*player]struct{}{}}
+	p := &Push{ln: ln, addr: ln.Addr().String(), sdpSet: make(chan struct{}), quit: make(chan struct{}), pushCh: map[string]int{}, players: map[*player]struct{}{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -65,6 +80,7 @@ func StartPush(t testing.TB) *Push {
 	}()
 	t.Cleanup(func() {
 		p.StopFFmpeg()
+		close(p.quit)
 		ln.Close()
 		p.mu.Lock()
 		for pl := range p.players {
@@ -123,6 +139,19 @@ func (p *Push) serve(c net.Conn) {
 		p.mu.Unlock()
 	}()
 	pushing := false
+	defer func() {
+		if !pushing {
+			return
+		}
+		// The publisher left: like a server restarting, its players are
+		// dropped and the stream is gone until a publisher records again.
+		p.mu.Lock()
+		p.sdpSet = make(chan struct{})
+		for other := range p.players {
+			other.c.Close()
+		}
+		p.mu.Unlock()
+	}()
 	for {
 		b, err := r.Peek(1)
 		if err != nil {
@@ -161,7 +190,26 @@ func (p *Push) serve(c net.Conn) {
 			p.sdp = append([]byte(nil), m.Body...)
 			p.mu.Unlock()
 		case "DESCRIBE":
-			<-p.sdpSet
+			p.mu.Lock()
+			set, recorded := p.sdpSet, p.recorded
+			p.mu.Unlock()
+			if recorded {
+				select {
+				case <-set:
+				default:
+					resp = rtspmsg.NewResponse(404)
+					resp.Header.Set("CSeq", m.Header.Get("CSeq"))
+				}
+			} else {
+				select {
+				case <-set:
+				case <-p.quit:
+					return
+				}
+			}
+			if resp.Status != 200 {
+				break
+			}
 			p.mu.Lock()
 			resp.Body = p.sdp
 			p.mu.Unlock()
@@ -194,6 +242,7 @@ func (p *Push) serve(c net.Conn) {
 			default:
 				close(p.sdpSet)
 			}
+			p.recorded = true
 			p.mu.Unlock()
 			resp.Header.Set("Session", "12345678")
 		case "PLAY":
@@ -226,6 +275,9 @@ func (p *Push) serve(c net.Conn) {
 func (p *Push) forward(frame []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.drop {
+		return
+	}
 	for pl := range p.players {
 		to, ok := pl.chMap[int(frame[1])]
 		if !ok {

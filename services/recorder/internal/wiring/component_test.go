@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -112,32 +113,82 @@ func testRecordsContinuous(t *testing.T, engine string) {
 	}
 }
 
-// The camera goes away and comes back: ffmpeg is restarted (with backoff)
-// and recording resumes.
+// The camera goes away (the gateway answers 404) long enough to count as
+// failing, and comes back: recording resumes within 10 s, the channel is
+// healed at its first segment, nothing is placed in the outage.
 func TestRestartsWhenTheStreamComesBack(t *testing.T) {
 	t.Parallel()
 	s := testsim.Start(t)
 	h := newHarness(t, s, "cam-drop")
+	path := testsim.StreamPath("cam-drop")
+	testComesBack(t, h, func() { s.SetAvailable(path, false) }, func() { s.SetAvailable(path, true) })
+}
+
+// The same against a third-party source: Debian's ffmpeg publishing H.265
+// with B-frames and AAC to an RTSP server, killed (the server drops its
+// players and answers 404) and started again.
+func TestRestartsWhenAThirdPartySourceRestarts(t *testing.T) {
+	t.Parallel()
+	push := testsim.StartPush(t)
+	args := []string{"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=50:min-keyint=50:scenecut=0:bframes=3:open-gop=0:log-level=error", "-c:a", "aac"}
+	push.Publish(t, args...)
+	h := newHarness(t, testsim.Start(t))
+	h.s.Channels = []domain.Channel{{ID: "1", URL: push.URL()}}
+	testComesBack(t, h, push.StopFFmpeg, func() { push.Publish(t, args...) })
+}
+
+func testComesBack(t *testing.T, h *harness, down, up func()) {
+	// The defaults the settings give: waits from 1 s up to 5 s.
+	h.knobs.RestartInitial, h.s.RestartMaxBackoff, h.knobs.FailingAfter = time.Second, 5*time.Second, 3
 	stop := h.start(h.store())
 	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments", func() bool { return len(h.segments("1")) >= 2 })
 
-	s.SetAvailable(testsim.StreamPath("cam-drop"), false)
+	down()
 	downAt := time.Now()
-	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, "the run to be restarted", func() bool {
-		// In process, a stream that is gone fails at DESCRIBE (start_failed).
-		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "exited"))+testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "start_failed")) >= 2
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "the channel to count as failing", func() bool {
+		return testutil.ToFloat64(h.m.Failing.WithLabelValues("1")) == 1
 	})
-	s.SetAvailable(testsim.StreamPath("cam-drop"), true)
+	// One more run at the capped wait, so that the wait is at its longest.
+	runs := testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "start_failed")) + testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "exited"))
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, "another run", func() bool {
+		return testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "start_failed"))+testutil.ToFloat64(h.m.Restarts.WithLabelValues("1", "exited")) > runs
+	})
+	up()
 	upAt := time.Now()
-	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "2 segments recorded after the stream came back", func() bool {
-		n := 0
+	var first object
+	testkit.Eventually(t, 40*time.Second, 100*time.Millisecond, "a segment recorded after the stream came back", func() bool {
 		for _, o := range h.segments("1") {
-			if o.seg.Start.After(upAt) {
-				n++
+			if o.seg.Start.After(upAt.Add(-time.Second)) {
+				first = o
+				return true
 			}
 		}
-		return n >= 2
+		return false
 	})
+	t.Logf("first segment after the source came back starts %v after it", first.seg.Start.Sub(upAt))
+	if d := first.seg.Start.Sub(upAt); d > 10*time.Second {
+		t.Errorf("recording again %v after the source came back, want within 10 s", d)
+	}
+	if testutil.ToFloat64(h.m.Failing.WithLabelValues("1")) != 0 {
+		t.Error("still failing after a segment")
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, `"msg":"stream recovered"`) {
+		t.Error("recovery not logged")
+	}
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "stream keeps failing") && !strings.Contains(l, `"wait"`) {
+			t.Errorf("failing line without its wait: %s", l)
+		}
+		if strings.Contains(l, `"wait"`) {
+			var w struct{ Wait string }
+			if err := json.Unmarshal([]byte(l), &w); err == nil {
+				if d, err := time.ParseDuration(w.Wait); err == nil && d > 5*time.Second {
+					t.Errorf("waited %v, above the 5 s cap", d)
+				}
+			}
+		}
+	}
 	if err, _ := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func Declare(c *service.Config) func() Settings {
 	rtspTimeout = c.Duration("RECORDER_RTSP_TIMEOUT", 5*time.Second, "ffmpeg RTSP socket timeout; a stalled stream ends ffmpeg after about twice this",
 		positive(&rtspTimeout))
 	watchdog := c.Duration("RECORDER_WATCHDOG", 0, "restart ffmpeg when no segment arrives for this long (0: 2×segment length + 15 s)")
-	restartMax := c.Duration("RECORDER_RESTART_MAX_BACKOFF", time.Minute, "cap of the wait between ffmpeg restarts")
+	restartMax := c.Duration("RECORDER_RESTART_MAX_BACKOFF", 5*time.Second, "cap of the wait between a run's end and the next start (jitter only shortens it); with the source back, recording resumes within about this plus a GOP")
 	giveUp := c.Duration("RECORDER_GIVE_UP_AFTER", 0, "exit with code 4 when no channel produced a segment for this long (0: never)")
 	ffmpegBin := c.String("RECORDER_FFMPEG", "ffmpeg", "ffmpeg binary")
 	ffprobeBin := c.String("RECORDER_FFPROBE", "ffprobe", "ffprobe binary")

@@ -21,12 +21,11 @@ import (
 const (
 	tsOffset     = 126000 // 1.4 s: keeps decoding times positive (as ffmpeg's muxer does)
 	reorderDepth = 3      // pictures a stream may reorder (B-frames, pyramids)
-	// A gap in arrivals this long, not matched by the stream's own clock,
-	// means what follows is stale or re-timed: a new segment starts.
-	quietGap = 2 * time.Second
-	// A jump of the stream's clock this large (or backwards) ends the
-	// segment too: the frames would otherwise be squeezed or stretched.
-	maxJump = 3 * 90000
+	// A jump of the stream's clock between pictures of more than this (or
+	// of eight frame durations, for slow streams), or backwards, ends the
+	// segment: a segment holds one stretch of the source's clock, never
+	// frames squeezed or stretched across a gap.
+	maxJump = 90000
 	// Audio frames held at most (about 13 s of 48 kHz AAC): until video
 	// catches up, or the sender reports place the audio.
 	maxAudioHeld = 600
@@ -61,9 +60,7 @@ type Capture struct {
 	originSet   bool
 	haveOrigin  bool
 	origin      int64     // 90 kHz time of stream time 0
-	skew        int64     // added to stream time after a re-timed stall
 	arrival0    time.Time // arrival of the first packet
-	lastArr     time.Time
 	reo         *reorder
 	seg         *tsFile
 	prev        *tsFile // cut, waiting for audio to pass its end
@@ -328,7 +325,7 @@ func (k *Capture) videoSR() {
 	if !k.haveOrigin || !v.hasBase {
 		return
 	}
-	stream := v.to90k(v.srRTP) - k.origin + k.skew
+	stream := v.to90k(v.srRTP) - k.origin
 	anchor := v.srWall.Add(-time.Duration(stream) * time.Second / 90000)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -361,13 +358,8 @@ func (k *Capture) syncAudio() {
 
 func (k *Capture) packet(ts *trackState, p *rtp.Packet, now time.Time) error {
 	if !k.originSet {
-		k.originSet, k.arrival0, k.lastArr = true, now, now
+		k.originSet, k.arrival0 = true, now
 	}
-	// A quiet spell the stream's clock does not account for (a stall the
-	// server did not stamp): what follows starts a new segment, placed by
-	// its arrival.
-	quiet := now.Sub(k.lastArr)
-	k.lastArr = now
 	var frames []frame
 	if ts.vdep != nil {
 		if f := ts.vdep.push(p); f != nil {
@@ -396,18 +388,13 @@ func (k *Capture) packet(ts *trackState, p *rtp.Packet, now time.Time) error {
 		k.origin, k.haveOrigin = ts.to90k(ts.lastTS()), true
 	}
 	for _, f := range frames {
-		t := ts.to90k(f.ts) - k.origin + k.skew
+		t := ts.to90k(f.ts) - k.origin
 		if ts == k.video {
-			if quiet >= quietGap && k.haveV && float64(t-k.lastVPTS)/90000 < quiet.Seconds()-1 {
-				behind := int64((quiet.Seconds() - float64(t-k.lastVPTS)/90000) * 90000)
-				k.log.Warn("stream paused without its clock: frames after the stall start a new segment", "quiet", quiet.Round(time.Millisecond).String())
-				if err := k.discontinuity(); err != nil {
-					return err
-				}
-				k.skew += behind
-				t += behind
-			} else if k.haveV && (t-k.lastVPTS > maxJump || t-k.lastVPTS < -maxJump) {
-				k.log.Warn("stream clock jumped: a new segment starts", "by_seconds", float64(t-k.lastVPTS)/90000)
+			// Frames late after a stall keep their own times (never
+			// squeezed); a jump of the clock (frames lost in a stall, a
+			// source restarted) ends the segment.
+			if limit := max(maxJump, 8*k.reo.dur); k.haveV && (t-k.lastVPTS > limit || t-k.lastVPTS < -limit) {
+				k.log.Warn("stream clock jumped: a new segment starts at the next keyframe", "by_seconds", float64(t-k.lastVPTS)/90000)
 				if err := k.discontinuity(); err != nil {
 					return err
 				}

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,5 +218,138 @@ func TestG711IsTranscodedByFFmpeg(t *testing.T) {
 		if video != "h264" || audio != "aac" {
 			t.Errorf("segment %d: video %q audio %q, want h264 and aac", i+1, video, audio)
 		}
+	}
+}
+
+// behindFreezer is the simulator's stream of device behind a Freezer.
+func behindFreezer(t *testing.T, sim *testsim.Sim, device string) (*testsim.Freezer, string) {
+	u, err := url.Parse(sim.URL(device))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := testsim.StartFreezer(t, u.Host)
+	u.Host = f.Addr()
+	return f, u.String()
+}
+
+// A stall shorter than the RTSP timeout: the frames held back arrive in a
+// burst and keep their own times (never squeezed); where the stream's
+// clock jumped (the server dropped what it could not send), the segment
+// ends and a new one starts. Every segment keeps the stream's frame rate
+// (within 10 %) and the run goes on.
+func TestShortStallKeepsTheFrameRate(t *testing.T) {
+	sim := testsim.Start(t)
+	frz, up := behindFreezer(t, sim, "cam-stall")
+	p := relay(t, up)
+	c, err := inproc.New(ffmpeg.Segmenter{}).Start(spec(t, p, 2*time.Second), logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, c, 2)
+	frz.Freeze()
+	time.AfterFunc(3500*time.Millisecond, frz.Thaw) // the scenario: a 3.5 s stall (the simulator drops a client stalled much longer)
+	got = append(got, collect(t, c, 4)...)
+	c.Stop(5 * time.Second)
+	for e := range c.Listed() {
+		got = append(got, e)
+	}
+	<-c.Done()
+	if err := c.Err(); err != nil {
+		t.Fatalf("the run ended: %v", err)
+	}
+	if gaps := checkRate(t, got); gaps > 0 {
+		t.Errorf("%d gaps: the frames held back belong where they were", gaps)
+	}
+}
+
+// A stall longer than the RTSP timeout ends the run within it (the
+// supervisor then starts another), listing what it recorded.
+func TestLongStallEndsTheRunWithinTheTimeout(t *testing.T) {
+	sim := testsim.Start(t)
+	frz, up := behindFreezer(t, sim, "cam-dead")
+	p := relay(t, up)
+	sp := spec(t, p, 2*time.Second)
+	sp.RTSPTimeout = 2 * time.Second
+	c, err := inproc.New(ffmpeg.Segmenter{}).Start(sp, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, c, 1)
+	frz.Freeze()
+	frozeAt := time.Now()
+	listed := 0
+	for range c.Listed() {
+		listed++
+	}
+	<-c.Done()
+	took := time.Since(frozeAt)
+	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "no data") {
+		t.Errorf("run ended with %v, want a stall", err)
+	}
+	// The relay and the pipe may hold a little data; the timeout counts
+	// from the last byte.
+	if took > 2*sp.RTSPTimeout+time.Second {
+		t.Errorf("stall noticed after %v, timeout %v", took, sp.RTSPTimeout)
+	}
+	if listed != 1 {
+		t.Errorf("%d segments listed at the stall, want the one being written", listed)
+	}
+}
+
+// checkRate checks each segment's frame rate (within 10 % of 25 fps, the
+// stop's short one aside) and returns the number of gaps between them;
+// segments never overlap.
+func checkRate(t *testing.T, got []app.Listed) int {
+	t.Helper()
+	gaps := 0
+	for i, e := range got {
+		if i > 0 && e.Start != got[i-1].End {
+			gaps++
+			if e.Start < got[i-1].End {
+				t.Errorf("segment %d starts at %.3f, before the previous end %.3f", i, e.Start, got[i-1].End)
+			}
+		}
+		listed := e.End - e.Start
+		if i == len(got)-1 && listed < 0.5 {
+			continue // the stop's
+		}
+		frames := 0.0
+		for _, s := range probe(t, e.Path).Streams {
+			if s.CodecType == "video" {
+				frames = num(s.Frames)
+			}
+		}
+		t.Logf("segment %d: %.3f–%.3f, %v frames", i, e.Start, e.End, frames)
+		if rate := frames / listed; math.Abs(rate-25)/25 > 0.1 {
+			t.Errorf("segment %d: %v frames in %.3f s = %.1f fps, stream 25 fps", i, frames, listed, rate)
+		}
+	}
+	return gaps
+}
+
+// The server drops what it cannot send during a stall: after it, the
+// stream's clock has jumped. The segment ends at its last picture, the
+// next starts at the next keyframe after the stall, and both keep the
+// frame rate. The packets come from Debian's ffmpeg.
+func TestStallWithDroppedFramesStartsANewSegment(t *testing.T) {
+	push := testsim.StartPush(t)
+	push.Publish(t, "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
+		"-c:a", "aac", "-b:a", "64k")
+	p := relay(t, push.URL())
+	c, err := inproc.New(ffmpeg.Segmenter{}).Start(spec(t, p, 2*time.Second), logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, c, 2)
+	push.Drop(true)
+	time.AfterFunc(3*time.Second, func() { push.Drop(false) }) // the scenario: 3 s of frames lost
+	got = append(got, collect(t, c, 4)...)
+	c.Stop(5 * time.Second)
+	for e := range c.Listed() {
+		got = append(got, e)
+	}
+	<-c.Done()
+	if gaps := checkRate(t, got); gaps != 1 {
+		t.Errorf("%d gaps, want the stall's", gaps)
 	}
 }
