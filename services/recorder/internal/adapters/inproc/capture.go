@@ -73,6 +73,9 @@ type Capture struct {
 	haveV       bool
 	seq         int
 	audioQ      []vframe
+	apes        []byte  // AAC frames gathered for one PES packet
+	apesPTS     int64   // of the first
+	apesFile    *tsFile // the file they go to
 	audioSynced bool
 	emitted     []vframe
 }
@@ -402,7 +405,9 @@ func (k *Capture) packet(ts *trackState, p *rtp.Packet, now time.Time) error {
 			k.lastVPTS, k.haveV = t, true
 			k.emitted = k.reo.push(vframe{pts: t, key: f.key, data: f.data}, k.emitted[:0])
 			for _, v := range k.emitted {
-				if err := k.writeVideo(v); err != nil {
+				err := k.writeVideo(v)
+				k.video.vdep.put(v.data) // written (or dropped): the buffer is free again
+				if err != nil {
 					return err
 				}
 			}
@@ -486,12 +491,40 @@ func (k *Capture) writeAudioBefore(t int64) error {
 		default:
 			continue // before the first segment
 		}
-		if err := f.writeAudio(a.data, a.pts+tsOffset); err != nil {
+		if err := k.addAudio(f, a); err != nil {
 			return err
 		}
 	}
 	k.audioQ = append(k.audioQ[:0], k.audioQ[n:]...)
 	return nil
+}
+
+// audioPES is how much AAC one PES packet gathers (as ffmpeg's muxer
+// does): a PES per AAC frame cost more than the frames' bytes.
+const audioPES = 2900
+
+// addAudio adds an ADTS frame to the PES packet being gathered for f,
+// writing the packet when it is full or goes to another file.
+func (k *Capture) addAudio(f *tsFile, a vframe) error {
+	if k.apesFile != f || len(k.apes)+len(a.data) > audioPES {
+		if err := k.flushAudio(); err != nil {
+			return err
+		}
+	}
+	if len(k.apes) == 0 {
+		k.apesFile, k.apesPTS = f, a.pts
+	}
+	k.apes = append(k.apes, a.data...)
+	return nil
+}
+
+func (k *Capture) flushAudio() error {
+	if len(k.apes) == 0 {
+		return nil
+	}
+	err := k.apesFile.writeAudio(k.apes, k.apesPTS+tsOffset)
+	k.apes, k.apesFile = k.apes[:0], nil
+	return err
 }
 
 // wall is the wall-clock time of a stream time.
@@ -543,6 +576,11 @@ func (k *Capture) listPrev() error {
 		return nil
 	}
 	k.prev = nil
+	if k.apesFile == f {
+		if err := k.flushAudio(); err != nil {
+			return err
+		}
+	}
 	if err := f.close(); err != nil {
 		return err
 	}
@@ -559,7 +597,9 @@ func (k *Capture) listPrev() error {
 func (k *Capture) discontinuity() error {
 	k.emitted = k.reo.flush(k.emitted[:0])
 	for _, v := range k.emitted {
-		if err := k.writeVideo(v); err != nil {
+		err := k.writeVideo(v)
+		k.video.vdep.put(v.data) // written (or dropped): the buffer is free again
+		if err != nil {
 			return err
 		}
 	}

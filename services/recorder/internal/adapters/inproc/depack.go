@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 )
 
 // frame is one access unit: a picture (Annex-B) or an AAC frame (ADTS).
@@ -33,13 +32,14 @@ func (u *unwrapper) unwrap(ts uint32) int64 {
 	return u.last
 }
 
-// videoDepack assembles RTP packets into pictures: H.264 (RFC 6184, with
-// pion's H264Packet) or H.265 (RFC 7798, pion's H265Depacketizer).
+// videoDepack assembles RTP packets into pictures: H.264 (RFC 6184) or
+// H.265 (RFC 7798), appended straight into one reused buffer (pion's
+// H264Packet copied each fragment several times: most of the recorder's
+// garbage), and handed out in pooled buffers.
 type videoDepack struct {
 	hevc    bool
 	params  []byte // parameter sets from the SDP, for keyframes without them
-	h264    *codecs.H264Packet
-	h265    *codecs.H265Depacketizer
+	free    [][]byte
 	ts      unwrapper
 	cur     []byte
 	curTS   int64
@@ -57,8 +57,28 @@ func newVideoDepack(t track) *videoDepack {
 }
 
 func (d *videoDepack) reset() {
-	d.h264 = &codecs.H264Packet{}
 	d.inFU = false
+}
+
+// put gives back a picture's buffer once it is written.
+func (d *videoDepack) put(b []byte) {
+	if len(d.free) < 8 {
+		d.free = append(d.free, b[:0])
+	}
+}
+
+func (d *videoDepack) get(n int) []byte {
+	for i := len(d.free) - 1; i >= 0; i-- {
+		if cap(d.free[i]) >= n {
+			b := d.free[i]
+			d.free = append(d.free[:i], d.free[i+1:]...)
+			return b
+		}
+	}
+	if len(d.free) > 0 { // too small: let it go, keep the count bounded
+		d.free = d.free[1:]
+	}
+	return make([]byte, 0, n+n/4)
 }
 
 // push takes a packet and returns the picture it completed, if any.
@@ -78,14 +98,9 @@ func (d *videoDepack) push(p *rtp.Packet) *frame {
 	}
 	if !d.fragmentOK(p.Payload) {
 		d.broken = true
-	} else {
-		nals, err := d.unmarshal(p.Payload)
-		if err != nil {
-			d.broken = true
-			d.reset()
-		} else {
-			d.cur = append(d.cur, nals...)
-		}
+	} else if err := d.unmarshal(p.Payload); err != nil {
+		d.broken = true
+		d.reset()
 	}
 	if p.Marker {
 		if f := d.finish(); f != nil {
@@ -118,54 +133,88 @@ func (d *videoDepack) fragmentOK(pl []byte) bool {
 	return ok
 }
 
-func (d *videoDepack) unmarshal(pl []byte) ([]byte, error) {
+func (d *videoDepack) unmarshal(pl []byte) error {
 	if d.hevc {
-		return unmarshalH265(pl)
+		return d.appendH265(pl)
 	}
-	return d.h264.Unmarshal(pl)
+	return d.appendH264(pl)
 }
 
-var errH265 = errors.New("h265: bad packet")
+var (
+	errH264 = errors.New("h264: bad packet")
+	errH265 = errors.New("h265: bad packet")
+)
 
-// unmarshalH265 turns an RFC 7798 payload into Annex-B (without DONL,
-// which needs sprop-max-don-diff > 0; cameras do not use it): a single NAL
-// unit, an aggregation packet (48) or a fragment (49; the NAL unit header
-// is rebuilt on its first fragment, the caller checks the order). PACI
-// packets (50) carry nothing a recorder needs and are dropped.
-func unmarshalH265(pl []byte) ([]byte, error) {
-	if len(pl) < 3 {
-		return nil, errH265
+// appendH264 appends an RFC 6184 payload (non-interleaved mode: single NAL
+// unit, STAP-A, FU-A) to the picture as Annex-B; the caller checks the
+// fragments' order.
+func (d *videoDepack) appendH264(pl []byte) error {
+	if len(pl) < 1 {
+		return errH264
 	}
-	switch typ := (pl[0] >> 1) & 0x3f; typ {
-	case 48:
-		var out []byte
-		for b := pl[2:]; len(b) > 0; {
+	switch typ := pl[0] & 0x1f; {
+	case typ >= 1 && typ <= 23:
+		d.cur = append(append(d.cur, 0, 0, 0, 1), pl...)
+	case typ == 24:
+		for b := pl[1:]; len(b) > 0; {
 			if len(b) < 2 {
-				return nil, errH265
+				return errH264
 			}
 			n := int(b[0])<<8 | int(b[1])
 			if n == 0 || len(b) < 2+n {
-				return nil, errH265
+				return errH264
 			}
-			out = append(out, 0, 0, 0, 1)
-			out = append(out, b[2:2+n]...)
+			d.cur = append(append(d.cur, 0, 0, 0, 1), b[2:2+n]...)
 			b = b[2+n:]
 		}
-		return out, nil
+	case typ == 28:
+		if len(pl) < 2 {
+			return errH264
+		}
+		if fu := pl[1]; fu&0x80 != 0 { // start: the NAL unit header from both
+			d.cur = append(d.cur, 0, 0, 0, 1, pl[0]&0xe0|fu&0x1f)
+		}
+		d.cur = append(d.cur, pl[2:]...)
+	default:
+		return fmt.Errorf("%w: NAL unit type %d", errH264, typ)
+	}
+	return nil
+}
+
+// appendH265 appends an RFC 7798 payload (without DONL, which needs
+// sprop-max-don-diff > 0; cameras do not use it): a single NAL unit, an
+// aggregation packet (48) or a fragment (49; the NAL unit header is rebuilt
+// on its first fragment, the caller checks the order). PACI packets (50)
+// carry nothing a recorder needs and are dropped. (pion's H265Depacketizer
+// produced broken slices on ffmpeg-packetized streams.)
+func (d *videoDepack) appendH265(pl []byte) error {
+	if len(pl) < 3 {
+		return errH265
+	}
+	switch typ := (pl[0] >> 1) & 0x3f; typ {
+	case 48:
+		for b := pl[2:]; len(b) > 0; {
+			if len(b) < 2 {
+				return errH265
+			}
+			n := int(b[0])<<8 | int(b[1])
+			if n == 0 || len(b) < 2+n {
+				return errH265
+			}
+			d.cur = append(append(d.cur, 0, 0, 0, 1), b[2:2+n]...)
+			b = b[2+n:]
+		}
 	case 49:
 		fu := pl[2]
-		if fu&0x80 != 0 { // start: the NAL unit header, with the type from the FU header
-			out := make([]byte, 0, 6+len(pl)-3)
-			out = append(out, 0, 0, 0, 1, pl[0]&0x81|(fu&0x3f)<<1, pl[1])
-			return append(out, pl[3:]...), nil
+		if fu&0x80 != 0 {
+			d.cur = append(d.cur, 0, 0, 0, 1, pl[0]&0x81|(fu&0x3f)<<1, pl[1])
 		}
-		return pl[3:], nil
+		d.cur = append(d.cur, pl[3:]...)
 	case 50:
-		return nil, nil
+	default:
+		d.cur = append(append(d.cur, 0, 0, 0, 1), pl...)
 	}
-	out := make([]byte, 0, 4+len(pl))
-	out = append(out, 0, 0, 0, 1)
-	return append(out, pl...), nil
+	return nil
 }
 
 func (d *videoDepack) finish() *frame {
@@ -175,7 +224,7 @@ func (d *videoDepack) finish() *frame {
 		return nil
 	}
 	key, hasParams, hasAUD := scanNALs(d.cur, d.hevc)
-	data := make([]byte, 0, len(d.cur)+len(d.params)+7)
+	data := d.get(len(d.cur) + len(d.params) + 7)
 	if !hasAUD { // MPEG-TS wants an access unit delimiter in front of each picture
 		if d.hevc {
 			data = append(data, 0, 0, 0, 1, 0x46, 0x01, 0x50)

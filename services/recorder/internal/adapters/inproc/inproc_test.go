@@ -146,6 +146,13 @@ func TestSimulatorH264(t *testing.T) {
 		t.Errorf("codec %q", c.Codec())
 	}
 	got := collect(t, c, 4)
+	// The simulator sends RTCP sender reports with its (our) clock: stream
+	// time 0 is placed by them, near the first packet's arrival.
+	if at, ok := c.(app.Anchored).Anchor(); !ok {
+		t.Error("no time anchor from the sender reports")
+	} else if d := time.Since(at) - time.Duration(got[len(got)-1].End*float64(time.Second)); d < -time.Second || d > time.Second {
+		t.Errorf("sender-report anchor %v is %v off the stream's progress", at, d)
+	}
 	c.Stop(5 * time.Second)
 	for e := range c.Listed() {
 		got = append(got, e)
