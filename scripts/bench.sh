@@ -20,4 +20,4 @@ bench() { # package regexp
 }
 bench ./pkg/messaging ConsumerThroughput
 bench ./services/device-watcher/internal/wiring "PollCycle|BareDeviceList"
-(cd services/recorder && echo "== recorder CPUPerStreamMinute (BENCH_SECONDS=${BENCH_SECONDS:-60})" && go test -run '^$' -bench CPUPerStreamMinute -benchtime 1x ./cmd/recorder | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok)')
+(cd services/recorder && echo "== recorder CPUPerStreamMinute (BENCH_STREAMS=${BENCH_STREAMS:-10} BENCH_SECONDS=${BENCH_SECONDS:-60}): in process vs bare ffmpeg, costs per camera-month" && go test -run '^$' -bench CPUPerStreamMinute -benchtime 1x ./cmd/recorder | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok)')

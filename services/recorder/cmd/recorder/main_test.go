@@ -160,10 +160,13 @@ func (e *env) start(extra ...string) *proc {
 }
 
 // segments lists channel 1's segments in start order.
-func (e *env) segments() []domain.Segment {
+func (e *env) segments() []domain.Segment { return e.segmentsOf("1") }
+
+// segmentsOf lists a channel's segments in S3, oldest first.
+func (e *env) segmentsOf(ch string) []domain.Segment {
 	e.t.Helper()
 	out, err := e.s3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{
-		Bucket: aws.String(e.bucket), Prefix: aws.String("recordings/gw-bin/" + e.device + "/1/"),
+		Bucket: aws.String(e.bucket), Prefix: aws.String("recordings/gw-bin/" + e.device + "/" + ch + "/"),
 	})
 	if err != nil {
 		e.t.Fatal(err)

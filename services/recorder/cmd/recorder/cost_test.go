@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"mediagw/pkg/topology"
+)
+
+// List prices (us-east-1, on demand, as of 2026; check before relying on
+// them): Fargate Linux/x86 per vCPU-hour and GB-hour; S3 Standard and
+// Glacier Flexible Retrieval (the lifecycle rule's GLACIER class) per
+// GB-month; PUT and lifecycle-transition requests per 1000.
+const (
+	priceVCPUHour      = 0.04048
+	priceGBHour        = 0.004445
+	priceStandardGBMo  = 0.023
+	priceGlacierGBMo   = 0.0036
+	pricePUTPer1000    = 0.005
+	priceTransPer1000  = 0.03
+	hoursPerMonth      = 730
+	secondsPerMonth    = hoursPerMonth * 3600
+	fargateMinVCPU     = 0.25
+	fargateMinMemoryGB = 0.5
+)
+
+// taskSize is a Fargate task size.
+type taskSize struct{ vcpu, memGB float64 }
+
+// fargateSizes are the sizes a packed recorder task takes, smallest first.
+var fargateSizes = []taskSize{{0.25, 0.5}, {0.5, 1}, {1, 2}, {2, 4}, {4, 8}}
+
+// packedTask is the smallest task size that carries cameras with the CPU
+// at most half used (the rest is headroom for restarts, uploads after an
+// outage, a busier scene) and the memory at most half used.
+func packedTask(cameras int, cpuPerStreamMin, mbPerStream, baseMB float64) (taskSize, bool) {
+	vcpu := float64(cameras) * cpuPerStreamMin / 60
+	memGB := (baseMB + float64(cameras)*mbPerStream) / 1024
+	for _, s := range fargateSizes {
+		if vcpu <= s.vcpu/2 && memGB <= s.memGB/2 {
+			return s, true
+		}
+	}
+	return taskSize{}, false
+}
+
+func (s taskSize) perMonth() float64 {
+	return (s.vcpu*priceVCPUHour + s.memGB*priceGBHour) * hoursPerMonth
+}
+
+// storageCosts is what one camera-month of recording costs in S3 at a
+// bitrate with segments of a length: the first glacierDays in Standard,
+// then each further month in Glacier, and the requests (a PUT and a
+// transition per segment).
+type storageCosts struct {
+	gb, standard, glacierPerMonth, puts, transitions float64
+}
+
+func storage(bitsPerSecond float64, segment time.Duration, glacierDays int) storageCosts {
+	gb := bitsPerSecond / 8 * secondsPerMonth / 1e9
+	segments := secondsPerMonth / segment.Seconds()
+	days := math.Min(float64(glacierDays), 30.4) / 30.4
+	return storageCosts{
+		gb:              gb,
+		standard:        gb * priceStandardGBMo * days,
+		glacierPerMonth: gb * priceGlacierGBMo,
+		puts:            segments / 1000 * pricePUTPer1000,
+		transitions:     segments / 1000 * priceTransPer1000,
+	}
+}
+
+// printCosts prints the cost per camera-month of both placements from the
+// benchmark's figures, and the storage beside them.
+func printCosts(cpuPerStreamMin, mbPerStream, baseMB float64, bitsPerSecond float64) {
+	segment := 30 * time.Second // the recorder's default RECORDER_SEGMENT_LENGTH
+	if d, err := time.ParseDuration(os.Getenv("RECORDER_SEGMENT_LENGTH")); err == nil && d > 0 {
+		segment = d
+	}
+	glacierDays := 0
+	for _, b := range topology.Default().Buckets {
+		if b.Name == "mediagw-recordings" {
+			glacierDays = int(b.GlacierAfterDays)
+		}
+	}
+	fmt.Printf("\ncost per camera-month at list prices (us-east-1: Fargate $%.5f/vCPU-h + $%.6f/GB-h; S3 Standard $%.3f, Glacier Flexible Retrieval $%.4f per GB-month; PUT $%.3f, transition $%.2f per 1000)\n",
+		priceVCPUHour, priceGBHour, priceStandardGBMo, priceGlacierGBMo, pricePUTPer1000, priceTransPer1000)
+	one := taskSize{fargateMinVCPU, fargateMinMemoryGB}
+	fmt.Printf("%-38s %-16s %12s %14s\n", "placement", "task size", "cameras/task", "compute $/cam")
+	fmt.Printf("%-38s %-16s %12d %14.2f\n", "one task per camera (the design)", fmt.Sprintf("%.2g vCPU/%.2g GB", one.vcpu, one.memGB), 1, one.perMonth())
+	for _, n := range []int{25, 50, 100, 200} {
+		if s, ok := packedTask(n, cpuPerStreamMin, mbPerStream, baseMB); ok {
+			fmt.Printf("%-38s %-16s %12d %14.2f\n", "packed (CPU and memory ≤ 50 % used)", fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, s.perMonth()/float64(n))
+		}
+	}
+	st := storage(bitsPerSecond, segment, glacierDays)
+	fmt.Printf("storage at %.2f Mbit/s, %s segments: %.0f GB per camera-month; S3 Standard for the first %d days $%.2f, then Glacier $%.2f for every month kept (no expiry is configured); PUTs $%.2f; transitions $%.2f\n",
+		bitsPerSecond/1e6, segment, st.gb, glacierDays, st.standard, st.glacierPerMonth, st.puts, st.transitions)
+}
+
+func TestCostModel(t *testing.T) {
+	// 0.25 vCPU / 0.5 GB for a month.
+	if got := (taskSize{0.25, 0.5}).perMonth(); math.Abs(got-9.01) > 0.01 {
+		t.Errorf("minimum task %.3f $/month", got)
+	}
+	// 100 cameras at 0.18 CPU-s per stream-minute need 0.3 vCPU: 1 vCPU at half use.
+	s, ok := packedTask(100, 0.18, 2, 10)
+	if !ok || s.vcpu != 1 || s.memGB != 2 {
+		t.Errorf("100 cameras: %+v %v", s, ok)
+	}
+	// 4 Mbit/s for 730 h is 1314 GB; 30 s segments are 87600 PUTs.
+	st := storage(4e6, 30*time.Second, 30)
+	if math.Abs(st.gb-1314) > 1 || math.Abs(st.puts-0.438) > 0.001 || math.Abs(st.transitions-2.628) > 0.001 {
+		t.Errorf("storage %+v", st)
+	}
+}
