@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,14 +172,7 @@ func start(spec app.CaptureSpec, log *slog.Logger) (*Capture, error) {
 		return nil, err
 	}
 	for _, ts := range k.tracks {
-		u := controlURL(base, ts.t.control)
-		if v, ok := info[u]; ok {
-			ts.rtpInfo, ts.hasInfo = v, true
-		} else if len(k.tracks) == 1 && len(info) == 1 {
-			for _, v := range info {
-				ts.rtpInfo, ts.hasInfo = v, true
-			}
-		}
+		ts.rtpInfo, ts.hasInfo = rtpInfoFor(info, controlURL(base, ts.t.control), len(k.tracks))
 	}
 	ok = true
 	go k.run()
@@ -626,4 +620,30 @@ func (k *Capture) flush() {
 		}
 		k.prev, k.seg = nil, nil
 	}
+}
+
+// rtpInfoFor finds a track's RTP-Info entry: by its URL, else by the
+// URL's last segment (servers spell the base differently: with or without
+// a trailing slash, another host name), else the only entry of a session
+// with one track.
+func rtpInfoFor(info map[string]uint32, trackURL string, tracks int) (uint32, bool) {
+	if v, ok := info[trackURL]; ok {
+		return v, true
+	}
+	last := func(u string) string { return u[strings.LastIndex(strings.TrimSuffix(u, "/"), "/")+1:] }
+	found, n := uint32(0), 0
+	for u, v := range info {
+		if last(u) == last(trackURL) {
+			found, n = v, n+1
+		}
+	}
+	if n == 1 {
+		return found, true
+	}
+	if tracks == 1 && len(info) == 1 {
+		for _, v := range info {
+			return v, true
+		}
+	}
+	return 0, false
 }
