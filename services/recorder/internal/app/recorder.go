@@ -128,7 +128,11 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 }
 
 func (r *Recorder) source(ch string) domain.Source {
-	return domain.Source{Gateway: r.cfg.Gateway, Device: r.cfg.Device, Channel: ch}
+	dev, name := domain.SplitChannelID(ch)
+	if dev == "" {
+		dev = r.cfg.Device
+	}
+	return domain.Source{Gateway: r.cfg.Gateway, Device: dev, Channel: name}
 }
 
 // Start prepares recording: it reads the RTSP password once (a missing

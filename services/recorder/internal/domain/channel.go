@@ -10,8 +10,30 @@ import (
 
 // Channel is one camera channel to record.
 type Channel struct {
-	ID  string // used in S3 keys, spool paths and metric labels
+	// ID names the channel in the process (metric labels, logs, the
+	// spool): the channel id for a channel of the process's device,
+	// "<device>/<channel>" for a channel of another device of the gateway
+	// (one recorder may carry the cameras of several devices).
+	ID  string
 	URL string // rtsp://host[:port]/path, without credentials
+}
+
+// SplitChannelID returns the device ("" for the process's own) and the
+// channel of a channel ID; both go into S3 keys and spool paths.
+func SplitChannelID(id string) (device, channel string) {
+	if d, c, ok := strings.Cut(id, "/"); ok {
+		return d, c
+	}
+	return "", id
+}
+
+// ChannelID is the ID of a device's channel in a process recording
+// processDevice.
+func ChannelID(processDevice, device, channel string) string {
+	if device == "" || device == processDevice {
+		return channel
+	}
+	return device + "/" + channel
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
@@ -26,9 +48,11 @@ func ValidName(s string) error {
 	return nil
 }
 
-// ParseChannels reads "<id>=<rtsp url>[,<id>=<rtsp url>…]". Errors never
-// quote a URL: it might carry a password by mistake.
-func ParseChannels(s string) ([]Channel, error) {
+// ParseChannels reads "<id>=<rtsp url>[,<id>=<rtsp url>…]", where an id
+// is "<channel>" (of processDevice) or "<device>/<channel>" (of another
+// device of the gateway). IDs come out as ChannelID makes them. Errors
+// never quote a URL: it might carry a password by mistake.
+func ParseChannels(s, processDevice string) ([]Channel, error) {
 	var out []Channel
 	seen := map[string]bool{}
 	for i, part := range strings.Split(s, ",") {
@@ -41,9 +65,16 @@ func ParseChannels(s string) ([]Channel, error) {
 		if !ok || raw == "" {
 			return nil, fmt.Errorf("entry %d: want <channel>=<rtsp url>", i+1)
 		}
-		if err := ValidName(id); err != nil {
+		dev, name := SplitChannelID(id)
+		if dev != "" {
+			if err := ValidName(dev); err != nil {
+				return nil, fmt.Errorf("entry %d: device %w", i+1, err)
+			}
+		}
+		if err := ValidName(name); err != nil {
 			return nil, fmt.Errorf("entry %d: channel %w", i+1, err)
 		}
+		id = ChannelID(processDevice, dev, name)
 		if seen[id] {
 			return nil, fmt.Errorf("channel %s listed twice", id)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,6 +111,35 @@ func testRecordsContinuous(t *testing.T, engine string) {
 	}
 	if strings.Contains(h.logs.String(), testsim.Password) {
 		t.Error("password in the logs")
+	}
+}
+
+// One recorder carries the cameras of two devices of a gateway (packing):
+// each device's segments go under its own key and spool directory,
+// continuous, with its own device in the metadata.
+func TestRecordsChannelsOfSeveralDevices(t *testing.T) {
+	t.Parallel()
+	s := testsim.Start(t)
+	h := newHarness(t, s, "cam-p1")
+	other := awstest.Name("dev")
+	h.s.Channels = append(h.s.Channels, domain.Channel{ID: other + "/1", URL: s.URL("cam-p2")})
+	stop := h.start(h.store())
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, "3 segments per device in S3", func() bool {
+		return len(h.segments("1")) >= 3 && len(h.segments(other+"/1")) >= 3
+	})
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for ch, dev := range map[string]string{"1": h.s.Device, other + "/1": other} {
+		objs := h.segments(ch)
+		checkContinuous(t, objs)
+		_, meta := h.download(objs[1].key)
+		if objs[1].seg.Device != dev || objs[1].seg.Channel != "1" || meta["device"] != dev || meta["channel"] != "1" {
+			t.Errorf("%s: %s with metadata %v, want device %s channel 1", ch, objs[1].key, meta, dev)
+		}
+		if _, err := os.Stat(filepath.Join(h.s.SpoolDir, h.s.Gateway.String(), dev, "1", ".lock")); err != nil {
+			t.Errorf("%s: spool directory: %v", ch, err)
+		}
 	}
 }
 

@@ -238,8 +238,12 @@ type object struct {
 // segments lists a channel's objects in start order.
 func (h *harness) segments(ch string) []object {
 	h.t.Helper()
-	prefix := domain.Segment{Source: domain.Source{Gateway: h.s.Gateway.String(), Device: h.s.Device, Channel: ch}}.Key(h.s.KeyPrefix)
-	prefix = prefix[:strings.Index(prefix, "/"+ch+"/")+len(ch)+2]
+	dev, name := domain.SplitChannelID(ch)
+	if dev == "" {
+		dev = h.s.Device
+	}
+	prefix := domain.Segment{Source: domain.Source{Gateway: h.s.Gateway.String(), Device: dev, Channel: name}}.Key(h.s.KeyPrefix)
+	prefix = prefix[:strings.Index(prefix, "/"+name+"/")+len(name)+2]
 	var out []object
 	p := s3.NewListObjectsV2Paginator(s3Client(h.aws), &s3.ListObjectsV2Input{Bucket: aws.String(h.bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {

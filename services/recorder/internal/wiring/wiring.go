@@ -95,8 +95,8 @@ func Declare(c *service.Config) func() Settings {
 		service.Required(), check(func() (err error) { gateway, err = gatewayid.Parse(*rawGateway); return err }))
 	device = c.String("RECORDER_DEVICE_INDEX", "", "device index of the camera on the gateway",
 		service.Required(), check(func() error { return domain.ValidName(*device) }))
-	chans = c.String("RECORDER_CHANNELS", "", "channels to record: <channel>=<rtsp url without credentials>[,…]",
-		service.Required(), check(func() (err error) { channels, err = domain.ParseChannels(*chans); return err }))
+	chans = c.String("RECORDER_CHANNELS", "", "channels to record: <channel>=<rtsp url without credentials>[,…]; a channel of another device of the gateway is <device>/<channel>",
+		service.Required(), check(func() (err error) { channels, err = domain.ParseChannels(*chans, *device); return err }))
 	user = c.String("RECORDER_RTSP_USER", "", "RTSP user name (not secret)")
 	passParam = c.String("RECORDER_RTSP_PASSWORD_PARAM", "", "name of the SSM SecureString parameter holding the RTSP password",
 		check(func() error {

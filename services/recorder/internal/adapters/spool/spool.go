@@ -56,13 +56,24 @@ type Spool struct {
 	size  int64
 }
 
-// Open locks and loads the spool directories of the given channels.
+// key is the channel ID (domain.ChannelID) a segment's source has here.
+func (s *Spool) key(src domain.Source) string {
+	return domain.ChannelID(s.src.Device, src.Device, src.Channel)
+}
+
+// Open locks and loads the spool directories of the given channels (IDs
+// as domain.ChannelID makes them: another device's channels are kept
+// under that device).
 // Segments left by an earlier process are queued again. If they exceed the
 // bound, the oldest are dropped and returned.
 func Open(root string, src domain.Source, channels []string, limit int64) (*Spool, []domain.Segment, error) {
 	s := &Spool{src: src, limit: limit, chans: map[string]*channel{}}
 	for _, ch := range channels {
-		c, err := openChannel(filepath.Join(root, src.Gateway, src.Device, ch))
+		dev, name := domain.SplitChannelID(ch)
+		if dev == "" {
+			dev = src.Device
+		}
+		c, err := openChannel(filepath.Join(root, src.Gateway, dev, name))
 		if err != nil {
 			s.Close()
 			return nil, nil, fmt.Errorf("spool for channel %s: %w", ch, err)
@@ -197,7 +208,7 @@ var ErrUnknownChannel = domain.ErrUnknownChannel
 // returned (possibly including this one).
 func (s *Spool) Add(seg domain.Segment, file string) (domain.Segment, []domain.Segment, error) {
 	s.mu.Lock()
-	c := s.chans[seg.Channel]
+	c := s.chans[s.key(seg.Source)]
 	s.mu.Unlock()
 	if c == nil {
 		return seg, nil, fmt.Errorf("spool add: channel %q: %w", seg.Channel, ErrUnknownChannel)
@@ -269,7 +280,7 @@ func (s *Spool) enforce() ([]domain.Segment, error) {
 }
 
 func (s *Spool) removeLocked(it *item) error {
-	c := s.chans[it.Segment.Channel]
+	c := s.chans[s.key(it.Segment.Source)]
 	if c == nil {
 		return nil
 	}
@@ -316,7 +327,7 @@ func (s *Spool) Next(ctx context.Context, ch string) (*domain.Spooled, error) {
 
 // find returns the item of a segment Next handed out (nil if it is gone).
 func (s *Spool) findLocked(sp *domain.Spooled) *item {
-	if c := s.chans[sp.Segment.Channel]; c != nil {
+	if c := s.chans[s.key(sp.Segment.Source)]; c != nil {
 		for _, it := range c.items {
 			if it.Spooled == sp {
 				return it
@@ -342,7 +353,7 @@ func (s *Spool) Release(sp *domain.Spooled) {
 	if it := s.findLocked(sp); it != nil {
 		it.busy = false
 	}
-	c := s.chans[sp.Segment.Channel]
+	c := s.chans[s.key(sp.Segment.Source)]
 	s.mu.Unlock()
 	if c != nil {
 		select {
