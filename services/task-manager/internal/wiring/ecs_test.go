@@ -34,6 +34,7 @@ func TestECSLauncherService(t *testing.T) {
 	e := newEnv(t, func(s *Settings) {
 		s.Launcher = LauncherECS
 		s.ReconcileInterval, s.Policy.LaunchGrace = time.Second, 500*time.Millisecond
+		s.ChannelsPerVCPU = DefaultChannelsPerVCPU
 	})
 	taskDef = ecstest.TaskDefinition(t, e.cfg, e.res)
 	subnet, sg := ecstest.Network(t, e.cfg)
@@ -92,6 +93,10 @@ func TestECSLauncherService(t *testing.T) {
 	first := one(dev)
 	if first.LaunchType != ecstypes.LaunchTypeFargate || aws.ToString(first.Group) != "recorder:"+dev {
 		t.Errorf("task launch type %s, group %s", first.LaunchType, aws.ToString(first.Group))
+	}
+	// One channel: the smallest Fargate size (the task is sized by its channels).
+	if aws.ToString(first.Overrides.Cpu) != "256" || aws.ToString(first.Overrides.Memory) != "512" {
+		t.Errorf("task size %s/%s, want 256/512", aws.ToString(first.Overrides.Cpu), aws.ToString(first.Overrides.Memory))
 	}
 	secrets := []string{}
 	for _, p := range topology.Default().Parameters {

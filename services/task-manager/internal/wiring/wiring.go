@@ -47,6 +47,10 @@ const (
 	LauncherLocal = "local"
 )
 
+// DefaultChannelsPerVCPU is what the recorder's benchmark measured: 100
+// streams recorded in process on one core (services/recorder, make bench).
+const DefaultChannelsPerVCPU = 100
+
 // Settings is the task-manager's whole configuration.
 type Settings struct {
 	DeviceEvents, TaskState *service.Queue
@@ -83,6 +87,9 @@ type Settings struct {
 	PlatformVersion   string
 	CapacityProvider  string
 	ContainerSpoolDir string
+	// ChannelsPerVCPU sizes each task by its channels (0: the task
+	// definition's size).
+	ChannelsPerVCPU int
 
 	// Local launcher.
 	RecorderBinary string
@@ -177,6 +184,14 @@ func Declare(c *service.Config) func() Settings {
 			}
 			return nil
 		}))
+	var perVCPU *int
+	perVCPU = c.Int("RECORDER_CHANNELS_PER_VCPU", DefaultChannelsPerVCPU, "channels one vCPU records (ecs): each task gets the smallest Fargate size for its channels; 0 keeps the task definition's size",
+		service.Check(func() error {
+			if *perVCPU < 0 {
+				return errors.New("negative")
+			}
+			return nil
+		}))
 	cSpool := c.String("RECORDER_SPOOL_DIR", "", "spool directory inside the container (ecs; default the recorder's)")
 
 	var bin *string
@@ -207,7 +222,7 @@ func Declare(c *service.Config) func() Settings {
 			ReconcileInterval: *interval, AbsentGrace: *absent,
 			RTSPUser: *user, PasswordParameter: *pass, SegmentLength: *segLen, StopTimeout: *stopTimeout, RecorderHTTPAddr: *recHTTP,
 			Cluster: *cluster, TaskDefinition: *taskDef, Container: *container, Subnets: *subnets, SecurityGroups: *sgs,
-			AssignPublicIP: *public, PlatformVersion: *platform, CapacityProvider: *capacity, ContainerSpoolDir: *cSpool,
+			AssignPublicIP: *public, PlatformVersion: *platform, CapacityProvider: *capacity, ContainerSpoolDir: *cSpool, ChannelsPerVCPU: *perVCPU,
 			RecorderBinary: *bin, RecorderArgs: *args, LocalSpoolDir: *spool, LocalLogDir: *logDir, LocalPassEnv: *passEnv,
 		}
 	}
@@ -241,6 +256,9 @@ func (s Settings) Validate() error {
 		}
 		if c := s.CapacityProvider; c != "" && c != ecsadapter.CapacityFargate && c != ecsadapter.CapacitySpot {
 			bad("RECORDER_CAPACITY", "neither FARGATE nor FARGATE_SPOT")
+		}
+		if s.ChannelsPerVCPU < 0 {
+			bad("RECORDER_CHANNELS_PER_VCPU", "negative")
 		}
 	case LauncherLocal:
 		if s.RecorderBinary == "" {
@@ -310,6 +328,7 @@ func build(ctx context.Context, rt *service.Runtime, s Settings) (*built, error)
 			Cluster: s.Cluster, TaskDefinition: s.TaskDefinition, Container: s.Container,
 			Subnets: s.Subnets, SecurityGroups: s.SecurityGroups, AssignPublicIP: s.AssignPublicIP,
 			PlatformVersion: s.PlatformVersion, CapacityProvider: s.CapacityProvider, Recorder: rec, SpoolDir: s.ContainerSpoolDir,
+			ChannelsPerVCPU: s.ChannelsPerVCPU,
 		})
 		if err != nil {
 			return nil, err

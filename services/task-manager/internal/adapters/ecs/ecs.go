@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,10 @@ type Config struct {
 	Recorder         app.Recorder
 	// SpoolDir is the recorder's spool inside the container ("" keeps its default).
 	SpoolDir string
+	// ChannelsPerVCPU sizes every task by the channels it carries (RunTask
+	// cpu/memory overrides, the smallest valid Fargate size: SizeFor); 0
+	// keeps the task definition's size.
+	ChannelsPerVCPU int
 }
 
 // Launcher starts recording tasks on Fargate.
@@ -86,6 +91,9 @@ func New(api API, cfg Config) (*Launcher, error) {
 	}
 	if len(cfg.Subnets) == 0 {
 		errs = append(errs, errors.New("no subnets (Fargate tasks need an awsvpc network)"))
+	}
+	if cfg.ChannelsPerVCPU < 0 {
+		errs = append(errs, fmt.Errorf("channels per vCPU %d is negative", cfg.ChannelsPerVCPU))
 	}
 	switch cfg.CapacityProvider {
 	case "", CapacityFargate, CapacitySpot:
@@ -143,6 +151,12 @@ func (l *Launcher) RunTaskInput(spec app.Spec) *ecs.RunTaskInput {
 		},
 		EnableECSManagedTags: true,
 		PropagateTags:        ecstypes.PropagateTagsTaskDefinition,
+	}
+	if l.cfg.ChannelsPerVCPU > 0 {
+		if size, ok := SizeFor(len(spec.Channels), l.cfg.ChannelsPerVCPU); ok {
+			in.Overrides.Cpu = aws.String(strconv.Itoa(size.CPU))
+			in.Overrides.Memory = aws.String(strconv.Itoa(size.MemoryMiB))
+		}
 	}
 	if l.cfg.PlatformVersion != "" {
 		in.PlatformVersion = aws.String(l.cfg.PlatformVersion)

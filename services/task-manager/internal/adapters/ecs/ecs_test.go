@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -226,5 +227,35 @@ func TestFamily(t *testing.T) {
 		if got := (&Launcher{cfg: Config{TaskDefinition: td}}).Family(); got != want {
 			t.Errorf("Family(%q) = %q", td, got)
 		}
+	}
+}
+
+func TestTaskSizeFollowsTheChannelsCarried(t *testing.T) {
+	t.Parallel()
+	l, client, res := newLauncher(t)
+	l.cfg.ChannelsPerVCPU = 100
+	ctx := context.Background()
+	big := spec("cam-big")
+	big.Channels = nil
+	for n := int32(1); n <= 30; n++ {
+		big.Channels = append(big.Channels, domain.Channel{Number: n, MediaURL: fmt.Sprintf("rtsp://10.0.0.5:554/Streaming/Channels/%d01", n)})
+	}
+	for _, c := range []struct {
+		spec     app.Spec
+		cpu, mem string
+	}{{spec("cam-small"), "256", "512"}, {big, "512", "1024"}} {
+		task, err := l.Start(ctx, c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := describe(t, client, res.Cluster, task.ID)
+		if got.Overrides == nil || aws.ToString(got.Overrides.Cpu) != c.cpu || aws.ToString(got.Overrides.Memory) != c.mem {
+			t.Errorf("%s (%d channels): overrides %+v, want cpu %s memory %s", c.spec.Device, len(c.spec.Channels), got.Overrides, c.cpu, c.mem)
+		}
+	}
+	// Without ChannelsPerVCPU the task definition's size stays.
+	l.cfg.ChannelsPerVCPU = 0
+	if in := l.RunTaskInput(big); in.Overrides.Cpu != nil || in.Overrides.Memory != nil {
+		t.Errorf("size overridden without ChannelsPerVCPU: %v/%v", aws.ToString(in.Overrides.Cpu), aws.ToString(in.Overrides.Memory))
 	}
 }
