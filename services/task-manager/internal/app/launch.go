@@ -9,6 +9,7 @@ package app
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,14 +18,44 @@ import (
 	"mediagw/services/task-manager/internal/domain"
 )
 
-// Spec is one recording task to start: a device's channels.
+// Spec is one recording task to start: a device's channels, and those of
+// the other devices of the same gateway packed beside it.
 type Spec struct {
 	Device   string
 	Gateway  string
 	Channels []domain.Channel
+	// Packed are other devices of Gateway the same task records (the
+	// recorder's <device>/<channel>=<url> entries). The Manager launches
+	// one task per device today, so it leaves this empty.
+	Packed []PackedDevice
 	// Token names this launch; the task carries it so that reconciliation
 	// can tell the device's current task from an orphan.
 	Token string
+}
+
+// PackedDevice is a device recorded by another device's task.
+type PackedDevice struct {
+	Device   string
+	Channels []domain.Channel
+}
+
+// ChannelCount is the number of channels the task records, packed devices
+// included: what its size follows.
+func (s Spec) ChannelCount() int {
+	n := len(s.Channels)
+	for _, p := range s.Packed {
+		n += len(p.Channels)
+	}
+	return n
+}
+
+// PackedDevices are the packed devices' indexes.
+func (s Spec) PackedDevices() []string {
+	var out []string
+	for _, p := range s.Packed {
+		out = append(out, p.Device)
+	}
+	return out
 }
 
 // deviceIndexPattern is what a device index may be: the recorder puts it
@@ -59,15 +90,37 @@ func (s Spec) Validate() error {
 	if err := ValidDeviceIndex(s.Device); err != nil {
 		return err
 	}
-	if len(s.Channels) == 0 {
-		return fmt.Errorf("device %s: no channels: %w", s.Device, domain.ErrInvalid)
+	seen := map[string]bool{s.Device: true}
+	for _, p := range s.Packed {
+		if err := ValidDeviceIndex(p.Device); err != nil {
+			return err
+		}
+		if seen[p.Device] {
+			return fmt.Errorf("device %s: packed twice into one task: %w", p.Device, domain.ErrInvalid)
+		}
+		seen[p.Device] = true
 	}
-	for _, c := range s.Channels {
+	if err := validChannels(s.Device, s.Channels); err != nil {
+		return err
+	}
+	for _, p := range s.Packed {
+		if err := validChannels(p.Device, p.Channels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validChannels(device string, chs []domain.Channel) error {
+	if len(chs) == 0 {
+		return fmt.Errorf("device %s: no channels: %w", device, domain.ErrInvalid)
+	}
+	for _, c := range chs {
 		if _, had, err := domain.CleanMediaURL(c.MediaURL); err != nil || had {
-			return fmt.Errorf("device %s channel %d: media URL unusable (must be rtsp without credentials): %w", s.Device, c.Number, domain.ErrInvalid)
+			return fmt.Errorf("device %s channel %d: media URL unusable (must be rtsp without credentials): %w", device, c.Number, domain.ErrInvalid)
 		}
 		if strings.ContainsAny(c.MediaURL, ", ") {
-			return fmt.Errorf("device %s channel %d: media URL contains ',' or a space: %w", s.Device, c.Number, domain.ErrInvalid)
+			return fmt.Errorf("device %s channel %d: media URL contains ',' or a space: %w", device, c.Number, domain.ErrInvalid)
 		}
 	}
 	return nil
@@ -77,7 +130,7 @@ func (s Spec) Validate() error {
 const (
 	EnvGateway       = "RECORDER_GATEWAY_ID"
 	EnvDevice        = "RECORDER_DEVICE_INDEX"
-	EnvChannels      = "RECORDER_CHANNELS" // <channel>=<rtsp url>[,…]
+	EnvChannels      = "RECORDER_CHANNELS" // <channel>=<rtsp url>[,…]; a packed device's: <device>/<channel>=<rtsp url>
 	EnvRTSPUser      = "RECORDER_RTSP_USER"
 	EnvPasswordParam = "RECORDER_RTSP_PASSWORD_PARAM" // SSM parameter NAME, never the value
 	EnvSegmentLength = "RECORDER_SEGMENT_LENGTH"
@@ -119,9 +172,14 @@ type Var struct{ Name, Value string }
 // Env is the recorder's environment for spec; spoolDir "" leaves the
 // recorder's default.
 func (r Recorder) Env(spec Spec, spoolDir string) []Var {
-	chs := make([]string, len(spec.Channels))
-	for i, c := range spec.Channels {
-		chs[i] = strconv.Itoa(int(c.Number)) + "=" + c.MediaURL
+	chs := make([]string, 0, spec.ChannelCount())
+	for _, c := range spec.Channels {
+		chs = append(chs, strconv.Itoa(int(c.Number))+"="+c.MediaURL)
+	}
+	for _, p := range spec.Packed {
+		for _, c := range p.Channels {
+			chs = append(chs, p.Device+"/"+strconv.Itoa(int(c.Number))+"="+c.MediaURL)
+		}
 	}
 	env := []Var{
 		{EnvGateway, spec.Gateway},
@@ -153,7 +211,8 @@ func (r Recorder) Env(spec Spec, spoolDir string) []Var {
 	return env
 }
 
-// ParseChannels reads the channel numbers back from RECORDER_CHANNELS.
+// ParseChannels reads the task's own device's channel numbers back from
+// RECORDER_CHANNELS (packed devices' entries are not among them).
 func ParseChannels(s string) []int32 {
 	var out []int32
 	for _, part := range strings.Split(s, ",") {
@@ -163,6 +222,22 @@ func ParseChannels(s string) []int32 {
 		}
 		if n, err := strconv.Atoi(id); err == nil {
 			out = append(out, int32(n))
+		}
+	}
+	return out
+}
+
+// ParsePackedDevices reads the packed devices back from RECORDER_CHANNELS,
+// in the order of their first entry.
+func ParsePackedDevices(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		id, _, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue
+		}
+		if dev, _, packed := strings.Cut(id, "/"); packed && dev != "" && !slices.Contains(out, dev) {
+			out = append(out, dev)
 		}
 	}
 	return out

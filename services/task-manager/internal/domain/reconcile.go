@@ -7,10 +7,13 @@ import (
 
 // ObservedTask is a recording task as the launcher lists it.
 type ObservedTask struct {
-	ID        string
-	Device    string // "" when the task carries no device (not started by the manager)
-	Token     string
-	Channels  []int32
+	ID       string
+	Device   string // "" when the task carries no device (not started by the manager)
+	Token    string
+	Channels []int32
+	// Packed are other devices the task records beside Device (none while
+	// the Manager runs one task per device).
+	Packed    []string
 	StartedAt time.Time
 }
 

@@ -153,7 +153,7 @@ func (l *Launcher) RunTaskInput(spec app.Spec) *ecs.RunTaskInput {
 		PropagateTags:        ecstypes.PropagateTagsTaskDefinition,
 	}
 	if l.cfg.ChannelsPerVCPU > 0 {
-		if size, ok := SizeFor(len(spec.Channels), l.cfg.ChannelsPerVCPU); ok {
+		if size, ok := SizeFor(spec.ChannelCount(), l.cfg.ChannelsPerVCPU); ok {
 			in.Overrides.Cpu = aws.String(strconv.Itoa(size.CPU))
 			in.Overrides.Memory = aws.String(strconv.Itoa(size.MemoryMiB))
 		}
@@ -191,7 +191,7 @@ func (l *Launcher) Start(ctx context.Context, spec app.Spec) (domain.ObservedTas
 		started = time.Now()
 	}
 	return domain.ObservedTask{ID: aws.ToString(t.TaskArn), Device: spec.Device, Token: spec.Token,
-		Channels: domain.ChannelNumbers(spec.Channels), StartedAt: started}, nil
+		Channels: domain.ChannelNumbers(spec.Channels), Packed: spec.PackedDevices(), StartedAt: started}, nil
 }
 
 // Stop asks ECS to stop the task (ECS sends SIGTERM, then SIGKILL after
@@ -275,6 +275,7 @@ func (l *Launcher) observed(t ecstypes.Task) domain.ObservedTask {
 				switch aws.ToString(kv.Name) {
 				case app.EnvChannels:
 					o.Channels = app.ParseChannels(aws.ToString(kv.Value))
+					o.Packed = app.ParsePackedDevices(aws.ToString(kv.Value))
 				case app.EnvLaunchToken:
 					if o.Token == "" {
 						o.Token = aws.ToString(kv.Value)

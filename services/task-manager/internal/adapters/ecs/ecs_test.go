@@ -259,3 +259,35 @@ func TestTaskSizeFollowsTheChannelsCarried(t *testing.T) {
 		t.Errorf("size overridden without ChannelsPerVCPU: %v/%v", aws.ToString(in.Overrides.Cpu), aws.ToString(in.Overrides.Memory))
 	}
 }
+
+func TestPackedTaskCarriesEveryDevicesChannels(t *testing.T) {
+	t.Parallel()
+	l, client, res := newLauncher(t)
+	l.cfg.ChannelsPerVCPU = 100
+	ctx := context.Background()
+	s := spec("cam-p1")
+	for i := range 30 {
+		dev := fmt.Sprintf("cam-p%d", i+2)
+		s.Packed = append(s.Packed, app.PackedDevice{Device: dev, Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://10.0.0.5:554/Streaming/Channels/" + dev}}})
+	}
+	task, err := l.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Packed) != 30 || task.Packed[0] != "cam-p2" || !slices.Equal(task.Channels, []int32{1, 3}) {
+		t.Errorf("started %+v", task)
+	}
+	got := describe(t, client, res.Cluster, task.ID)
+	// 32 channels: more than a quarter vCPU carries.
+	if aws.ToString(got.Overrides.Cpu) != "512" || aws.ToString(got.Overrides.Memory) != "1024" {
+		t.Errorf("size %s/%s, want 512/1024", aws.ToString(got.Overrides.Cpu), aws.ToString(got.Overrides.Memory))
+	}
+	list, err := l.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(list, func(o domain.ObservedTask) bool { return o.ID == task.ID })
+	if i < 0 || list[i].Device != "cam-p1" || !slices.Equal(list[i].Packed, task.Packed) || !slices.Equal(list[i].Channels, []int32{1, 3}) {
+		t.Errorf("listed %+v, want the devices it was started with", list)
+	}
+}

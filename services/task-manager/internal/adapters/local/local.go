@@ -178,14 +178,14 @@ func (l *Launcher) Start(ctx context.Context, spec app.Spec) (domain.ObservedTas
 	id := "local:" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	p := &proc{
 		task: domain.ObservedTask{ID: id, Device: spec.Device, Token: spec.Token,
-			Channels: domain.ChannelNumbers(spec.Channels), StartedAt: time.Now()},
+			Channels: domain.ChannelNumbers(spec.Channels), Packed: spec.PackedDevices(), StartedAt: time.Now()},
 		gateway: spec.Gateway, cmd: cmd, logFile: logFile, done: make(chan struct{}),
 	}
 	l.tasks[id] = p
 	l.wg.Add(1)
 	go l.wait(p)
 	l.cfg.Logger.InfoContext(ctx, "local task started", "task_id", id, "pid", cmd.Process.Pid,
-		"device", spec.Device, "gateway", spec.Gateway, "channels", p.task.Channels)
+		"device", spec.Device, "gateway", spec.Gateway, "channels", p.task.Channels, "packed", p.task.Packed)
 	return p.task, nil
 }
 

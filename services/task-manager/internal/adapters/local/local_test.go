@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,6 +148,27 @@ func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
 	}
 	if err := l.Stop(ctx, task.ID, "again"); err != nil {
 		t.Errorf("stopping an ended task: %v", err)
+	}
+}
+
+func TestPackedTaskRecordsEveryDevice(t *testing.T) {
+	l, _, root := newLauncher(t, 5*time.Second)
+	ctx := context.Background()
+	s := spec("cam1")
+	s.Packed = []app.PackedDevice{{Device: "cam2", Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/301"}}}}
+	task, err := l.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := waitFile(t, filepath.Join(root, "gw1", "cam1", "env-*"))
+	want := "RECORDER_CHANNELS=1=rtsp://127.0.0.1:8554/Streaming/Channels/101,2=rtsp://127.0.0.1:8554/Streaming/Channels/201," +
+		"cam2/1=rtsp://127.0.0.1:8554/Streaming/Channels/301\n"
+	if !strings.Contains(env, want) {
+		t.Errorf("env lacks %s:\n%s", want, env)
+	}
+	list, err := l.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != task.ID || !slices.Equal(list[0].Packed, []string{"cam2"}) {
+		t.Errorf("list %+v, %v", list, err)
 	}
 }
 
