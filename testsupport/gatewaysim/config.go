@@ -67,6 +67,10 @@ type Config struct {
 	// Media, if set, is streamed instead of loading MediaDir; give several
 	// simulators in one process the same rtsp.LoadMedia result to share it.
 	Media *rtsp.Media
+	// MediaOptions chooses the media loaded from MediaDir (ignored with
+	// Media): FullHD main streams (1920x1080, ~4 Mbit/s), an AAC track on
+	// every stream. The zero value: 720p main streams, video only.
+	MediaOptions rtsp.MediaOptions
 	// Scenario, if set, starts running when the server starts.
 	Scenario *Scenario
 	Logger   *slog.Logger

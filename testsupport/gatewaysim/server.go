@@ -124,12 +124,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if rtspLn != nil {
 		media, err := rtsp.NewServer(rtsp.Config{
-			Credentials: s.st.credentials,
-			Available:   s.streamAvailable,
-			Login:       s.rtspLogin,
-			MediaDir:    cfg.MediaDir,
-			Media:       cfg.Media,
-			Logger:      cfg.Logger.With("component", "rtsp"),
+			Credentials:  s.st.credentials,
+			Available:    s.streamAvailable,
+			Login:        s.rtspLogin,
+			MediaDir:     cfg.MediaDir,
+			Media:        cfg.Media,
+			MediaOptions: cfg.MediaOptions,
+			Logger:       cfg.Logger.With("component", "rtsp"),
 		})
 		if err != nil {
 			httpLn.Close()

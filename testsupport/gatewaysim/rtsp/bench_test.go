@@ -38,7 +38,7 @@ func BenchmarkClientStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(nc, 64<<10)
-	pw := &packetWriter{ssrc: 1}
+	pw := &packetWriter{ssrc: 1, payloadType: payloadTypeH264}
 	bytes := 0
 	for _, f := range frames {
 		bytes += f.size

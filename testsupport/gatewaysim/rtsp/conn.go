@@ -35,7 +35,7 @@ type conn struct {
 	session    string
 	streamPath string
 	kind       int
-	transport  transportSpec
+	transports [3]*transportSpec // by track (trackVideo, trackAudio); nil: not set up
 	play       *playback
 }
 
@@ -206,21 +206,22 @@ func (c *conn) holdBack(resp *response) error {
 	return nil
 }
 
-// target resolves the request's stream and checks authentication; resp is
-// non-nil if the request must be answered with it instead.
-func (c *conn) target(req *request) (streamPath string, kind int, resp *response) {
+// target resolves the request's stream and track and checks
+// authentication; resp is non-nil if the request must be answered with it
+// instead.
+func (c *conn) target(req *request) (streamPath string, kind, track int, resp *response) {
 	if resp := c.authenticate(req); resp != nil {
-		return "", 0, resp
+		return "", 0, 0, resp
 	}
-	streamPath, _, err := requestTarget(req.uri)
+	streamPath, track, err := requestTarget(req.uri)
 	if err != nil {
-		return "", 0, newResponse(400)
+		return "", 0, 0, newResponse(400)
 	}
 	kind, ok := streamKind(streamPath)
 	if !ok {
-		return "", 0, newResponse(404)
+		return "", 0, 0, newResponse(404)
 	}
-	return streamPath, kind, nil
+	return streamPath, kind, track, nil
 }
 
 // authenticate checks the request's credentials and asks Config.Login, if
@@ -251,7 +252,7 @@ func (c *conn) authenticate(req *request) *response {
 }
 
 func (c *conn) describe(req *request) *response {
-	streamPath, kind, resp := c.target(req)
+	streamPath, kind, _, resp := c.target(req)
 	if resp != nil {
 		return resp
 	}
@@ -259,7 +260,7 @@ func (c *conn) describe(req *request) *response {
 		return newResponse(404)
 	}
 	base := c.contentBase(req.uri, streamPath)
-	body, err := describeSDP(c.srv.clips[kind], c.nc.LocalAddr())
+	body, err := describeSDP(c.srv.clips[kind], c.srv.audio, c.nc.LocalAddr())
 	if err != nil {
 		c.log.Error("rtsp describe", "err", err)
 		return newResponse(500)
@@ -284,7 +285,7 @@ func (c *conn) contentBase(uri, streamPath string) string {
 }
 
 func (c *conn) setup(req *request) *response {
-	streamPath, kind, resp := c.target(req)
+	streamPath, kind, track, resp := c.target(req)
 	if resp != nil {
 		return resp
 	}
@@ -294,9 +295,25 @@ func (c *conn) setup(req *request) *response {
 	if id := sessionID(req); id != "" && id != c.session {
 		return newResponse(454)
 	}
+	if track == 0 {
+		track = trackVideo // SETUP of the presentation: its one required track
+	}
+	if track == trackAudio && c.srv.audio == nil {
+		return newResponse(404)
+	}
+	// One stream per session: a second track must be of the same stream.
+	if c.session != "" && c.streamPath != "" && c.streamPath != streamPath {
+		return newResponse(459)
+	}
 	t, ok := parseTransport(req.get("Transport"))
 	if !ok {
 		return newResponse(461)
+	}
+	for other, ot := range c.transports {
+		if ot != nil && other != track && (ot.rtpChannel == t.rtpChannel || ot.rtpChannel == t.rtcpChannel ||
+			ot.rtcpChannel == t.rtpChannel || ot.rtcpChannel == t.rtcpChannel) {
+			return newResponse(461) // the tracks' interleaved channels must differ
+		}
 	}
 	// Registered before the availability check so a concurrent Drop either
 	// sees this client or happens before the check (which then fails).
@@ -308,10 +325,14 @@ func (c *conn) setup(req *request) *response {
 	if c.session == "" {
 		c.session = newSessionID()
 	}
-	c.kind, c.transport = kind, t
+	c.kind, c.transports[track] = kind, &t
 	src := c.srv.source(streamPath, kind)
+	ssrc := src.ssrc
+	if track == trackAudio {
+		ssrc = src.audioSSRC
+	}
 	return newResponse(200).
-		set("Transport", fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08X;mode=play", t.rtpChannel, t.rtcpChannel, src.ssrc)).
+		set("Transport", fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08X;mode=play", t.rtpChannel, t.rtcpChannel, ssrc)).
 		set("Session", c.sessionHeader())
 }
 
@@ -337,7 +358,7 @@ func newSessionID() string {
 }
 
 func (c *conn) playRequest(req *request) (*response, func()) {
-	streamPath, _, resp := c.target(req)
+	streamPath, _, _, resp := c.target(req)
 	if resp != nil {
 		return resp, nil
 	}
@@ -359,8 +380,15 @@ func (c *conn) playRequest(req *request) (*response, func()) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	audio := c.transports[trackAudio] != nil
+	queue := c.srv.queueFrames
+	if audio { // the same time span of AAC frames on top
+		queue += (c.srv.queueFrames*audioRate/samplesPerAAC + frameRate - 1) / frameRate
+	}
 	p.sub = &subscriber{
-		queue: make(chan liveFrame, c.srv.queueFrames),
+		video: c.transports[trackVideo] != nil,
+		audio: audio,
+		queue: make(chan liveFrame, queue),
 		overflow: func() {
 			c.log.Info("rtsp client too slow, dropped", "path", streamPath)
 			_ = c.nc.Close()
@@ -369,24 +397,39 @@ func (c *conn) playRequest(req *request) (*response, func()) {
 	if err := c.srv.play(src, p.sub); err != nil {
 		return newResponse(503), nil
 	}
-	var seq [2]byte
-	_, _ = rand.Read(seq[:])
-	pw := &packetWriter{
-		channel:     byte(c.transport.rtpChannel),
-		rtcpChannel: byte(c.transport.rtcpChannel),
-		ssrc:        src.ssrc,
-		seq:         binary.BigEndian.Uint16(seq[:]),
+	var pws trackWriters
+	var info []string
+	base := c.contentBase(req.uri, streamPath)
+	for track, t := range c.transports {
+		if t == nil {
+			continue
+		}
+		var seq [2]byte
+		_, _ = rand.Read(seq[:])
+		pw := &packetWriter{
+			channel:     byte(t.rtpChannel),
+			rtcpChannel: byte(t.rtcpChannel),
+			ssrc:        src.ssrc,
+			payloadType: payloadTypeH264,
+			seq:         binary.BigEndian.Uint16(seq[:]),
+		}
+		name, rtptime := trackName, uint32(p.sub.start*ticksPerFrame)
+		if track == trackAudio {
+			pw.ssrc, pw.payloadType = src.audioSSRC, payloadTypeAudio
+			name, rtptime = audioTrackName, uint32(p.sub.audioStart*samplesPerAAC)
+		}
+		pws[track] = pw
+		info = append(info, fmt.Sprintf("url=%s;seq=%d;rtptime=%d", base+name, pw.seq, rtptime))
 	}
 	c.play = p
-	trackURL := c.contentBase(req.uri, streamPath) + trackName
 	resp = newResponse(200).
 		set("Session", c.sessionHeader()).
 		set("Range", "npt=now-").
-		set("RTP-Info", fmt.Sprintf("url=%s;seq=%d;rtptime=%d", trackURL, pw.seq, uint32(p.sub.start*ticksPerFrame)))
-	c.log.Info("rtsp play", "path", streamPath)
+		set("RTP-Info", strings.Join(info, ","))
+	c.log.Info("rtsp play", "path", streamPath, "audio", audio)
 	return resp, func() {
 		// Started after the PLAY reply is written: media must not precede it.
-		if !c.srv.spawn(func() { c.writeLoop(p, pw) }) {
+		if !c.srv.spawn(func() { c.writeLoop(p, &pws) }) {
 			close(p.done)
 			_ = c.nc.Close()
 		}
@@ -394,7 +437,7 @@ func (c *conn) playRequest(req *request) (*response, func()) {
 }
 
 // writeLoop sends the subscribed frames until stopped or a write fails.
-func (c *conn) writeLoop(p *playback, pw *packetWriter) {
+func (c *conn) writeLoop(p *playback, pw *trackWriters) {
 	defer close(p.done)
 	for {
 		select {
@@ -410,7 +453,11 @@ func (c *conn) writeLoop(p *playback, pw *packetWriter) {
 	}
 }
 
-func (c *conn) writeFrame(pw *packetWriter, lf liveFrame) error {
+func (c *conn) writeFrame(pws *trackWriters, lf liveFrame) error {
+	pw := pws[lf.track]
+	if pw == nil {
+		return nil // a track the client did not set up (not queued for it)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)); err != nil {
@@ -439,6 +486,7 @@ func (c *conn) teardown(req *request) *response {
 	}
 	c.stopPlayback()
 	c.session = ""
+	c.transports = [3]*transportSpec{}
 	c.setStreamPath("")
 	return newResponse(200)
 }
@@ -454,15 +502,19 @@ func (c *conn) keepAlive(req *request) *response {
 	return newResponse(200).set("Session", c.sessionHeader())
 }
 
-// packetWriter turns frames into interleaved RTP packets for one client,
-// with an RTCP sender report every few seconds so clients can map RTP
-// timestamps to wall-clock time, as a camera allows. Each client numbers its
-// own packets, so RTP-Info can promise the first sequence number before the
-// first packet exists.
+// trackWriters are a playing client's packet writers, by track.
+type trackWriters [3]*packetWriter
+
+// packetWriter turns one track's frames into interleaved RTP packets for
+// one client, with an RTCP sender report every few seconds so clients can
+// map RTP timestamps to wall-clock time, as a camera allows. Each client
+// numbers its own packets, so RTP-Info can promise the first sequence
+// number before the first packet exists.
 type packetWriter struct {
 	channel     byte
 	rtcpChannel byte
 	ssrc        uint32
+	payloadType byte
 	seq         uint16
 
 	packets, octets uint32    // sent so far, for sender reports
@@ -484,9 +536,9 @@ func (pw *packetWriter) writeFrame(w *bufio.Writer, lf liveFrame) error {
 	last := len(lf.frame.payloads) - 1
 	for i, payload := range lf.frame.payloads {
 		binary.BigEndian.PutUint16(hdr[2:], uint16(12+len(payload)))
-		hdr[5] = payloadTypeH264
+		hdr[5] = pw.payloadType
 		if i == last {
-			hdr[5] |= 0x80 // marker: last packet of the access unit
+			hdr[5] |= 0x80 // marker: last packet of the access unit (audio: every packet, one AU each)
 		}
 		binary.BigEndian.PutUint16(hdr[6:], pw.seq)
 		pw.seq++

@@ -38,10 +38,19 @@ type mediaRecipe struct {
 	width, height int
 	bitrateKbps   int
 	seconds       int
+	// noise adds temporal noise to the test pattern, so that the encoder
+	// needs the whole bitrate, as a real scene does (testsrc2 alone
+	// compresses to a fraction of a 1080p camera's bitrate).
+	noise bool
 }
 
 func mainRecipe() mediaRecipe {
 	return mediaRecipe{name: "main", width: 1280, height: 720, bitrateKbps: 3000, seconds: loopSeconds}
+}
+
+// fullHDRecipe is a camera's usual main stream: 1920x1080 at about 4 Mbit/s.
+func fullHDRecipe() mediaRecipe {
+	return mediaRecipe{name: "main", width: 1920, height: 1080, bitrateKbps: 4000, seconds: loopSeconds, noise: true}
 }
 
 func subRecipe() mediaRecipe {
@@ -55,9 +64,13 @@ func subRecipe() mediaRecipe {
 // of every IDR so any keyframe is a valid starting point.
 func (r mediaRecipe) ffmpegArgs(out string) []string {
 	rate := strconv.Itoa(r.bitrateKbps) + "k"
+	src := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d:duration=%d", r.width, r.height, frameRate, r.seconds)
+	if r.noise {
+		src += ",noise=alls=8:allf=t"
+	}
 	return []string{
 		"-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d:duration=%d", r.width, r.height, frameRate, r.seconds),
+		"-f", "lavfi", "-i", src,
 		"-an",
 		"-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
 		"-g", strconv.Itoa(gopFrames), "-keyint_min", strconv.Itoa(gopFrames), "-sc_threshold", "0", "-bf", "0",
@@ -73,11 +86,20 @@ func (r mediaRecipe) fileName() string {
 	return fmt.Sprintf("%s-%dx%d-%s.h264", r.name, r.width, r.height, hex.EncodeToString(sum[:6]))
 }
 
+func (r mediaRecipe) label() string { return r.name }
+
+// recipe is something ensureMedia renders with ffmpeg into a cache file.
+type recipe interface {
+	ffmpegArgs(out string) []string
+	fileName() string // derived from the arguments, so a new recipe renders anew
+	label() string
+}
+
 // ensureMedia returns the path of the recipe's cached clip in dir, generating
 // it with ffmpeg if missing. Several processes may race here: each renders to
 // its own temporary file and renames it into place atomically, so a reader
 // never sees a partial file.
-func ensureMedia(ctx context.Context, dir string, r mediaRecipe) (string, error) {
+func ensureMedia(ctx context.Context, dir string, r recipe) (string, error) {
 	final := filepath.Join(dir, r.fileName())
 	if _, err := os.Stat(final); err == nil {
 		return final, nil
@@ -95,16 +117,16 @@ func ensureMedia(ctx context.Context, dir string, r mediaRecipe) (string, error)
 
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		return "", fmt.Errorf("generate %s media: %w", r.name, err)
+		return "", fmt.Errorf("generate %s media: %w", r.label(), err)
 	}
 	cmd := exec.CommandContext(ctx, ffmpeg, r.ffmpegArgs(tmpName)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("generate %s media: ffmpeg: %w: %s", r.name, err, truncate(stderr.String(), 500))
+		return "", fmt.Errorf("generate %s media: ffmpeg: %w: %s", r.label(), err, truncate(stderr.String(), 500))
 	}
 	if err := os.Rename(tmpName, final); err != nil {
-		return "", fmt.Errorf("install %s media: %w", r.name, err)
+		return "", fmt.Errorf("install %s media: %w", r.label(), err)
 	}
 	return final, nil
 }
@@ -380,20 +402,49 @@ func (r *bitReader) se() int {
 	return -k / 2
 }
 
-// Media is the H.264 a server streams: the main and the sub stream's clips.
-// It is read-only once loaded, so one Media may serve any number of servers.
-type Media struct {
-	clips [2]*clip // indexed by mainStream, subStream
+// MediaOptions chooses the media a server streams.
+type MediaOptions struct {
+	// FullHD makes main streams 1920x1080 at about 4 Mbit/s (a camera's
+	// usual main stream, what the recorder's benchmark needs) instead of
+	// 1280x720 at about 3 Mbit/s. Sub streams stay 640x360.
+	FullHD bool
+	// Audio adds a second track to every stream: AAC-LC, mono, 16 kHz,
+	// about 32 kbit/s (RTP mpeg4-generic, RFC 3640), as cameras with a
+	// microphone send.
+	Audio bool
 }
 
-// LoadMedia loads the clips cached in dir, rendering them with ffmpeg
-// first if dir does not have them yet.
+// Media is what a server streams: the main and the sub stream's H.264
+// clips and, optionally, the AAC clip both carry. It is read-only once
+// loaded, so one Media may serve any number of servers.
+type Media struct {
+	clips [2]*clip // indexed by mainStream, subStream
+	audio *audioClip
+}
+
+// LoadMedia loads the default media (720p main streams, no audio) cached in
+// dir, rendering it with ffmpeg first if dir does not have it yet.
 func LoadMedia(dir string) (*Media, error) {
-	clips, err := loadMedia(dir, mainRecipe(), subRecipe())
+	return LoadMediaOptions(dir, MediaOptions{})
+}
+
+// LoadMediaOptions is LoadMedia for the media opts chooses.
+func LoadMediaOptions(dir string, opts MediaOptions) (*Media, error) {
+	main := mainRecipe()
+	if opts.FullHD {
+		main = fullHDRecipe()
+	}
+	clips, err := loadMedia(dir, main, subRecipe())
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: media: %w", err)
 	}
-	return &Media{clips: [2]*clip{clips[0], clips[1]}}, nil
+	m := &Media{clips: [2]*clip{clips[0], clips[1]}}
+	if opts.Audio {
+		if m.audio, err = loadAudio(dir, defaultAudioRecipe()); err != nil {
+			return nil, fmt.Errorf("rtsp: media: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // loadMedia makes sure both clips exist in dir and loads them.
@@ -402,20 +453,9 @@ func loadMedia(dir string, recipes ...mediaRecipe) ([]*clip, error) {
 	defer cancel()
 	clips := make([]*clip, 0, len(recipes))
 	for _, r := range recipes {
-		path, err := ensureMedia(ctx, dir, r)
+		c, err := loadCached(ctx, dir, r, loadClip)
 		if err != nil {
 			return nil, err
-		}
-		c, err := loadClip(path)
-		if err != nil {
-			// A corrupt cache file (disk trouble, manual edits): render it anew once.
-			_ = os.Remove(path)
-			if path, err = ensureMedia(ctx, dir, r); err != nil {
-				return nil, err
-			}
-			if c, err = loadClip(path); err != nil {
-				return nil, err
-			}
 		}
 		if c.width != r.width || c.height != r.height {
 			return nil, fmt.Errorf("%w: %s media is %dx%d, want %dx%d", errBadMedia, r.name, c.width, c.height, r.width, r.height)
@@ -423,4 +463,23 @@ func loadMedia(dir string, recipes ...mediaRecipe) ([]*clip, error) {
 		clips = append(clips, c)
 	}
 	return clips, nil
+}
+
+// loadCached renders r into dir if needed and loads it; a cache file that
+// does not load (disk trouble, manual edits) is rendered anew once.
+func loadCached[T any](ctx context.Context, dir string, r recipe, load func(string) (T, error)) (T, error) {
+	var zero T
+	path, err := ensureMedia(ctx, dir, r)
+	if err != nil {
+		return zero, err
+	}
+	v, err := load(path)
+	if err == nil {
+		return v, nil
+	}
+	_ = os.Remove(path)
+	if path, err = ensureMedia(ctx, dir, r); err != nil {
+		return zero, err
+	}
+	return load(path)
 }

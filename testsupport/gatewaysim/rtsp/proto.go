@@ -87,25 +87,38 @@ func (r *response) writeTo(w io.Writer, cseq string) error {
 	return m.Write(w)
 }
 
-// trackName is the control attribute of the (single) video track; SETUP
-// addresses the stream URL with this appended.
-const trackName = "trackID=1"
+// trackName and audioTrackName are the control attributes of the video and
+// the audio track; SETUP addresses the stream URL with one appended.
+const (
+	trackName      = "trackID=1"
+	audioTrackName = "trackID=2"
+)
 
-// requestTarget splits a request-URI into the stream path and whether it
-// addresses the track rather than the presentation. Query strings (some
-// clients add ?transportmode=unicast) and user info are ignored.
-func requestTarget(uri string) (streamPath string, track bool, err error) {
+// Tracks, as requestTarget names them; the presentation (no track suffix)
+// is 0.
+const (
+	trackVideo = 1
+	trackAudio = 2
+)
+
+// requestTarget splits a request-URI into the stream path and the track it
+// addresses (0: the presentation). Query strings (some clients add
+// ?transportmode=unicast) and user info are ignored.
+func requestTarget(uri string) (streamPath string, track int, err error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return "", false, fmt.Errorf("%w: bad URI", errMalformed)
+		return "", 0, fmt.Errorf("%w: bad URI", errMalformed)
 	}
 	p := u.Path
 	if p == "" || p[0] != '/' {
-		return "", false, fmt.Errorf("%w: URI has no absolute path", errMalformed)
+		return "", 0, fmt.Errorf("%w: URI has no absolute path", errMalformed)
 	}
 	p = path.Clean(p)
-	if base := path.Base(p); base == trackName {
-		p, track = path.Dir(p), true
+	switch path.Base(p) {
+	case trackName:
+		p, track = path.Dir(p), trackVideo
+	case audioTrackName:
+		p, track = path.Dir(p), trackAudio
 	}
 	return p, track, nil
 }

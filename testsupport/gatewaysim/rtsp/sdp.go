@@ -10,10 +10,11 @@ import (
 	"github.com/pion/sdp/v3"
 )
 
-// describeSDP is the DESCRIBE answer: one H.264 video track with the
+// describeSDP is the DESCRIBE answer: an H.264 video track with the
 // parameter sets inline, so a client can configure its decoder before the
-// first keyframe arrives.
-func describeSDP(c *clip, local net.Addr) ([]byte, error) {
+// first keyframe arrives, and, if audio is set, an AAC track
+// (mpeg4-generic, AAC-hbr, the AudioSpecificConfig inline).
+func describeSDP(c *clip, audio *audioClip, local net.Addr) ([]byte, error) {
 	addrType, addr := "IP4", "0.0.0.0"
 	if tcp, ok := local.(*net.TCPAddr); ok {
 		if tcp.IP.To4() != nil {
@@ -54,6 +55,22 @@ func describeSDP(c *clip, local net.Addr) ([]byte, error) {
 				sdp.NewAttribute("control", trackName),
 			},
 		}},
+	}
+	if audio != nil {
+		desc.MediaDescriptions = append(desc.MediaDescriptions, &sdp.MediaDescription{
+			MediaName: sdp.MediaName{
+				Media:   "audio",
+				Port:    sdp.RangedPort{Value: 0},
+				Protos:  []string{"RTP", "AVP"},
+				Formats: []string{fmt.Sprint(payloadTypeAudio)},
+			},
+			Attributes: []sdp.Attribute{
+				sdp.NewAttribute("rtpmap", fmt.Sprintf("%d MPEG4-GENERIC/%d/%d", payloadTypeAudio, audio.rate, audio.channels)),
+				sdp.NewAttribute("fmtp", fmt.Sprintf("%d streamtype=5;profile-level-id=15;mode=AAC-hbr;config=%s;sizelength=13;indexlength=3;indexdeltalength=3",
+					payloadTypeAudio, hex.EncodeToString(audio.config))),
+				sdp.NewAttribute("control", audioTrackName),
+			},
+		})
 	}
 	body, err := desc.Marshal()
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package rtsp is the gateway simulator's RTSP server: it re-serves each
-// simulated camera as a live H.264 stream, as a Hikvision media gateway does.
+// simulated camera as a live H.264 stream, optionally with an AAC track
+// (Config.MediaOptions), as a Hikvision media gateway does.
 //
 // It implements the small part of RTSP 1.0 that clients of a camera use:
 // OPTIONS, DESCRIBE, SETUP with interleaved TCP transport (UDP is refused
@@ -10,7 +11,8 @@
 //
 // The video is a test pattern with a running clock, rendered once with
 // ffmpeg into Config.MediaDir: main streams (…01) are 1280x720, sub streams
-// (…02) 640x360, both 25 fps with a keyframe every 2 s and a 30 s loop. Each
+// (…02) 640x360 (MediaOptions.FullHD: main 1920x1080 at ~4 Mbit/s), both
+// 25 fps with a keyframe every 2 s and a 30 s loop. Each
 // camera plays it on its own live clock; a client joining later starts at
 // the next keyframe of the live position, with RTP timestamps that keep
 // increasing across loop wraps.
@@ -45,6 +47,10 @@ type Config struct {
 	// in one process (simulated gateways in a benchmark) then share one copy
 	// of the clips (about 13 MB) instead of holding one each.
 	Media *Media
+	// MediaOptions chooses what is loaded from MediaDir (ignored with
+	// Media): 1080p main streams, an AAC track. The zero value is 720p
+	// main streams without audio.
+	MediaOptions MediaOptions
 	// Login, if set, is the gateway's account policy (lockout, failed-login
 	// ledger, login faults): it sees every request that needs
 	// authentication, with what the credentials check found, and decides
@@ -84,7 +90,8 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	auth  *authenticator
-	clips [2]*clip // indexed by mainStream, subStream
+	clips [2]*clip   // indexed by mainStream, subStream
+	audio *audioClip // nil: streams have no audio track
 	clock liveClock
 
 	// Tunables; tests change them before Serve.
@@ -119,7 +126,7 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, errors.New("rtsp: Config.MediaDir or Config.Media is required")
 		}
 		var err error
-		if media, err = LoadMedia(cfg.MediaDir); err != nil {
+		if media, err = LoadMediaOptions(cfg.MediaDir, cfg.MediaOptions); err != nil {
 			return nil, err
 		}
 	}
@@ -132,6 +139,7 @@ func NewServer(cfg Config) (*Server, error) {
 		log:            logger,
 		auth:           auth,
 		clips:          media.clips,
+		audio:          media.audio,
 		clock:          newLiveClock(time.Now()),
 		cameraOffset:   cameraOffset,
 		sessionTimeout: 60 * time.Second,
@@ -284,14 +292,16 @@ func (s *Server) source(streamPath string, kind int) *source {
 	defer s.mu.Unlock()
 	src, ok := s.sources[streamPath]
 	if !ok {
-		var ssrc [4]byte
+		var ssrc [8]byte
 		_, _ = rand.Read(ssrc[:])
 		src = &source{
-			clip:   s.clips[kind],
-			clock:  s.clock,
-			offset: s.cameraOffset(streamPath),
-			ssrc:   binary.BigEndian.Uint32(ssrc[:]),
-			subs:   make(map[*subscriber]struct{}),
+			clip:      s.clips[kind],
+			audio:     s.audio,
+			clock:     s.clock,
+			offset:    s.cameraOffset(streamPath),
+			ssrc:      binary.BigEndian.Uint32(ssrc[:4]),
+			audioSSRC: binary.BigEndian.Uint32(ssrc[4:]),
+			subs:      make(map[*subscriber]struct{}),
 		}
 		s.sources[streamPath] = src
 	}

@@ -13,6 +13,7 @@ import (
 
 	"mediagw/pkg/service"
 	"mediagw/testsupport/gatewaysim"
+	"mediagw/testsupport/gatewaysim/rtsp"
 )
 
 // PasswordEnv holds the admin password. It is read from the environment
@@ -83,7 +84,9 @@ func Declare(c *service.Config) func() Settings {
 	name := c.String("NAME", "Media Gateway", "initial gateway name")
 	timeMode := c.String("TIME_MODE", "manual", "initial time mode: NTP or manual")
 	timeZone := c.String("TIME_ZONE", "CST-8:00:00", "initial time zone, POSIX style (CST-8:00:00 is UTC+8)")
-	mediaDir := c.String("MEDIA_DIR", gatewaysim.DefaultMediaDir(), "cache directory of the generated H.264 media")
+	mediaDir := c.String("MEDIA_DIR", gatewaysim.DefaultMediaDir(), "cache directory of the generated H.264 (and AAC) media")
+	audio := c.Bool("AUDIO", false, "every stream carries an AAC track (mono, 16 kHz) beside the H.264")
+	fullHD := c.Bool("FULL_HD", false, "main streams are 1920x1080 at ~4 Mbit/s instead of 1280x720 at ~3 Mbit/s")
 	var scenario *gatewaysim.Scenario
 	var scenarioFile *string
 	scenarioFile = c.String("SCENARIO", "", "scenario file (JSON or YAML) to run at start", service.Check(func() error {
@@ -106,7 +109,8 @@ func Declare(c *service.Config) func() Settings {
 			LockoutThreshold: *lockoutThreshold, LockoutDuration: *lockoutDuration,
 			RebootDowntime: *rebootDowntime, HeartbeatInterval: *heartbeat, MaxResults: *maxResults,
 			DeviceName: *name, TimeMode: *timeMode, TimeZone: *timeZone, MediaDir: *mediaDir,
-			Scenario: scenario,
+			MediaOptions: rtsp.MediaOptions{Audio: *audio, FullHD: *fullHD},
+			Scenario:     scenario,
 			LoginFaults: gatewaysim.LoginFaults{
 				Lost401: *lost401, Late401: *late401, NoLockFields: *noLockFields, BasicOnly: *basicOnly,
 			},

@@ -41,7 +41,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"-http-addr", "-rtsp-addr", "-admin-addr", "-devices", "-channels", "-admin-user",
 		"-admin-password-file", "-lockout-threshold", "-lockout-duration", "-scenario", "GATEWAY_SIM_",
-		"-lost-401", "-late-401", "-no-lock-fields", "-basic-only"} {
+		"-lost-401", "-late-401", "-no-lock-fields", "-basic-only", "-audio", "-full-hd"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("--help does not mention %s", f)
 		}
