@@ -20,4 +20,7 @@ bench() { # package regexp
 }
 bench ./pkg/messaging ConsumerThroughput
 bench ./services/device-watcher/internal/wiring "PollCycle|BareDeviceList"
-(cd services/recorder && echo "== recorder CPUPerStreamMinute (BENCH_STREAMS=${BENCH_STREAMS:-10} BENCH_SECONDS=${BENCH_SECONDS:-60}): in process vs bare ffmpeg, costs per camera-month" && go test -run '^$' -bench CPUPerStreamMinute -benchtime 1x ./cmd/recorder | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok)')
+# The recorder against the gateway simulator (1080p25 H.264 ~4 Mbit/s + AAC):
+# in process vs bare ffmpeg, then BENCH_CORE_STREAMS channels on one core
+# (taskset), costs per camera-month. -timeout: start-up, two windows, uploads.
+(cd services/recorder && echo "== recorder CPUPerStreamMinute (BENCH_STREAMS=${BENCH_STREAMS:-10} BENCH_SECONDS=${BENCH_SECONDS:-60} BENCH_CORE_STREAMS=${BENCH_CORE_STREAMS:-100}): in process vs bare ffmpeg, streams on one core, costs per camera-month" && go test -timeout 30m -run '^$' -bench CPUPerStreamMinute -benchtime 1x ./cmd/recorder | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok|SDK )')

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
-
-	"mediagw/pkg/topology"
 )
 
 // List prices (us-east-1, on demand, as of 2026; check before relying on
@@ -72,32 +73,38 @@ func storage(bitsPerSecond float64, segment time.Duration, glacierDays int) stor
 	}
 }
 
+// The deployed stack's defaults (deploy/cdk/stack/stack.go: the Segment
+// and BucketTransition parameters), which the repository README's cost
+// section assumes too; TestCostModelMatchesStackAndREADME keeps them in
+// step. The local topology's bucket (pkg/topology, moto) says 30 days: that
+// is not what AWS bills.
+const (
+	deployedSegment     = 30 * time.Second
+	deployedGlacierDays = 7
+)
+
 // printCosts prints the cost per camera-month of both placements from the
 // benchmark's figures, and the storage beside them.
 func printCosts(cpuPerStreamMin, mbPerStream, baseMB float64, bitsPerSecond float64) {
-	segment := 30 * time.Second // the recorder's default RECORDER_SEGMENT_LENGTH
+	segment := deployedSegment
 	if d, err := time.ParseDuration(os.Getenv("RECORDER_SEGMENT_LENGTH")); err == nil && d > 0 {
 		segment = d
 	}
-	glacierDays := 0
-	for _, b := range topology.Default().Buckets {
-		if b.Name == "mediagw-recordings" {
-			glacierDays = int(b.GlacierAfterDays)
-		}
-	}
+	st := storage(bitsPerSecond, segment, deployedGlacierDays)
+	perCamStorage := st.standard + st.puts + st.transitions
 	fmt.Printf("\ncost per camera-month at list prices (us-east-1: Fargate $%.5f/vCPU-h + $%.6f/GB-h; S3 Standard $%.3f, Glacier Flexible Retrieval $%.4f per GB-month; PUT $%.3f, transition $%.2f per 1000)\n",
 		priceVCPUHour, priceGBHour, priceStandardGBMo, priceGlacierGBMo, pricePUTPer1000, priceTransPer1000)
+	fmt.Printf("storage at %.2f Mbit/s, %s segments, Glacier after %d days (the stack's Segment and BucketTransition defaults): %.0f GB per camera-month; S3 Standard $%.2f, PUTs $%.2f, transitions $%.2f = $%.2f; then Glacier $%.2f for every month kept (no expiry is configured)\n",
+		bitsPerSecond/1e6, segment, deployedGlacierDays, st.gb, st.standard, st.puts, st.transitions, perCamStorage, st.glacierPerMonth)
+	fmt.Printf("%-38s %-16s %12s %14s %14s\n", "placement", "task size", "cameras/task", "compute $/cam", "+ storage $/cam")
 	one := taskSize{fargateMinVCPU, fargateMinMemoryGB}
-	fmt.Printf("%-38s %-16s %12s %14s\n", "placement", "task size", "cameras/task", "compute $/cam")
-	fmt.Printf("%-38s %-16s %12d %14.2f\n", "one task per camera (the design)", fmt.Sprintf("%.2g vCPU/%.2g GB", one.vcpu, one.memGB), 1, one.perMonth())
+	fmt.Printf("%-38s %-16s %12d %14.2f %14.2f\n", "one task per camera (the design)", fmt.Sprintf("%.2g vCPU/%.2g GB", one.vcpu, one.memGB), 1, one.perMonth(), one.perMonth()+perCamStorage)
 	for _, n := range []int{25, 50, 100, 200} {
 		if s, ok := packedTask(n, cpuPerStreamMin, mbPerStream, baseMB); ok {
-			fmt.Printf("%-38s %-16s %12d %14.2f\n", "packed (CPU and memory ≤ 50 % used)", fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, s.perMonth()/float64(n))
+			c := s.perMonth() / float64(n)
+			fmt.Printf("%-38s %-16s %12d %14.2f %14.2f\n", "packed (CPU and memory ≤ 50 % used)", fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, c, c+perCamStorage)
 		}
 	}
-	st := storage(bitsPerSecond, segment, glacierDays)
-	fmt.Printf("storage at %.2f Mbit/s, %s segments: %.0f GB per camera-month; S3 Standard for the first %d days $%.2f, then Glacier $%.2f for every month kept (no expiry is configured); PUTs $%.2f; transitions $%.2f\n",
-		bitsPerSecond/1e6, segment, st.gb, glacierDays, st.standard, st.glacierPerMonth, st.puts, st.transitions)
 }
 
 func TestCostModel(t *testing.T) {
@@ -114,5 +121,44 @@ func TestCostModel(t *testing.T) {
 	st := storage(4e6, 30*time.Second, 30)
 	if math.Abs(st.gb-1314) > 1 || math.Abs(st.puts-0.438) > 0.001 || math.Abs(st.transitions-2.628) > 0.001 {
 		t.Errorf("storage %+v", st)
+	}
+}
+
+// The benchmark's cost model and the figures people read agree: the
+// stack's Segment and BucketTransition defaults are the ones assumed here,
+// and the repository README's per-camera lines (2 Mbit/s, 30 s, 7 days)
+// are what this model computes for them.
+func TestCostModelMatchesStackAndREADME(t *testing.T) {
+	stack, err := os.ReadFile("../../../../deploy/cdk/stack/stack.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"Segment": int(deployedSegment.Seconds()), "BucketTransition": deployedGlacierDays} {
+		re := regexp.MustCompile(`b\.param\("` + name + `", awscdk\.CfnParameterProps\{[^}]*Default: jsii\.String\("(\d+)"\)`)
+		m := re.FindSubmatch(stack)
+		if m == nil || string(m[1]) != strconv.Itoa(want) {
+			t.Errorf("stack parameter %s default %q, the cost model assumes %d", name, m, want)
+		}
+	}
+	readme, err := os.ReadFile("../../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage(2e6, deployedSegment, deployedGlacierDays)
+	for what, v := range map[string]float64{
+		"recorder task": (taskSize{fargateMinVCPU, fargateMinMemoryGB}).perMonth(),
+		"S3 Standard":   st.standard,
+		"S3 PUTs":       st.puts,
+		"transitions":   st.transitions,
+		"Glacier/month": st.glacierPerMonth,
+		"GB a month":    st.gb,
+	} {
+		fig := fmt.Sprintf("%.2f", v)
+		if what == "GB a month" {
+			fig = fmt.Sprintf("%.0f GB", v)
+		}
+		if !bytes.Contains(readme, []byte(fig)) {
+			t.Errorf("README.md's cost section lacks %s %s (2 Mbit/s, %s segments, Glacier after %d days)", what, fig, deployedSegment, deployedGlacierDays)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"testing"
 
 	rtspmsg "mediagw/pkg/rtsp"
-	"mediagw/testsupport/gatewaysim"
 )
 
 // Push is an RTSP server fed by a third-party packetizer: Debian's ffmpeg
@@ -331,52 +329,4 @@ func FFprobe(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("ffprobe %s: %w", path, err)
 	}
 	return out, nil
-}
-
-// PublishFile publishes a media file in a loop at its own pace, copied
-// (no encoding): the publisher costs next to nothing.
-func (p *Push) PublishFile(t testing.TB, path string) {
-	t.Helper()
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
-		"-i", path, "-map", "0", "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", p.URL())
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.cmd = cmd
-	p.mu.Unlock()
-	t.Cleanup(p.StopFFmpeg)
-}
-
-// BenchClip renders (once, cached beside the simulator's media) 30 s of
-// 1920x1080 H.264 at 25 fps, 2 s GOP, about 4 Mbit/s, with 48 kHz AAC: a
-// camera's main stream with audio.
-func BenchClip(t testing.TB) string {
-	t.Helper()
-	dir := gatewaysim.DefaultMediaDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	final := filepath.Join(dir, "bench-1080p25-4M-aac-v1.mkv")
-	if _, err := os.Stat(final); err == nil {
-		return final
-	}
-	tmp := final + ".tmp-" + strconv.Itoa(os.Getpid()) + ".mkv"
-	defer os.Remove(tmp)
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25,noise=alls=8:allf=t",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-		"-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0",
-		"-b:v", "4M", "-maxrate", "4M", "-bufsize", "4M",
-		"-c:a", "aac", "-b:a", "64k", "-f", "matroska", tmp).CombinedOutput()
-	if err != nil {
-		t.Fatalf("render the bench clip: %v: %s", err, out)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		t.Fatal(err)
-	}
-	return final
 }

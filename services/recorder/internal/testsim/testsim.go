@@ -36,6 +36,14 @@ type Sim struct {
 // any device name; each plays 1280x720 H.264 at 25 fps with a 2 s GOP.
 func Start(t testing.TB) *Sim {
 	t.Helper()
+	return StartWith(t, rtsp.MediaOptions{})
+}
+
+// StartWith is Start with other media: rtsp.MediaOptions{FullHD: true,
+// Audio: true} is a camera's usual main stream, 1920x1080 H.264 at about
+// 4 Mbit/s with AAC, what the benchmark records.
+func StartWith(t testing.TB, media rtsp.MediaOptions) *Sim {
+	t.Helper()
 	s := &Sim{down: map[string]bool{}}
 	srv, err := rtsp.NewServer(rtsp.Config{
 		Credentials: func() (string, string) { return User, Password },
@@ -44,8 +52,9 @@ func Start(t testing.TB) *Sim {
 			defer s.mu.Unlock()
 			return !s.down[p]
 		},
-		MediaDir: gatewaysim.DefaultMediaDir(),
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		MediaDir:     gatewaysim.DefaultMediaDir(),
+		MediaOptions: media,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +75,12 @@ func StreamPath(device string) string { return path.Join("/Streaming/Channels", 
 
 // URL is the credential-free URL of a device's main stream.
 func (s *Sim) URL(device string) string { return "rtsp://" + s.addr + StreamPath(device) }
+
+// URLWithCredentials is URL with the user and password in it, for
+// third-party clients (ffmpeg) in tests; the recorder never gets one.
+func (s *Sim) URLWithCredentials(device string) string {
+	return "rtsp://" + User + ":" + Password + "@" + s.addr + StreamPath(device)
+}
 
 // SetAvailable switches a stream off (dropping its clients at once) or on.
 func (s *Sim) SetAvailable(p string, up bool) {
