@@ -89,7 +89,7 @@ func (l *memLauncher) Start(_ context.Context, spec Spec) (domain.ObservedTask, 
 	defer l.mu.Unlock()
 	l.n++
 	t := domain.ObservedTask{ID: fmt.Sprintf("mem:%d", l.n), Device: spec.Device, Token: spec.Token,
-		Channels: domain.ChannelNumbers(spec.Channels), StartedAt: time.Now()}
+		Channels: domain.ChannelNumbers(spec.Channels), Packed: spec.PackedDevices(), StartedAt: time.Now()}
 	l.running[t.ID] = t
 	return t, nil
 }
@@ -147,10 +147,14 @@ type fixture struct {
 	metrics *countMetrics
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, tweak ...func(*Config)) *fixture {
 	f := &fixture{store: &memStore{rows: map[string]domain.Device{}}, l: &memLauncher{running: map[string]domain.ObservedTask{}},
 		pub: &memPublisher{}, metrics: &countMetrics{ignored: map[string]int{}}}
-	f.m = New(f.store, noTable{}, f.l, f.pub, Config{Policy: domain.DefaultPolicy(), Cluster: "mediagw", Container: "recorder", Metrics: f.metrics})
+	cfg := Config{Policy: domain.DefaultPolicy(), Cluster: "mediagw", Container: "recorder", Metrics: f.metrics}
+	for _, tw := range tweak {
+		tw(&cfg)
+	}
+	f.m = New(f.store, noTable{}, f.l, f.pub, cfg)
 	t.Cleanup(f.m.Close)
 	return f
 }

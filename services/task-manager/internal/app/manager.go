@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,9 +41,13 @@ type Config struct {
 	Cluster string
 	// Container is the recorder's container name, whose exit code counts.
 	Container string
-	Logger    *slog.Logger
-	Metrics   Metrics
-	Now       func() time.Time
+	// Capacity is how many channels one task records: a device starting
+	// takes along the devices of its gateway that are due to start too, up
+	// to this many channels (domain.Place). ≤ 1: one task per device.
+	Capacity int
+	Logger   *slog.Logger
+	Metrics  Metrics
+	Now      func() time.Time
 }
 
 // Manager is the task-manager's use cases.
@@ -56,6 +61,10 @@ type Manager struct {
 	m        Metrics
 
 	locks keyedMutex
+	// gatewayLocks serialise launches per gateway when packing, so that
+	// devices due at the same moment (their restart timers) end up on one
+	// task rather than each launching its own.
+	gatewayLocks keyedMutex
 
 	// Scheduled re-plans (backoff ends, launch grace ends).
 	ctx     context.Context
@@ -198,8 +207,15 @@ func (m *Manager) ensureLocked(ctx context.Context, device string) error {
 }
 
 // start stores a launch intent, launches, and records the task. Conflicts
-// end it without error: ensureLocked plans again from the new state.
+// end it without error: ensureLocked plans again from the new state. With
+// a capacity above one, the devices of the same gateway that are due to
+// start as well ride on the same task (each row gets the same launch token
+// by its own conditional write; a row that changed meanwhile stays out).
 func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) error {
+	if m.cfg.Capacity > 1 {
+		// Device lock, then gateway lock: nothing takes them the other way.
+		defer m.gatewayLocks.lock(d.Gateway)()
+	}
 	token := uuid.NewString()
 	intent, err := m.store.Put(ctx, domain.BeginStart(d, token, now), now)
 	if errors.Is(err, domain.ErrConflict) {
@@ -208,36 +224,108 @@ func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) err
 	if err != nil {
 		return err
 	}
+	packed, err := m.gather(ctx, intent, token, now)
+	if err != nil {
+		m.log.WarnContext(ctx, "no devices packed beside this one", "device", d.Index, "err", err)
+	}
+	intents := append([]domain.Device{intent}, packed...)
 	spec := Spec{Device: d.Index, Gateway: d.Gateway, Channels: d.Channels, Token: token}
+	for _, p := range packed {
+		spec.Packed = append(spec.Packed, PackedDevice{Device: p.Index, Channels: p.Channels})
+	}
 	task, err := m.launcher.Start(ctx, spec)
 	if err != nil {
-		return m.launchFailed(ctx, intent, token, err)
+		var errs []error
+		for _, in := range intents {
+			errs = append(errs, m.launchFailed(ctx, in, token, err))
+		}
+		return errors.Join(errs...)
 	}
 	m.m.TaskStarted(m.launcher.Name())
-	rec := domain.Task{ID: task.ID, Launcher: m.launcher.Name(), Channels: task.Channels, StartedAt: task.StartedAt}
-	accepted := false
-	_, _, err = m.mutate(ctx, d.Index, func(cur domain.Device, found bool) (domain.Device, bool) {
-		if !found {
-			accepted = false
-			return cur, false
+	var pack []string
+	if len(packed) > 0 {
+		pack = append([]string{d.Index}, spec.PackedDevices()...)
+		slices.Sort(pack)
+	}
+	var accepted []domain.Device
+	var errs []error
+	for _, in := range intents {
+		rec := domain.Task{ID: task.ID, Launcher: m.launcher.Name(), Channels: domain.ChannelNumbers(in.Channels), Pack: pack, StartedAt: task.StartedAt}
+		ok := false
+		_, _, err := m.mutate(ctx, in.Index, func(cur domain.Device, found bool) (domain.Device, bool) {
+			if !found {
+				ok = false
+				return cur, false
+			}
+			nd, acc := domain.Launched(cur, token, rec)
+			ok = acc
+			return nd, acc && (cur.Task == nil || cur.Task.ID != rec.ID)
+		})
+		if err != nil {
+			// The task runs but is not recorded: reconciliation adopts it by its token.
+			errs = append(errs, fmt.Errorf("device %s: record task %s: %w", in.Index, task.ID, err))
+			continue
 		}
-		nd, ok := domain.Launched(cur, token, rec)
-		accepted = ok
-		return nd, ok && (cur.Task == nil || cur.Task.ID != rec.ID)
-	})
-	if err != nil {
-		// The task runs but is not recorded: reconciliation adopts it by its token.
-		return fmt.Errorf("device %s: record task %s: %w", d.Index, task.ID, err)
+		if ok {
+			accepted = append(accepted, in)
+			m.log.InfoContext(ctx, "recording task started", "device", in.Index, "gateway", in.Gateway, "task_id", task.ID,
+				"launcher", m.launcher.Name(), "channels", rec.Channels, "pack", pack)
+			m.publish(ctx, &eventsv1.RecordingTaskStarted{Task: m.taskEvent(in, rec)})
+		}
 	}
-	if !accepted {
-		m.log.WarnContext(ctx, "device moved on during the launch; stopping the new task", "device", d.Index, "task_id", task.ID)
-		m.m.OrphanStopped()
-		return m.launcher.Stop(ctx, task.ID, "superseded: the device's state changed during the launch")
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	m.log.InfoContext(ctx, "recording task started", "device", d.Index, "gateway", d.Gateway, "task_id", task.ID,
-		"launcher", m.launcher.Name(), "channels", rec.Channels)
-	m.publish(ctx, &eventsv1.RecordingTaskStarted{Task: m.taskEvent(d, rec)})
+	if len(accepted) < len(intents) {
+		// A device moved on during the launch (offline, another launch): the
+		// task must not record it. Stop the task; the devices that took it
+		// see it end as stopped on purpose and start again at once.
+		m.log.WarnContext(ctx, "a device moved on during the launch; stopping the new task", "device", d.Index, "task_id", task.ID,
+			"accepted", len(accepted), "devices", len(intents))
+		if len(accepted) == 0 {
+			m.m.OrphanStopped()
+		}
+		return m.launcher.Stop(ctx, task.ID, "superseded: a device's state changed during the launch")
+	}
 	return nil
+}
+
+// gather stores the launch intent of the devices that go on the task
+// starting for first (same gateway, due to start now, up to the capacity).
+func (m *Manager) gather(ctx context.Context, first domain.Device, token string, now time.Time) ([]domain.Device, error) {
+	if m.cfg.Capacity <= 1 {
+		return nil, nil
+	}
+	rows, _, err := m.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byIndex := map[string]domain.Device{}
+	var pending []domain.Load
+	for _, r := range rows {
+		if r.Index == first.Index || r.Gateway != first.Gateway || domain.Plan(r, now, m.cfg.Policy).Kind != domain.StepStart {
+			continue
+		}
+		byIndex[r.Index] = r
+		pending = append(pending, domain.Load{Device: r.Index, Channels: len(r.Channels)})
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	own := domain.Pack{Gateway: first.Gateway, Devices: []domain.Load{{Device: first.Index, Channels: len(first.Channels)}}}
+	placed := domain.Place(m.cfg.Capacity, []domain.Pack{own}, first.Gateway, pending)
+	var out []domain.Device
+	for _, l := range placed.Packs[0].Devices[1:] {
+		in, err := m.store.Put(ctx, domain.BeginStart(byIndex[l.Device], token, now), now)
+		if errors.Is(err, domain.ErrConflict) {
+			continue // changed meanwhile: it plans on its own
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }
 
 func (m *Manager) launchFailed(ctx context.Context, intent domain.Device, token string, cause error) error {
@@ -298,14 +386,74 @@ func (m *Manager) stop(ctx context.Context, d domain.Device, step domain.Step) e
 	return nil
 }
 
-// TaskEnded applies a task's end reported by the launcher's state change.
+// TaskEnded applies a task's end reported by the launcher's state change
+// to every device the task carried (device is the one its group names),
+// all ends first and at one time, so that the devices of a packed task
+// restart together onto one task.
 func (m *Manager) TaskEnded(ctx context.Context, device string, end domain.TaskEnd) error {
-	unlock := m.locks.lock(device)
-	defer unlock()
-	return m.taskEndedLocked(ctx, device, end, false)
+	devices, err := m.carriers(ctx, device, end.TaskID)
+	if err != nil {
+		return err
+	}
+	// Hold every carrier while the ends are applied, so that no restart of
+	// one of them (a timer) starts before the others have ended and can go
+	// along. Locks in order: nothing else holds two.
+	locked := slices.Sorted(slices.Values(devices))
+	locked = slices.Compact(locked)
+	for _, dev := range locked {
+		defer m.locks.lock(dev)()
+	}
+	now := m.cfg.Now()
+	var errs []error
+	for _, dev := range devices {
+		errs = append(errs, m.taskEndedLocked(ctx, dev, end, false, now))
+	}
+	return errors.Join(append(errs, m.ensureAll(ctx, locked))...)
 }
 
-func (m *Manager) taskEndedLocked(ctx context.Context, device string, end domain.TaskEnd, vanished bool) error {
+// ensureAll plans devices whose locks the caller holds.
+func (m *Manager) ensureAll(ctx context.Context, devices []string) error {
+	var errs []error
+	for _, dev := range devices {
+		errs = append(errs, m.ensureLocked(ctx, dev))
+	}
+	return errors.Join(errs...)
+}
+
+// carriers are the devices whose rows name taskID as their task: device
+// and, for a packed task, the others of its pack. Rows that let go of the
+// task already (the device that stopped it) are found by a look at every
+// row when packing is on.
+func (m *Manager) carriers(ctx context.Context, device, taskID string) ([]string, error) {
+	d, found, err := m.store.Get(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	if found && d.Task != nil && d.Task.ID == taskID {
+		if len(d.Task.Pack) == 0 {
+			return []string{device}, nil
+		}
+		return append([]string{device}, slices.DeleteFunc(slices.Clone(d.Task.Pack), func(s string) bool { return s == device })...), nil
+	}
+	if m.cfg.Capacity <= 1 {
+		return []string{device}, nil
+	}
+	rows, _, err := m.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{device}
+	for _, r := range rows {
+		if r.Index != device && r.Task != nil && r.Task.ID == taskID {
+			out = append(out, r.Index)
+		}
+	}
+	return out, nil
+}
+
+// taskEndedLocked applies the end to one device; the caller plans it
+// afterwards (Ensure).
+func (m *Manager) taskEndedLocked(ctx context.Context, device string, end domain.TaskEnd, vanished bool, now time.Time) error {
 	var out domain.Outcome
 	var before domain.Device
 	_, found, err := m.mutate(ctx, device, func(cur domain.Device, found bool) (domain.Device, bool) {
@@ -314,7 +462,7 @@ func (m *Manager) taskEndedLocked(ctx context.Context, device string, end domain
 			return cur, false
 		}
 		before = cur
-		nd, o := domain.TaskEnded(cur, end, m.cfg.Now(), m.cfg.Policy)
+		nd, o := domain.TaskEnded(cur, end, now, m.cfg.Policy)
 		out = o
 		return nd, o.Kind != domain.NotCurrent
 	})
@@ -337,7 +485,7 @@ func (m *Manager) taskEndedLocked(ctx context.Context, device string, end domain
 		m.log.InfoContext(ctx, "recording task ended as expected", "device", device, "task_id", end.TaskID, "reason", end.Reason)
 		m.publish(ctx, &eventsv1.RecordingTaskStopped{Task: m.taskEvent(before, task), Reason: end.Reason})
 	}
-	return m.ensureLocked(ctx, device)
+	return nil
 }
 
 // failed reports a failure of the device's task; the last one before the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"mediagw/services/task-manager/internal/domain"
@@ -63,9 +64,12 @@ func (m *Manager) Reconcile(ctx context.Context) (err error) {
 			errs = append(errs, err)
 		}
 	}
+	// Ends first, planning after (below): the devices of a packed task
+	// that vanished start again together.
+	endedAt := m.cfg.Now()
 	for dev, end := range plan.Vanished {
 		unlock := m.locks.lock(dev)
-		err := m.taskEndedLocked(ctx, dev, end, true)
+		err := m.taskEndedLocked(ctx, dev, end, true, endedAt)
 		unlock()
 		if err != nil {
 			errs = append(errs, err)
@@ -94,10 +98,18 @@ func (m *Manager) adopt(ctx context.Context, device string, o domain.ObservedTas
 	unlock := m.locks.lock(device)
 	defer unlock()
 	t := domain.Task{ID: o.ID, Launcher: m.launcher.Name(), Channels: o.Channels, StartedAt: o.StartedAt}
+	if len(o.Packed) > 0 {
+		t.Pack = slices.Sorted(slices.Values(append([]string{o.Device}, o.Packed...)))
+	}
+
 	adopted := false
 	_, _, err := m.mutate(ctx, device, func(cur domain.Device, found bool) (domain.Device, bool) {
 		if !found {
 			return cur, false
+		}
+		if device != o.Device {
+			// The listing names the first device's channels; a packed one's are its row's.
+			t.Channels = domain.ChannelNumbers(cur.Channels)
 		}
 		nd, ok := domain.Launched(cur, o.Token, t)
 		adopted = ok && (cur.Task == nil || cur.Task.ID != t.ID)

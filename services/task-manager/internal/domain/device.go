@@ -5,7 +5,9 @@
 // conditional write on Version.
 //
 // One device has at most one recording task, carrying all of the device's
-// online channels (the recorder records several channels per process).
+// online channels (the recorder records several channels per process); a
+// task may carry several devices of a gateway (packing, placement.go), each
+// device's row naming it.
 package domain
 
 import (
@@ -48,9 +50,12 @@ const (
 
 // Task is the recording task that belongs to a device.
 type Task struct {
-	ID        string // ECS task ARN or local:<id>
-	Launcher  string // "ecs" or "local"
-	Channels  []int32
+	ID       string  // ECS task ARN or local:<id>
+	Launcher string  // "ecs" or "local"
+	Channels []int32 // this device's channels on the task
+	// Pack lists every device the task records (this one included) when it
+	// carries more than one; nil for a task of its own.
+	Pack      []string
 	StartedAt time.Time
 }
 

@@ -337,3 +337,32 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("an empty table deleted rows: %+v", plan.Desires)
 	}
 }
+
+// A packed task is its devices' current task when any row names it; a lost
+// packed launch is adopted by every device holding its token; only a task
+// no row claims or adopts is an orphan.
+func TestReconcilePackedTasks(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	pack := []string{"a", "b"}
+	rows := []Device{
+		{Index: "a", Want: WantRecord, Status: StatusRunning, Task: &Task{ID: "t1", Pack: pack, StartedAt: now}},
+		{Index: "b", Want: WantRecord, Status: StatusRunning, Task: &Task{ID: "t1", Pack: pack, StartedAt: now}},
+		{Index: "c", Want: WantRecord, Status: StatusStarting, Token: "tok2", TokenAt: now},
+		{Index: "d", Want: WantRecord, Status: StatusStarting, Token: "tok2", TokenAt: now},
+		{Index: "e", Want: WantStop, Status: StatusIdle},
+	}
+	plan := Reconcile(ReconcileInput{Rows: rows, ListedAt: now, Tasks: []ObservedTask{
+		{ID: "t1", Device: "b", Packed: []string{"a"}}, // listed under its other device
+		{ID: "t2", Device: "c", Packed: []string{"d"}, Token: "tok2"},
+		{ID: "t3", Device: "e", Packed: []string{"a"}, Token: "old"},
+	}}, DefaultPolicy())
+	if len(plan.Adopt) != 2 || plan.Adopt["c"].ID != "t2" || plan.Adopt["d"].ID != "t2" {
+		t.Errorf("adopt %+v", plan.Adopt)
+	}
+	if len(plan.Orphans) != 1 || plan.Orphans[0].ID != "t3" {
+		t.Errorf("orphans %+v", plan.Orphans)
+	}
+	if len(plan.Vanished) != 0 {
+		t.Errorf("vanished %+v", plan.Vanished)
+	}
+}

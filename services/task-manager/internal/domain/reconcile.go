@@ -67,16 +67,28 @@ func Reconcile(in ReconcileInput, p Policy) ReconcilePlan {
 			out.Desires = append(out.Desires, Desire{Device: dev, Want: WantDelete, At: in.ListedAt})
 		}
 	}
+	claimed := map[string]bool{} // tasks some row names as its current one
+	for _, d := range rows {
+		if d.Task != nil {
+			claimed[d.Task.ID] = true
+		}
+	}
 	listed := map[string]bool{}
 	for _, t := range in.Tasks {
 		listed[t.ID] = true
-		d, ok := rows[t.Device]
-		switch {
-		case ok && d.Task != nil && d.Task.ID == t.ID:
-			// The device's current task.
-		case ok && d.Task == nil && d.Status == StatusStarting && t.Token != "" && d.Token == t.Token:
-			out.Adopt[t.Device] = t
-		default:
+		if claimed[t.ID] {
+			continue
+		}
+		// A launch whose recording was lost: every device it carries whose
+		// row still holds the launch's token adopts it.
+		adopted := false
+		for _, dev := range append([]string{t.Device}, t.Packed...) {
+			if d, ok := rows[dev]; ok && d.Task == nil && d.Status == StatusStarting && t.Token != "" && d.Token == t.Token {
+				out.Adopt[dev] = t
+				adopted = true
+			}
+		}
+		if !adopted {
 			out.Orphans = append(out.Orphans, t)
 		}
 	}

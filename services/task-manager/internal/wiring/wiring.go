@@ -47,6 +47,11 @@ const (
 	LauncherLocal = "local"
 )
 
+// DefaultTaskCapacity packs up to 100 channels of a gateway into one
+// recording task: what one vCPU records (DefaultChannelsPerVCPU), so that a
+// full task is 1 vCPU / 2 GB on Fargate.
+const DefaultTaskCapacity = 100
+
 // DefaultChannelsPerVCPU is what the recorder's benchmark measured: 100
 // streams recorded in process on one core (services/recorder, make bench).
 const DefaultChannelsPerVCPU = 100
@@ -65,7 +70,10 @@ type Settings struct {
 	// LoginBudgetTable is passed to every recorder (LOGIN_BUDGET_TABLE).
 	LoginBudgetTable string
 
-	Launcher          string
+	Launcher string
+	// TaskCapacity is how many channels one recording task carries; ≤ 1:
+	// one task per device.
+	TaskCapacity      int
 	Policy            domain.Policy
 	ReconcileInterval time.Duration
 	AbsentGrace       time.Duration
@@ -184,6 +192,14 @@ func Declare(c *service.Config) func() Settings {
 			}
 			return nil
 		}))
+	var taskCap *int
+	taskCap = c.Int("TASK_CAPACITY", DefaultTaskCapacity, "channels one recording task carries: devices of a gateway due to start together share a task up to this many channels (a device is never split); 1: one task per device",
+		service.Check(func() error {
+			if *taskCap < 1 {
+				return errors.New("must be at least 1")
+			}
+			return nil
+		}))
 	var perVCPU *int
 	perVCPU = c.Int("RECORDER_CHANNELS_PER_VCPU", DefaultChannelsPerVCPU, "channels one vCPU records (ecs): each task gets the smallest Fargate size for its channels; 0 keeps the task definition's size",
 		service.Check(func() error {
@@ -216,7 +232,7 @@ func Declare(c *service.Config) func() Settings {
 			DeviceEvents: devices, TaskState: states,
 			QueueWaitTime: *wait, TaskEvents: taskTopic, Alerts: alertTopic,
 			DeviceMediaURLTable: *dmTable, IPCameraTable: *ipTable, RecordingsBucket: *bucket, KeyPrefix: *prefix,
-			ParameterRoot: *root, LoginBudgetTable: *budgetTable, Launcher: *launcherName,
+			ParameterRoot: *root, LoginBudgetTable: *budgetTable, Launcher: *launcherName, TaskCapacity: *taskCap,
 			Policy: domain.Policy{RestartInitial: *rInit, RestartMax: *rMax, MaxFailures: *maxFail,
 				FailureWindow: *window, GiveUpCooldown: *cooldown, LaunchGrace: *grace},
 			ReconcileInterval: *interval, AbsentGrace: *absent,
@@ -354,7 +370,7 @@ func build(ctx context.Context, rt *service.Runtime, s Settings) (*built, error)
 
 	m := app.New(ddbadapter.NewIPCamera(db, s.IPCameraTable), ddbadapter.NewDeviceMedia(db, s.DeviceMediaURLTable), launcher,
 		messaging.TopicPublisher(rt, s.TaskEvents, s.Alerts), app.Config{
-			Policy: s.Policy, AbsentGrace: s.AbsentGrace, ExactList: b.local != nil,
+			Policy: s.Policy, AbsentGrace: s.AbsentGrace, ExactList: b.local != nil, Capacity: s.TaskCapacity,
 			Cluster: s.Cluster, Container: s.Container, Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics),
 		})
 	b.manager = m

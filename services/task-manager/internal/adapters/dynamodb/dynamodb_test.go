@@ -48,7 +48,8 @@ func TestIPCameraRoundTripAndConditionalWrites(t *testing.T) {
 		Index: "dev1", Gateway: "gw1", Want: domain.WantRecord, WantAt: now.Add(-time.Second), Status: domain.StatusRunning,
 		Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://gw:554/Streaming/Channels/101"}, {Number: 2, MediaURL: "rtsp://gw:554/Streaming/Channels/201"}},
 		Token:    "tok", TokenAt: now.Add(-time.Second),
-		Task:     &domain.Task{ID: "arn:aws:ecs:us-east-1:1:task/c/abc", Launcher: "ecs", Channels: []int32{1, 2}, StartedAt: now},
+		Task: &domain.Task{ID: "arn:aws:ecs:us-east-1:1:task/c/abc", Launcher: "ecs", Channels: []int32{1, 2}, StartedAt: now,
+			Pack: []string{"dev0", "dev1", "dev9"}}, // packed: every device the task records
 		Failures: []time.Time{now.Add(-time.Minute), now}, NextAttempt: now.Add(time.Minute), LastExit: 137, LastReason: "killed",
 	}
 	stored, err := s.Put(ctx, d, now)

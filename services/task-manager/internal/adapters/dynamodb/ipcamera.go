@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -50,6 +51,7 @@ const (
 	attrTaskID      = "task_id"
 	attrLauncher    = "launcher"
 	attrTaskChans   = "task_channels"
+	attrTaskPack    = "task_pack" // every device the task records, when more than this one
 	attrStartedAt   = "started_at"
 	attrFailures    = "failures"
 	attrNextAttempt = "next_attempt_at"
@@ -200,6 +202,9 @@ func encodeDevice(d domain.Device) map[string]ddbtypes.AttributeValue {
 			tc[i] = num(int64(c))
 		}
 		item[attrTaskChans] = &ddbtypes.AttributeValueMemberL{Value: tc}
+		if len(d.Task.Pack) > 0 {
+			item[attrTaskPack] = &ddbtypes.AttributeValueMemberSS{Value: d.Task.Pack}
+		}
 	}
 	if len(d.Failures) > 0 {
 		fs := make([]ddbtypes.AttributeValue, len(d.Failures))
@@ -270,6 +275,9 @@ func decodeDevice(item map[string]ddbtypes.AttributeValue) (domain.Device, error
 				}
 				task.Channels = append(task.Channels, int32(c))
 			}
+		}
+		if ss, ok := item[attrTaskPack].(*ddbtypes.AttributeValueMemberSS); ok {
+			task.Pack = slices.Sorted(slices.Values(ss.Value))
 		}
 		d.Task = task
 	}

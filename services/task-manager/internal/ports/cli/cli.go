@@ -432,7 +432,59 @@ func tasks(ctx context.Context, c *client, o options) error {
 				task, dash(launcherName), chans, started, len(d.Failures), next, last)
 		}
 	})
+	var shown []domain.Device
+	for _, d := range devs {
+		if (o.gateway == "" || d.Gateway == o.gateway) && (o.device == "" || d.Index == o.device) {
+			shown = append(shown, d)
+		}
+	}
+	if carried := taskLines(shown); len(carried) > 0 {
+		fmt.Fprintln(c.env.Stdout)
+		c.table(func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "TASK\tLAUNCHER\tGATEWAY\tDEVICES\tCHANNELS\tCARRIES")
+			for _, l := range carried {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", shortTask(l.id), dash(l.launcher), dash(l.gateway), l.devices, l.channels, l.carries)
+			}
+		})
+	}
 	return nil
+}
+
+// taskLine is one recording task and what it records.
+type taskLine struct {
+	id, launcher, gateway string
+	devices, channels     int
+	carries               string // <device>:<channel>,… for each device, by device
+}
+
+// taskLines groups the devices by the task their rows name: which channels
+// each task carries (a packed task carries several devices).
+func taskLines(devs []domain.Device) []taskLine {
+	byTask := map[string]*taskLine{}
+	var order []string
+	for _, d := range devs {
+		if d.Task == nil {
+			continue
+		}
+		l := byTask[d.Task.ID]
+		if l == nil {
+			l = &taskLine{id: d.Task.ID, launcher: d.Task.Launcher, gateway: d.Gateway}
+			byTask[d.Task.ID] = l
+			order = append(order, d.Task.ID)
+		}
+		l.devices++
+		l.channels += len(d.Task.Channels)
+		if l.carries != "" {
+			l.carries += " "
+		}
+		l.carries += d.Index + ":" + channelList(d.Task.Channels)
+	}
+	sort.Strings(order)
+	out := make([]taskLine, len(order))
+	for i, id := range order {
+		out[i] = *byTask[id]
+	}
+	return out
 }
 
 func latestCmd(ctx context.Context, c *client, o options) error {

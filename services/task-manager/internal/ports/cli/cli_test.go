@@ -160,6 +160,9 @@ func TestCommands(t *testing.T) {
 	if got := lineWith(t, out, "cam-1"); got[2] != "record" || got[3] != "running" || got[4] != "0123abcd" || got[5] != "ecs" {
 		t.Errorf("cam-1 task line %v", got)
 	}
+	if got := lineWith(t, out, "cam-1:1"); got[0] != "0123abcd" || got[3] != "1" || got[4] != "1" {
+		t.Errorf("task line %v", got)
+	}
 
 	out, code = f.run("latest")
 	if code != 0 {
