@@ -45,9 +45,14 @@ type Config struct {
 	// takes along the devices of its gateway that are due to start too, up
 	// to this many channels (domain.Place). ≤ 1: one task per device.
 	Capacity int
-	Logger   *slog.Logger
-	Metrics  Metrics
-	Now      func() time.Time
+	// PackWindow: when packing, a device that has just come online waits
+	// until this long after the fact (its WantAt) before its task starts,
+	// so that devices of its gateway coming online with it share the task.
+	// Restarts and replacements (older facts) do not wait.
+	PackWindow time.Duration
+	Logger     *slog.Logger
+	Metrics    Metrics
+	Now        func() time.Time
 }
 
 // Manager is the task-manager's use cases.
@@ -194,6 +199,10 @@ func (m *Manager) ensureLocked(ctx context.Context, device string) error {
 			}
 			return err
 		case domain.StepStart:
+			if at := m.gatherUntil(d, now); now.Before(at) {
+				m.schedule(device, at)
+				return nil
+			}
 			if err := m.start(ctx, d, now); err != nil {
 				return err
 			}
@@ -288,6 +297,20 @@ func (m *Manager) start(ctx context.Context, d domain.Device, now time.Time) err
 		return m.launcher.Stop(ctx, task.ID, "superseded: a device's state changed during the launch")
 	}
 	return nil
+}
+
+// gatherUntil is when a device due to start may: one that came online
+// less than the pack window ago waits for the rest of it (at most the
+// window from now, whatever the clocks of the fact's source say).
+func (m *Manager) gatherUntil(d domain.Device, now time.Time) time.Time {
+	if m.cfg.Capacity <= 1 || m.cfg.PackWindow <= 0 || d.Status != domain.StatusIdle || len(d.Failures) > 0 {
+		return time.Time{}
+	}
+	until := d.WantAt.Add(m.cfg.PackWindow)
+	if limit := now.Add(m.cfg.PackWindow); until.After(limit) {
+		until = limit
+	}
+	return until
 }
 
 // gather stores the launch intent of the devices that go on the task

@@ -156,3 +156,20 @@ func TestPackedECSTasks(t *testing.T) {
 		t.Errorf("running tasks %v, %v; want one", lt.TaskArns, err)
 	}
 }
+
+// Devices whose DeviceOnline events arrive within PACK_WINDOW share one task.
+func TestDevicesOnlineTogetherSharePackedTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(s *Settings) { s.TaskCapacity, s.PackWindow = 10, 2*time.Second })
+	e.start()
+	now := time.Now().UTC()
+	devs := []string{"cam-wa", "cam-wb"}
+	for _, dev := range devs {
+		e.publish(e.online(dev, "on-"+dev, now))
+	}
+	id := e.carrying(devs, "", 20*time.Second)
+	all, err := e.svc.local.List(context.Background())
+	if err != nil || len(all) != 1 || all[0].ID != id {
+		t.Errorf("local tasks %+v, %v; want only %s", all, err, id)
+	}
+}

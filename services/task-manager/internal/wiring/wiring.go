@@ -73,7 +73,10 @@ type Settings struct {
 	Launcher string
 	// TaskCapacity is how many channels one recording task carries; ≤ 1:
 	// one task per device.
-	TaskCapacity      int
+	TaskCapacity int
+	// PackWindow: how long a device that came online waits for others of
+	// its gateway to share its task (packing only).
+	PackWindow        time.Duration
 	Policy            domain.Policy
 	ReconcileInterval time.Duration
 	AbsentGrace       time.Duration
@@ -200,6 +203,7 @@ func Declare(c *service.Config) func() Settings {
 			}
 			return nil
 		}))
+	packWindow := c.Duration("PACK_WINDOW", 5*time.Second, "with TASK_CAPACITY above 1: how long after coming online a device waits for others of its gateway to share its task (restarts do not wait)")
 	var perVCPU *int
 	perVCPU = c.Int("RECORDER_CHANNELS_PER_VCPU", DefaultChannelsPerVCPU, "channels one vCPU records (ecs): each task gets the smallest Fargate size for its channels; 0 keeps the task definition's size",
 		service.Check(func() error {
@@ -232,7 +236,7 @@ func Declare(c *service.Config) func() Settings {
 			DeviceEvents: devices, TaskState: states,
 			QueueWaitTime: *wait, TaskEvents: taskTopic, Alerts: alertTopic,
 			DeviceMediaURLTable: *dmTable, IPCameraTable: *ipTable, RecordingsBucket: *bucket, KeyPrefix: *prefix,
-			ParameterRoot: *root, LoginBudgetTable: *budgetTable, Launcher: *launcherName, TaskCapacity: *taskCap,
+			ParameterRoot: *root, LoginBudgetTable: *budgetTable, Launcher: *launcherName, TaskCapacity: *taskCap, PackWindow: *packWindow,
 			Policy: domain.Policy{RestartInitial: *rInit, RestartMax: *rMax, MaxFailures: *maxFail,
 				FailureWindow: *window, GiveUpCooldown: *cooldown, LaunchGrace: *grace},
 			ReconcileInterval: *interval, AbsentGrace: *absent,
@@ -370,7 +374,7 @@ func build(ctx context.Context, rt *service.Runtime, s Settings) (*built, error)
 
 	m := app.New(ddbadapter.NewIPCamera(db, s.IPCameraTable), ddbadapter.NewDeviceMedia(db, s.DeviceMediaURLTable), launcher,
 		messaging.TopicPublisher(rt, s.TaskEvents, s.Alerts), app.Config{
-			Policy: s.Policy, AbsentGrace: s.AbsentGrace, ExactList: b.local != nil, Capacity: s.TaskCapacity,
+			Policy: s.Policy, AbsentGrace: s.AbsentGrace, ExactList: b.local != nil, Capacity: s.TaskCapacity, PackWindow: s.PackWindow,
 			Cluster: s.Cluster, Container: s.Container, Logger: rt.Logger, Metrics: promadapter.NewMetrics(rt.Metrics),
 		})
 	b.manager = m
