@@ -5,10 +5,11 @@ import (
 	"strings"
 )
 
-// Packing: the model of several devices of a gateway recorded by one task
-// (the recorder takes RECORDER_CHANNELS entries <device>/<channel>=<url>).
-// It is pure placement; the Manager does not use it yet (it still runs one
-// task per device, which is Place with capacity 1).
+// Packing: several devices of a gateway recorded by one task (the recorder
+// takes RECORDER_CHANNELS entries <device>/<channel>=<url>). The Manager
+// places a device that starts, and the devices of its gateway due to start
+// with it, on one new pack (Place); a task that dies has its devices placed
+// again the same way.
 
 // Load is one device's share of a task. A device is placed whole: all its
 // channels ride on the same task.
@@ -94,49 +95,6 @@ func better(a, b Pack, ra, rb int) bool {
 		return a.Task == ""
 	}
 	return ra < rb
-}
-
-// Rebalance places the devices of a task that died: the dead pack goes, and
-// its devices are placed again like new ones (onto packs with room or new
-// packs). The restart policy still decides when each device may start.
-func Rebalance(capacity int, packs []Pack, deadTask string) Placement {
-	var survivors []Pack
-	var orphaned []Load
-	gateway := ""
-	for _, p := range packs {
-		if p.Task == deadTask && deadTask != "" {
-			orphaned = append(orphaned, p.Devices...)
-			gateway = p.Gateway
-			continue
-		}
-		survivors = append(survivors, p)
-	}
-	if orphaned == nil {
-		return Placement{Packs: clonePacks(packs)}
-	}
-	return Place(capacity, survivors, gateway, orphaned)
-}
-
-// Remove takes a device off its pack. The pack's task must then be
-// replaced by one with the remaining devices (or stopped if none remain).
-func Remove(packs []Pack, device string) Placement {
-	out := Placement{Packs: clonePacks(packs)}
-	for i := range out.Packs {
-		p := &out.Packs[i]
-		j := slices.IndexFunc(p.Devices, func(l Load) bool { return l.Device == device })
-		if j < 0 {
-			continue
-		}
-		p.Devices = slices.Delete(p.Devices, j, j+1)
-		if p.Task != "" {
-			out.Replace = append(out.Replace, p.Task)
-		}
-		if len(p.Devices) == 0 {
-			out.Packs = slices.Delete(out.Packs, i, i+1)
-		}
-		break
-	}
-	return out
 }
 
 func clonePacks(packs []Pack) []Pack {

@@ -47,10 +47,15 @@ const (
 	LauncherLocal = "local"
 )
 
-// DefaultTaskCapacity packs up to 100 channels of a gateway into one
+// DefaultTaskCapacity is one task per device, as before packing: the
+// health-sentinel and the end-to-end tests still take a task's group for
+// its only camera. What the benchmark supports is RecommendedTaskCapacity.
+const DefaultTaskCapacity = 1
+
+// RecommendedTaskCapacity packs up to 100 channels of a gateway into one
 // recording task: what one vCPU records (DefaultChannelsPerVCPU), so that a
 // full task is 1 vCPU / 2 GB on Fargate.
-const DefaultTaskCapacity = 100
+const RecommendedTaskCapacity = 100
 
 // DefaultChannelsPerVCPU is what the recorder's benchmark measured: 100
 // streams recorded in process on one core (services/recorder, make bench).
@@ -196,7 +201,7 @@ func Declare(c *service.Config) func() Settings {
 			return nil
 		}))
 	var taskCap *int
-	taskCap = c.Int("TASK_CAPACITY", DefaultTaskCapacity, "channels one recording task carries: devices of a gateway due to start together share a task up to this many channels (a device is never split); 1: one task per device",
+	taskCap = c.Int("TASK_CAPACITY", DefaultTaskCapacity, "channels one recording task carries: devices of a gateway due to start together share a task up to this many channels (a device is never split); 1: one task per device; 100: what one vCPU records",
 		service.Check(func() error {
 			if *taskCap < 1 {
 				return errors.New("must be at least 1")
