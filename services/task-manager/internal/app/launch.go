@@ -25,8 +25,8 @@ type Spec struct {
 	Gateway  string
 	Channels []domain.Channel
 	// Packed are other devices of Gateway the same task records (the
-	// recorder's <device>/<channel>=<url> entries). The Manager launches
-	// one task per device today, so it leaves this empty.
+	// recorder's <device>/<channel>=<url> entries); empty with
+	// TASK_CAPACITY 1.
 	Packed []PackedDevice
 	// Token names this launch; the task carries it so that reconciliation
 	// can tell the device's current task from an orphan.

@@ -49,8 +49,7 @@ type Placement struct {
 // not launched yet and has room (no running recording is interrupted), else
 // to the running pack with room that it fills best, else to a new pack. A
 // device with more channels than capacity gets a pack of its own, and
-// capacity ≤ 1 gives every device its own pack: one task per camera, the
-// placement the Manager runs today.
+// capacity ≤ 1 gives every device its own pack: one task per camera.
 func Place(capacity int, packs []Pack, gateway string, pending []Load) Placement {
 	out := Placement{Packs: clonePacks(packs)}
 	todo := slices.Clone(pending)

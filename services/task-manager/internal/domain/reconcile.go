@@ -11,8 +11,7 @@ type ObservedTask struct {
 	Device   string // "" when the task carries no device (not started by the manager)
 	Token    string
 	Channels []int32
-	// Packed are other devices the task records beside Device (none while
-	// the Manager runs one task per device).
+	// Packed are other devices the task records beside Device (packing).
 	Packed    []string
 	StartedAt time.Time
 }
