@@ -1,7 +1,7 @@
 // Package gatewaysim simulates a Hikvision media gateway for tests and for
 // local runs: the ISAPI JSON endpoints the project uses, HTTP Digest auth
 // with the real per-source-IP lockout, a device-management event stream,
-// live H.264 over RTSP for every camera channel (package rtsp), scenario
+// live H.264 (with AAC if asked) over RTSP for every camera channel (package rtsp), scenario
 // control through Go methods, a loopback-only admin HTTP API and scenario
 // files, fault injection, and the machine-level events the health-sentinel
 // recovers from: a hung gateway software (Hang), a reboot (Reboot) and a

@@ -96,13 +96,13 @@ func printCosts(cpuPerStreamMin, mbPerStream, baseMB float64, bitsPerSecond floa
 		priceVCPUHour, priceGBHour, priceStandardGBMo, priceGlacierGBMo, pricePUTPer1000, priceTransPer1000)
 	fmt.Printf("storage at %.2f Mbit/s, %s segments, Glacier after %d days (the stack's Segment and BucketTransition defaults): %.0f GB per camera-month; S3 Standard $%.2f, PUTs $%.2f, transitions $%.2f = $%.2f; then Glacier $%.2f for every month kept (no expiry is configured)\n",
 		bitsPerSecond/1e6, segment, deployedGlacierDays, st.gb, st.standard, st.puts, st.transitions, perCamStorage, st.glacierPerMonth)
-	fmt.Printf("%-38s %-16s %12s %14s %14s\n", "placement", "task size", "cameras/task", "compute $/cam", "+ storage $/cam")
+	fmt.Printf("%-38s %-16s %12s %14s %16s\n", "placement", "task size", "cameras/task", "compute $/cam", "+ storage $/cam")
 	one := taskSize{fargateMinVCPU, fargateMinMemoryGB}
-	fmt.Printf("%-38s %-16s %12d %14.2f %14.2f\n", "one task per camera (the design)", fmt.Sprintf("%.2g vCPU/%.2g GB", one.vcpu, one.memGB), 1, one.perMonth(), one.perMonth()+perCamStorage)
+	fmt.Printf("%-38s %-16s %12d %14.2f %16.2f\n", "one task per camera (the design)", fmt.Sprintf("%.2g vCPU/%.2g GB", one.vcpu, one.memGB), 1, one.perMonth(), one.perMonth()+perCamStorage)
 	for _, n := range []int{25, 50, 100, 200} {
 		if s, ok := packedTask(n, cpuPerStreamMin, mbPerStream, baseMB); ok {
 			c := s.perMonth() / float64(n)
-			fmt.Printf("%-38s %-16s %12d %14.2f %14.2f\n", "packed (CPU and memory ≤ 50 % used)", fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, c, c+perCamStorage)
+			fmt.Printf("%-38s %-16s %12d %14.2f %16.2f\n", "packed (CPU and memory ≤ 50 % used)", fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, c, c+perCamStorage)
 		}
 	}
 }
