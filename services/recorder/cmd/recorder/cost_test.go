@@ -34,18 +34,28 @@ type taskSize struct{ vcpu, memGB float64 }
 // fargateSizes are the sizes a packed recorder task takes, smallest first.
 var fargateSizes = []taskSize{{0.25, 0.5}, {0.5, 1}, {1, 2}, {2, 4}, {4, 8}}
 
-// packedTask is the smallest task size that carries cameras with the CPU
-// at most half used (the rest is headroom for restarts, uploads after an
-// outage, a busier scene) and the memory at most half used.
-func packedTask(cameras int, cpuPerStreamMin, mbPerStream, baseMB float64) (taskSize, bool) {
-	vcpu := float64(cameras) * cpuPerStreamMin / 60
-	memGB := (baseMB + float64(cameras)*mbPerStream) / 1024
+// channelsPerVCPU is the task-manager's RECORDER_CHANNELS_PER_VCPU default.
+const channelsPerVCPU = 100
+
+// packedTask is the size the task-manager gives a task carrying cameras
+// channels: the smallest Fargate size with channelsPerVCPU channels per
+// vCPU and 256 MiB + 8 MiB per channel (services/task-manager's
+// ecs.SizeFor; for up to 400 channels that memory is within each size's
+// smallest, so the size is the CPU's).
+func packedTask(cameras int) (taskSize, bool) {
+	memGB := float64(256+8*cameras) / 1024
 	for _, s := range fargateSizes {
-		if vcpu <= s.vcpu/2 && memGB <= s.memGB/2 {
+		if float64(cameras) <= s.vcpu*channelsPerVCPU && memGB <= s.memGB {
 			return s, true
 		}
 	}
 	return taskSize{}, false
+}
+
+// use is the share of a task's CPU and memory that cameras take at the
+// benchmark's figures.
+func (s taskSize) use(cameras int, cpuPerStreamMin, mbPerStream, baseMB float64) (cpu, mem float64) {
+	return float64(cameras) * cpuPerStreamMin / 60 / s.vcpu, (baseMB + float64(cameras)*mbPerStream) / 1024 / s.memGB
 }
 
 func (s taskSize) perMonth() float64 {
@@ -96,13 +106,16 @@ func printCosts(cpuPerStreamMin, mbPerStream, baseMB float64, bitsPerSecond floa
 		priceVCPUHour, priceGBHour, priceStandardGBMo, priceGlacierGBMo, pricePUTPer1000, priceTransPer1000)
 	fmt.Printf("storage at %.2f Mbit/s, %s segments, Glacier after %d days (the stack's Segment and BucketTransition defaults): %.0f GB per camera-month; S3 Standard $%.2f, PUTs $%.2f, transitions $%.2f = $%.2f; then Glacier $%.2f for every month kept (no expiry is configured)\n",
 		bitsPerSecond/1e6, segment, deployedGlacierDays, st.gb, st.standard, st.puts, st.transitions, perCamStorage, st.glacierPerMonth)
-	fmt.Printf("%-38s %-16s %12s %14s %16s\n", "placement", "task size", "cameras/task", "compute $/cam", "+ storage $/cam")
-	one := taskSize{fargateMinVCPU, fargateMinMemoryGB}
-	fmt.Printf("%-38s %-16s %12d %14.2f %16.2f\n", "one task per camera (the design)", fmt.Sprintf("%.2g vCPU/%.2g GB", one.vcpu, one.memGB), 1, one.perMonth(), one.perMonth()+perCamStorage)
+	fmt.Printf("%-34s %-16s %12s %14s %16s %18s\n", "placement", "task size", "cameras/task", "compute $/cam", "+ storage $/cam", "CPU / memory used")
+	row := func(name string, s taskSize, n int) {
+		c := s.perMonth() / float64(n)
+		cpu, mem := s.use(n, cpuPerStreamMin, mbPerStream, baseMB)
+		fmt.Printf("%-34s %-16s %12d %14.2f %16.2f %10.0f %% / %2.0f %%\n", name, fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, c, c+perCamStorage, cpu*100, mem*100)
+	}
+	row("one task per camera (the design)", taskSize{fargateMinVCPU, fargateMinMemoryGB}, 1)
 	for _, n := range []int{25, 50, 100, 200} {
-		if s, ok := packedTask(n, cpuPerStreamMin, mbPerStream, baseMB); ok {
-			c := s.perMonth() / float64(n)
-			fmt.Printf("%-38s %-16s %12d %14.2f %16.2f\n", "packed (CPU and memory ≤ 50 % used)", fmt.Sprintf("%.2g vCPU/%.2g GB", s.vcpu, s.memGB), n, c, c+perCamStorage)
+		if s, ok := packedTask(n); ok {
+			row(fmt.Sprintf("packed (%d channels per vCPU)", channelsPerVCPU), s, n)
 		}
 	}
 }
@@ -112,10 +125,16 @@ func TestCostModel(t *testing.T) {
 	if got := (taskSize{0.25, 0.5}).perMonth(); math.Abs(got-9.01) > 0.01 {
 		t.Errorf("minimum task %.3f $/month", got)
 	}
-	// 100 cameras at 0.18 CPU-s per stream-minute need 0.3 vCPU: 1 vCPU at half use.
-	s, ok := packedTask(100, 0.18, 2, 10)
-	if !ok || s.vcpu != 1 || s.memGB != 2 {
-		t.Errorf("100 cameras: %+v %v", s, ok)
+	// The task-manager's sizes: ≤25 channels 0.25 vCPU / 0.5 GB, ≤50 0.5 / 1,
+	// ≤100 1 / 2, ≤200 2 / 4.
+	for n, want := range map[int]taskSize{1: {0.25, 0.5}, 25: {0.25, 0.5}, 26: {0.5, 1}, 100: {1, 2}, 101: {2, 4}, 200: {2, 4}} {
+		if s, ok := packedTask(n); !ok || s != want {
+			t.Errorf("%d cameras: %+v %v, want %+v", n, s, ok, want)
+		}
+	}
+	// 100 cameras at 0.18 CPU-s per stream-minute take 0.3 vCPU: 30 % of 1 vCPU.
+	if cpu, mem := (taskSize{1, 2}).use(100, 0.18, 2, 10); math.Abs(cpu-0.3) > 1e-9 || math.Abs(mem-210.0/2048) > 1e-9 {
+		t.Errorf("use %v %v", cpu, mem)
 	}
 	// 4 Mbit/s for 730 h is 1314 GB; 30 s segments are 87600 PUTs.
 	st := storage(4e6, 30*time.Second, 30)
