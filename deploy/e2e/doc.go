@@ -24,7 +24,7 @@
 //     any log;
 //   - a camera offline past the hysteresis: its recorder exits, its row
 //     says stop/idle; a late, older DeviceOnline does not bring it back;
-//   - a recorder killed (SIGKILL): its ffmpeg dies too, the task-manager
+//   - a recorder killed (SIGKILL): any child of it dies too, the task-manager
 //     starts a new one, new segments arrive;
 //   - S3 unreachable for 10 s: nothing reaches S3 meanwhile, and afterwards
 //     the camera's segments still form one gapless run;
