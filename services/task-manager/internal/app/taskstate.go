@@ -64,6 +64,27 @@ type TaskStateChange struct {
 	StoppedAt         *time.Time       `json:"stoppedAt,omitempty"`
 	UpdatedAt         *time.Time       `json:"updatedAt,omitempty"`
 	Version           int64            `json:"version,omitempty"`
+	// Overrides are the task's container overrides: the recorder's
+	// settings, whose RECORDER_CHANNELS names every device of a packed task
+	// (the health-sentinel reads them there: a group names one device).
+	Overrides *TaskOverrides `json:"overrides,omitempty"`
+}
+
+// TaskOverrides is a task's overrides as ECS puts them in the event.
+type TaskOverrides struct {
+	ContainerOverrides []ContainerOverride `json:"containerOverrides,omitempty"`
+}
+
+// ContainerOverride is one container's override: its environment.
+type ContainerOverride struct {
+	Name        string     `json:"name"`
+	Environment []KeyValue `json:"environment,omitempty"`
+}
+
+// KeyValue is one environment variable of a ContainerOverride.
+type KeyValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // ContainerState is one container's state in a TaskStateChange.

@@ -80,6 +80,9 @@ type Launcher struct {
 type proc struct {
 	task    domain.ObservedTask
 	gateway string
+	// env is the recorder's settings (no secret among them), reported as
+	// the container override the way ECS reports a Fargate task's.
+	env     []app.KeyValue
 	cmd     *exec.Cmd
 	logFile *os.File
 
@@ -144,8 +147,10 @@ func (l *Launcher) Start(ctx context.Context, spec app.Spec) (domain.ObservedTas
 	}
 	cmd := exec.Command(l.cfg.Binary, l.cfg.Args...)
 	cmd.Env = append([]string(nil), l.env...)
+	var settings []app.KeyValue
 	for _, v := range l.cfg.Recorder.Env(spec, spool) {
 		cmd.Env = append(cmd.Env, v.Name+"="+v.Value)
+		settings = append(settings, app.KeyValue{Name: v.Name, Value: v.Value})
 	}
 	// Its own process group, so that a stop reaches ffmpeg too; and SIGTERM
 	// if the task-manager dies without stopping it.
@@ -176,7 +181,7 @@ func (l *Launcher) Start(ctx context.Context, spec app.Spec) (domain.ObservedTas
 		return domain.ObservedTask{}, fmt.Errorf("local launcher: start %s: %w", l.cfg.Binary, err)
 	}
 	id := "local:" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	p := &proc{
+	p := &proc{env: settings,
 		task: domain.ObservedTask{ID: id, Device: spec.Device, Token: spec.Token,
 			Channels: domain.ChannelNumbers(spec.Channels), Packed: spec.PackedDevices(), StartedAt: time.Now()},
 		gateway: spec.Gateway, cmd: cmd, logFile: logFile, done: make(chan struct{}),
@@ -218,7 +223,8 @@ func (l *Launcher) wait(p *proc) {
 		LastStatus: app.TaskStatusStopped, DesiredStatus: app.TaskStatusStopped,
 		Containers: []app.ContainerState{{Name: l.cfg.Container, LastStatus: app.TaskStatusStopped, ExitCode: &code}},
 		CreatedAt:  &p.task.StartedAt, StartedAt: &p.task.StartedAt, StoppedAt: &stoppedAt, UpdatedAt: &stoppedAt,
-		Version: 2,
+		Version:   2,
+		Overrides: &app.TaskOverrides{ContainerOverrides: []app.ContainerOverride{{Name: l.cfg.Container, Environment: p.env}}},
 	}
 	if reason != "" {
 		d.StopCode, d.StoppedReason, d.StoppingAt = app.StopCodeUserInitiated, reason, &stoppingAt

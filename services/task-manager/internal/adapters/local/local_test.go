@@ -152,7 +152,7 @@ func TestStartGivesTheRecorderItsSettingsAndNoSecret(t *testing.T) {
 }
 
 func TestPackedTaskRecordsEveryDevice(t *testing.T) {
-	l, _, root := newLauncher(t, 5*time.Second)
+	l, rep, root := newLauncher(t, 5*time.Second)
 	ctx := context.Background()
 	s := spec("cam1")
 	s.Packed = []app.PackedDevice{{Device: "cam2", Channels: []domain.Channel{{Number: 1, MediaURL: "rtsp://127.0.0.1:8554/Streaming/Channels/301"}}}}
@@ -169,6 +169,27 @@ func TestPackedTaskRecordsEveryDevice(t *testing.T) {
 	list, err := l.List(ctx)
 	if err != nil || len(list) != 1 || list[0].ID != task.ID || !slices.Equal(list[0].Packed, []string{"cam2"}) {
 		t.Errorf("list %+v, %v", list, err)
+	}
+	// Its end names every device it carried, in the container override's
+	// RECORDER_CHANNELS as ECS reports a Fargate task's (the group names only cam1).
+	if err := l.Stop(ctx, task.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	d := rep.next(t, 10*time.Second)
+	if d.Overrides == nil || len(d.Overrides.ContainerOverrides) != 1 || d.Overrides.ContainerOverrides[0].Name != "recorder" {
+		t.Fatalf("state change overrides %+v", d.Overrides)
+	}
+	var chs string
+	for _, kv := range d.Overrides.ContainerOverrides[0].Environment {
+		if kv.Name == app.EnvChannels {
+			chs = kv.Value
+		}
+		if strings.Contains(kv.Name, "SECRET") || strings.HasPrefix(kv.Name, "AWS_") {
+			t.Errorf("override carries %s", kv.Name)
+		}
+	}
+	if got := app.ParsePackedDevices(chs); !slices.Equal(got, []string{"cam2"}) {
+		t.Errorf("override RECORDER_CHANNELS %q names packed devices %v, want [cam2]", chs, got)
 	}
 }
 
