@@ -6,6 +6,7 @@ package sqs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,6 +137,64 @@ type TaskStateChange struct {
 	StartedAt     *time.Time       `json:"startedAt"`
 	StoppedAt     *time.Time       `json:"stoppedAt"`
 	UpdatedAt     *time.Time       `json:"updatedAt"`
+	Overrides     *TaskOverrides   `json:"overrides"`
+}
+
+// TaskOverrides are the task's overrides: the task-manager gives the
+// recorder its settings in its container's environment, and ECS (like the
+// task-manager's local launcher) repeats them in every state change.
+type TaskOverrides struct {
+	ContainerOverrides []ContainerOverride `json:"containerOverrides"`
+}
+
+// ContainerOverride is one container's override.
+type ContainerOverride struct {
+	Name        string `json:"name"`
+	Environment []struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	} `json:"environment"`
+}
+
+// Recorder settings read from a task's override (the task-manager's
+// contract with the recorder).
+const (
+	envChannels = "RECORDER_CHANNELS" // <channel>=<url>,…; a packed device's entries <device>/<channel>=<url>
+	envGateway  = "RECORDER_GATEWAY_ID"
+)
+
+// env is the named variable of the recorder container's override ("" if none).
+func (d *TaskStateChange) env(container, name string) string {
+	if d.Overrides == nil {
+		return ""
+	}
+	for _, c := range d.Overrides.ContainerOverrides {
+		if container != "" && c.Name != container {
+			continue
+		}
+		for _, kv := range c.Environment {
+			if kv.Name == name {
+				return kv.Value
+			}
+		}
+	}
+	return ""
+}
+
+// devices are the cameras the task recorded: the one its group names and,
+// when it was packed, those its RECORDER_CHANNELS names (<device>/<channel>=…).
+func (d *TaskStateChange) devices(first, container string) []string {
+	out := []string{first}
+	for _, part := range strings.Split(d.env(container, envChannels), ",") {
+		id, _, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue
+		}
+		if dev, _, packed := strings.Cut(id, "/"); packed && dev != "" && !slices.Contains(out, dev) {
+			out = append(out, dev)
+		}
+	}
+	return out
 }
 
 // ContainerState is one container in a TaskStateChange.
@@ -171,13 +230,28 @@ func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
 		if id == "" {
 			id = m.MessageID
 		}
+		// A packed task carried several cameras: its start and its end are
+		// each camera's (one incident per camera, as for a task of its own).
+		devs := d.devices(dev, cfg.Container)
+		gateway := d.env(cfg.Container, envGateway)
+		each := func(s domain.Signal) error {
+			for _, dv := range devs {
+				s.Device, s.Gateway = dv, gateway
+				// A redelivery re-applies them all; each camera's incident
+				// ignores the event id it has seen.
+				if err := sig.Signal(ctx, s); err != nil {
+					return fmt.Errorf("task %s, camera %s: %w", taskID, dv, err)
+				}
+			}
+			return nil
+		}
 		switch d.LastStatus {
 		case "RUNNING":
 			at := firstTime(d.StartedAt, d.UpdatedAt)
 			if at.IsZero() {
 				return messaging.Permanentf("RUNNING task %s without startedAt", d.TaskArn)
 			}
-			return sig.Signal(ctx, domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Device: dev, Action: domain.Running})
+			return each(domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Action: domain.Running})
 		case "STOPPED":
 			code, container := exitCode(d, cfg.Container)
 			if d.StopCode == "UserInitiated" || (code == 0 && d.StopCode != "TaskFailedToStart") {
@@ -190,13 +264,18 @@ func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
 			stream := ""
 			switch {
 			case strings.HasPrefix(d.ClusterArn, "local:"):
-				// The task-manager's local launcher logs each device's task to a file.
+				// The task-manager's local launcher logs each task to a file
+				// named after its first device.
 				stream = "recorder-" + dev + ".log in the task-manager's LOCAL_LOG_DIR"
 			case cfg.LogStreamPrefix != "" && taskID != "":
 				stream = cfg.LogStreamPrefix + "/" + container + "/" + taskID
 			}
-			return sig.Signal(ctx, domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Device: dev, Action: domain.Raise,
-				Detail: reason(d), Exit: &domain.Exit{TaskID: taskID, Code: code, At: at, LogStream: stream}})
+			detail := reason(d)
+			if len(devs) > 1 {
+				detail = strings.TrimPrefix(detail+"; ", "; ") + fmt.Sprintf("the task recorded %d cameras: %s", len(devs), strings.Join(devs, ", "))
+			}
+			return each(domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Action: domain.Raise,
+				Detail: detail, Exit: &domain.Exit{TaskID: taskID, Code: code, At: at, LogStream: stream}})
 		}
 		return nil
 	})
