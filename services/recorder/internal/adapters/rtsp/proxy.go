@@ -7,7 +7,10 @@
 // connection to the gateway, rewrites request URIs to the gateway's and
 // logs in for ffmpeg. Interleaved `$` frames pass through untouched in both
 // directions. ffmpeg never learns the password. Messages are read and
-// written with mediagw/pkg/rtsp.
+// written with mediagw/pkg/rtsp. The in-process recorder connects in memory
+// (Proxy.Dial) and, once the stream plays, reads the gateway's connection
+// itself (memConn) instead of through a copy; the session still handles
+// the gateway's messages (keep-alive answers, stale nonces, refusals).
 //
 // Logging in never risks the gateway's lockout beyond the login budget:
 // per connection there is one login, admitted by Config.Login (the budget)
@@ -33,6 +36,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,25 +169,38 @@ func (p *Proxy) accept() {
 // Dial opens a relayed connection in memory, for a client in this process
 // (the in-process recorder): the same session as a loopback connection
 // gets (one budgeted login, URI rewriting), without a socket. Requests use
-// URL()'s URIs.
+// URL()'s URIs. Once the stream plays, the client reads the gateway's
+// connection itself (memConn): media is no longer copied through the relay.
 func (p *Proxy) Dial() (net.Conn, error) {
-	mine, theirs := net.Pipe()
-	if !p.serve(theirs) {
-		mine.Close()
+	reqMine, reqTheirs := net.Pipe()
+	respMine, respTheirs := net.Pipe()
+	m := &memConn{req: reqMine, resp: respMine, handed: make(chan struct{})}
+	if !p.serveSession(reqTheirs, respTheirs, m) {
+		reqMine.Close()
+		respMine.Close()
 		return nil, net.ErrClosed
 	}
-	return mine, nil
+	return m, nil
 }
 
 // serve runs a session for the client connection c; false once the proxy
 // is closed (c is closed then).
-func (p *Proxy) serve(c net.Conn) bool {
+func (p *Proxy) serve(c net.Conn) bool { return p.serveSession(c, c, nil) }
+
+// serveSession runs a session reading the client's requests from c and
+// writing to it through toClient; with mem, the reading of the gateway's
+// connection is handed over to mem once the stream plays.
+func (p *Proxy) serveSession(c, toClient net.Conn, mem *memConn) bool {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{p: p, client: c, ctx: ctx, cancel: cancel, pending: map[string]*pending{}}
+	s := &session{p: p, client: c, toClient: toClient, mem: mem, ctx: ctx, cancel: cancel, pending: map[string]*pending{}}
+	if mem != nil {
+		mem.s = s
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		c.Close()
+		toClient.Close()
 		cancel()
 		return false
 	}
@@ -222,8 +239,12 @@ type pending struct {
 
 type session struct {
 	p        *Proxy
-	client   net.Conn
+	client   net.Conn // requests (and RTCP) from the client
+	toClient net.Conn // answers and media to it: client itself, but for memConn
+	mem      *memConn // the in-memory client, which takes over reading once playing
 	upstream net.Conn
+	// reportedPlaying: Config.Playing was told (by whoever reads the gateway).
+	reportedPlaying bool
 	// ctx ends with the session (a login waiting for the budget gives up).
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -253,6 +274,7 @@ type session struct {
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		s.client.Close()
+		s.toClient.Close()
 		s.mu.Lock() // Proxy.Close calls this under p.mu: lock order p.mu, s.mu
 		up := s.upstream
 		s.ended = true
@@ -293,7 +315,14 @@ func (s *session) run() {
 			s.p.log.Warn("rtsp proxy: from ffmpeg", "err", err)
 		}
 	}()
-	if err := s.fromUpstream(); err != nil && !isClosed(err) && !errors.Is(err, errEnded) {
+	err = s.fromUpstream()
+	if errors.Is(err, errHandedOver) {
+		// The in-memory client reads the gateway now; the session lasts
+		// as long as its requests do (or until the client's reads end it).
+		<-done
+		return
+	}
+	if err != nil && !isClosed(err) {
 		s.p.log.Warn("rtsp proxy: from gateway", "err", err)
 	}
 	s.close()
@@ -446,9 +475,12 @@ func peekFrame(r *bufio.Reader) ([]byte, error) {
 // media frames to ffmpeg. Frames are batched: the writer is flushed only
 // when no more input is buffered, so a burst costs one write.
 func (s *session) fromUpstream() error {
-	r := bufio.NewReaderSize(batchedReader{s.upstream}, frameBuffer)
-	w := bufio.NewWriterSize(s.client, 64<<10)
-	first := true
+	br := &batchedReader{c: s.upstream}
+	if s.mem != nil {
+		br.limit = &s.mem.deadline
+	}
+	r := bufio.NewReaderSize(br, frameBuffer)
+	w := bufio.NewWriterSize(s.toClient, 64<<10)
 	for {
 		if r.Buffered() < 4 && w.Buffered() > 0 {
 			if err := w.Flush(); err != nil {
@@ -474,17 +506,7 @@ func (s *session) fromUpstream() error {
 			if err != nil {
 				return err
 			}
-			if first {
-				s.mu.Lock()
-				playing := s.playing
-				s.mu.Unlock()
-				if playing {
-					first = false
-					if s.p.cfg.Playing != nil {
-						s.p.cfg.Playing(time.Now())
-					}
-				}
-			}
+			s.notePlaying()
 			if _, err := w.Write(frame); err != nil {
 				return err
 			}
@@ -508,7 +530,34 @@ func (s *session) fromUpstream() error {
 		if end != nil {
 			return end
 		}
+		if s.mem != nil && s.isPlaying() {
+			// Everything before was written (net.Pipe hands each byte to
+			// the reader before Write returns): the client goes on from r.
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			s.mem.handOver(r)
+			return errHandedOver
+		}
 	}
+}
+
+// notePlaying tells Config.Playing the arrival of the first media frame
+// after PLAY was answered.
+func (s *session) notePlaying() {
+	if s.reportedPlaying || !s.isPlaying() {
+		return
+	}
+	s.reportedPlaying = true
+	if s.p.cfg.Playing != nil {
+		s.p.cfg.Playing(time.Now())
+	}
+}
+
+func (s *session) isPlaying() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.playing
 }
 
 // errEnded ends a session on purpose (a refused or rejected login).
@@ -594,12 +643,29 @@ const (
 
 // batchedReader reads a connection that may have a receive low-water
 // mark: a read that waited batchWait for it is tried again at once, which
-// takes whatever has arrived (a non-blocking read ignores the mark).
-type batchedReader struct{ c net.Conn }
+// takes whatever has arrived (a non-blocking read ignores the mark). With
+// limit (the in-memory client's read deadline, Unix ns, 0 for none) a read
+// past it fails with os.ErrDeadlineExceeded.
+type batchedReader struct {
+	c     net.Conn
+	limit *atomic.Int64
+}
 
-func (b batchedReader) Read(p []byte) (int, error) {
+func (b *batchedReader) Read(p []byte) (int, error) {
 	for {
-		if err := b.c.SetReadDeadline(time.Now().Add(batchWait)); err != nil {
+		wait := time.Now().Add(batchWait)
+		if b.limit != nil {
+			if ns := b.limit.Load(); ns != 0 {
+				lim := time.Unix(0, ns)
+				if !time.Now().Before(lim) {
+					return 0, os.ErrDeadlineExceeded
+				}
+				if lim.Before(wait) {
+					wait = lim
+				}
+			}
+		}
+		if err := b.c.SetReadDeadline(wait); err != nil {
 			return 0, err
 		}
 		n, err := b.c.Read(p)

@@ -654,3 +654,53 @@ func TestCloseEndsSessions(t *testing.T) {
 		t.Fatal("Dial after Close succeeded")
 	}
 }
+
+// Once the stream plays, the in-memory client reads the gateway's
+// connection itself: the session still answers a stale nonce once, its
+// read deadline still times a read out (and the session goes on), and a
+// refusal of the accepted credentials still reaches the client and ends
+// the session.
+func TestInMemoryClientAfterPlay(t *testing.T) {
+	g := newFakeGateway(t)
+	g.frames = [][]byte{frame(0, "first"), frame(0, strings.Repeat("y", 40000))}
+	l := newLogins()
+	p := startProxy(t, Config{Upstream: g.base() + "/x", Login: l.login})
+	c := dialMemory(t, p)
+	for _, m := range []string{"DESCRIBE", "SETUP", "PLAY"} {
+		if r := c.do(m, p.URL()); r.Status != 200 {
+			t.Fatalf("%s = %d", m, r.Status)
+		}
+	}
+	for i, want := range g.frames {
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c.r, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	g.expireNonce()
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 {
+		t.Fatalf("GET_PARAMETER after the nonce expired = %d", r.Status)
+	}
+	c.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var ne net.Error
+	if _, err := c.r.ReadByte(); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline = %v, want a timeout", err)
+	}
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 200 {
+		t.Fatalf("GET_PARAMETER after a timed-out read = %d", r.Status)
+	}
+	g.mu.Lock()
+	g.password = "rotated"
+	g.mu.Unlock()
+	if r := c.do("GET_PARAMETER", p.URL()); r.Status != 401 {
+		t.Fatalf("GET_PARAMETER = %d, want 401", r.Status)
+	}
+	c.expectClosed()
+	l.mu.Lock()
+	refused := l.refused
+	l.mu.Unlock()
+	if begun, res := l.got(); begun != 1 || !slices.Equal(res, []loginbudget.Result{loginbudget.Accepted}) || refused != 1 {
+		t.Fatalf("logins %d %v, refusals %d; want one accepted login, one refusal reported", begun, res, refused)
+	}
+}
