@@ -1,7 +1,6 @@
 package inproc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -33,27 +32,57 @@ func (u *unwrapper) unwrap(ts uint32) int64 {
 }
 
 // videoDepack assembles RTP packets into pictures: H.264 (RFC 6184) or
-// H.265 (RFC 7798), appended straight into one reused buffer (pion's
+// H.265 (RFC 7798), appended straight into a pooled buffer (pion's
 // H264Packet copied each fragment several times: most of the recorder's
-// garbage), and handed out in pooled buffers.
+// garbage) after room for an access unit delimiter and the parameter sets,
+// so that a finished picture is handed out in the same buffer, never
+// copied. The NAL unit types are noted as the units are appended.
 type videoDepack struct {
 	hevc    bool
 	params  []byte // parameter sets from the SDP, for keyframes without them
+	reserve int    // room kept in front of a picture: AUD and params
 	free    [][]byte
 	ts      unwrapper
-	cur     []byte
+	cur     []byte // reserve bytes, then the picture's NAL units (Annex-B)
+	lastLen int    // of the last picture: the size asked of the pool
 	curTS   int64
 	started bool // cur holds part of a picture
 	broken  bool // a packet of cur was lost: drop it
 	inFU    bool // within a fragmented NAL unit
 	lastSeq uint16
 	haveSeq bool
+	// NAL unit types seen in the picture
+	key, hasParams, hasAUD bool
 }
 
 func newVideoDepack(t track) *videoDepack {
 	d := &videoDepack{hevc: t.encoding == "H265", params: t.parameterSets()}
+	d.reserve = 7 + len(d.params)
 	d.reset()
 	return d
+}
+
+// nal notes the type of a NAL unit from its header's first byte.
+func (d *videoDepack) nal(h byte) {
+	if d.hevc {
+		switch t := (h >> 1) & 0x3f; {
+		case t >= 16 && t <= 21:
+			d.key = true
+		case t == 32 || t == 33 || t == 34:
+			d.hasParams = true
+		case t == 35:
+			d.hasAUD = true
+		}
+		return
+	}
+	switch h & 0x1f {
+	case 5:
+		d.key = true
+	case 7, 8:
+		d.hasParams = true
+	case 9:
+		d.hasAUD = true
+	}
 }
 
 func (d *videoDepack) reset() {
@@ -94,7 +123,11 @@ func (d *videoDepack) push(p *rtp.Packet) *frame {
 		out = d.finish() // the marker of the previous picture was lost
 	}
 	if !d.started {
-		d.started, d.curTS, d.cur = true, ts, d.cur[:0]
+		if d.cur == nil {
+			d.cur = d.get(d.lastLen + d.reserve)
+		}
+		d.started, d.curTS, d.cur = true, ts, d.cur[:d.reserve]
+		d.key, d.hasParams, d.hasAUD = false, false, false
 	}
 	if !d.fragmentOK(p.Payload) {
 		d.broken = true
@@ -154,6 +187,7 @@ func (d *videoDepack) appendH264(pl []byte) error {
 	}
 	switch typ := pl[0] & 0x1f; {
 	case typ >= 1 && typ <= 23:
+		d.nal(pl[0])
 		d.cur = append(append(d.cur, 0, 0, 0, 1), pl...)
 	case typ == 24:
 		for b := pl[1:]; len(b) > 0; {
@@ -164,6 +198,7 @@ func (d *videoDepack) appendH264(pl []byte) error {
 			if n == 0 || len(b) < 2+n {
 				return errH264
 			}
+			d.nal(b[2])
 			d.cur = append(append(d.cur, 0, 0, 0, 1), b[2:2+n]...)
 			b = b[2+n:]
 		}
@@ -172,6 +207,7 @@ func (d *videoDepack) appendH264(pl []byte) error {
 			return errH264
 		}
 		if fu := pl[1]; fu&0x80 != 0 { // start: the NAL unit header from both
+			d.nal(pl[0]&0xe0 | fu&0x1f)
 			d.cur = append(d.cur, 0, 0, 0, 1, pl[0]&0xe0|fu&0x1f)
 		}
 		d.cur = append(d.cur, pl[2:]...)
@@ -201,17 +237,20 @@ func (d *videoDepack) appendH265(pl []byte) error {
 			if n == 0 || len(b) < 2+n {
 				return errH265
 			}
+			d.nal(b[2])
 			d.cur = append(append(d.cur, 0, 0, 0, 1), b[2:2+n]...)
 			b = b[2+n:]
 		}
 	case 49:
 		fu := pl[2]
 		if fu&0x80 != 0 {
+			d.nal(pl[0]&0x81 | (fu&0x3f)<<1)
 			d.cur = append(d.cur, 0, 0, 0, 1, pl[0]&0x81|(fu&0x3f)<<1, pl[1])
 		}
 		d.cur = append(d.cur, pl[3:]...)
 	case 50:
 	default:
+		d.nal(pl[0])
 		d.cur = append(append(d.cur, 0, 0, 0, 1), pl...)
 	}
 	return nil
@@ -219,58 +258,29 @@ func (d *videoDepack) appendH265(pl []byte) error {
 
 func (d *videoDepack) finish() *frame {
 	d.started = false
-	if d.broken || len(d.cur) == 0 {
+	if d.broken || len(d.cur) <= d.reserve {
 		d.broken = false
 		return nil
 	}
-	key, hasParams, hasAUD := scanNALs(d.cur, d.hevc)
-	data := d.get(len(d.cur) + len(d.params) + 7)
-	if !hasAUD { // MPEG-TS wants an access unit delimiter in front of each picture
+	// What goes in front, right-aligned into the reserved room.
+	start := d.reserve
+	if d.key && !d.hasParams {
+		start -= len(d.params)
+		copy(d.cur[start:], d.params)
+	}
+	if !d.hasAUD { // MPEG-TS wants an access unit delimiter in front of each picture
 		if d.hevc {
-			data = append(data, 0, 0, 0, 1, 0x46, 0x01, 0x50)
+			start -= 7
+			copy(d.cur[start:], []byte{0, 0, 0, 1, 0x46, 0x01, 0x50})
 		} else {
-			data = append(data, 0, 0, 0, 1, 0x09, 0xf0)
+			start -= 6
+			copy(d.cur[start:], []byte{0, 0, 0, 1, 0x09, 0xf0})
 		}
 	}
-	if key && !hasParams {
-		data = append(data, d.params...)
-	}
-	data = append(data, d.cur...)
-	return &frame{ts: d.curTS, key: key, data: data}
-}
-
-// scanNALs reads the NAL unit types of an Annex-B picture.
-func scanNALs(b []byte, hevc bool) (key, params, aud bool) {
-	for i := 0; i+3 < len(b); {
-		j := bytes.Index(b[i:], []byte{0, 0, 1})
-		if j < 0 {
-			break
-		}
-		i += j + 3
-		if i >= len(b) {
-			break
-		}
-		if hevc {
-			switch t := (b[i] >> 1) & 0x3f; {
-			case t >= 16 && t <= 21:
-				key = true
-			case t == 32 || t == 33 || t == 34:
-				params = true
-			case t == 35:
-				aud = true
-			}
-			continue
-		}
-		switch b[i] & 0x1f {
-		case 5:
-			key = true
-		case 7, 8:
-			params = true
-		case 9:
-			aud = true
-		}
-	}
-	return key, params, aud
+	data := d.cur[start:]
+	d.lastLen = len(d.cur) - d.reserve
+	d.cur = nil // handed out: the next picture takes a buffer from the pool
+	return &frame{ts: d.curTS, key: d.key, data: data}
 }
 
 // aacDepack reads RFC 3640 mpeg4-generic packets (AU headers, then the
