@@ -39,7 +39,8 @@ func createTS(path string, hevc, audio bool) (*tsFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment file: %w", err)
 	}
-	t := &tsFile{path: path, f: f, w: bufio.NewWriterSize(f, 64<<10)}
+	// 256 KiB: a write() about every half second of a 4 Mbit/s stream.
+	t := &tsFile{path: path, f: f, w: bufio.NewWriterSize(f, 256<<10)}
 	t.mux = astits.NewMuxer(context.Background(), t.w)
 	vt := astits.StreamTypeH264Video
 	if hevc {

@@ -479,7 +479,7 @@ func (s *session) fromUpstream() error {
 	if s.mem != nil {
 		br.limit = &s.mem.deadline
 	}
-	r := bufio.NewReaderSize(br, frameBuffer)
+	r := bufio.NewReaderSize(br, readBuffer)
 	w := bufio.NewWriterSize(s.toClient, 64<<10)
 	for {
 		if r.Buffered() < 4 && w.Buffered() > 0 {
@@ -552,6 +552,12 @@ func (s *session) notePlaying() {
 	if s.p.cfg.Playing != nil {
 		s.p.cfg.Playing(time.Now())
 	}
+	// Batched from now on: the first frame's arrival (the run's time
+	// anchor) was taken unbatched.
+	s.mu.Lock()
+	up := s.upstream
+	s.mu.Unlock()
+	batchReads(up)
 }
 
 func (s *session) isPlaying() bool {
@@ -622,9 +628,7 @@ func (s *session) reply(pr *pending, m *rtspmsg.Message) {
 	if pr.method == "PLAY" && m.Status == 200 {
 		s.mu.Lock()
 		s.playing = true
-		up := s.upstream
 		s.mu.Unlock()
-		batchReads(up)
 	}
 }
 
@@ -632,13 +636,19 @@ func (s *session) reply(pr *pending, m *rtspmsg.Message) {
 // woken to read it (SO_RCVLOWAT), once the stream plays. A camera's
 // packets arrive a few hundred a second; reading each on its own (a
 // syscall and a wake-up of the client each) was most of the recorder's
-// CPU. 16 KiB is about 30 ms of a 4 Mbit/s stream. Less than that (an
-// answer to a keep-alive, the last packets before a stall) is read after
-// batchWait at the latest (batchedReader); the end of a connection wakes
-// the reader whatever is there.
+// CPU. 128 KiB is about 250 ms of a 4 Mbit/s stream (in the benchmark
+// 16 KiB cost half as much again, 64 KiB a sixth more, in wake-ups). Less
+// than that (an answer to a keep-alive, the last packets before a stall, a
+// slow stream) is read after batchWait at the latest (batchedReader); the
+// end of a connection wakes the reader whatever is there; the in-memory
+// client's read deadline (the stall timeout) is honoured, one moved
+// earlier during a read (Stop) within batchWait. Recording needs no lower
+// latency: the stall timeout (seconds) is far above it.
 const (
-	mediaBatch = 16 << 10
-	batchWait  = 100 * time.Millisecond
+	mediaBatch = 128 << 10
+	batchWait  = 500 * time.Millisecond
+	// readBuffer holds a batch and a frame begun before it.
+	readBuffer = mediaBatch + frameBuffer
 )
 
 // batchedReader reads a connection that may have a receive low-water
