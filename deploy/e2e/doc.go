@@ -18,18 +18,24 @@
 //   - every camera's segments in S3: H.264 by ffprobe, as long as their
 //     keys and metadata say, within one GOP of the target, consecutive ones
 //     at most one frame apart;
-//   - one recorder process per camera despite the duplicates, the one its
-//     ip-camera row names, with the services' AWS endpoint variables; the
-//     gateway password in no process's command line or environment, nor in
-//     any log;
+//   - one recorder per camera despite the duplicates, the one its
+//     ip-camera row names, with the services' AWS endpoint variables; a
+//     recorder is a task, and the three cameras, online together, share one
+//     (TASK_CAPACITY's default packs them; a recorder's cameras are its
+//     RECORDER_DEVICE_INDEX and the <device>/ entries of RECORDER_CHANNELS);
+//     the gateway password in no process's command line or environment, nor
+//     in any log;
+//   - a recorder killed (SIGKILL): any child of it dies too, a failure is
+//     counted for each camera it recorded, and they come back together on
+//     one new recorder; new segments arrive;
 //   - a camera offline past the hysteresis: its recorder exits, its row
-//     says stop/idle; a late, older DeviceOnline does not bring it back;
-//   - a recorder killed (SIGKILL): any child of it dies too, the task-manager
-//     starts a new one, new segments arrive;
+//     says stop/idle, the other cameras of its task come back at once on one
+//     recorder without it; a late, older DeviceOnline does not bring it back;
 //   - S3 unreachable for 10 s: nothing reaches S3 meanwhile, and afterwards
-//     the camera's segments still form one gapless run;
+//     a camera's segments form one gapless run from one replacement of its
+//     recorder to the next;
 //   - cameras deleted (one offline, one recording): rows gone, recorder
-//     stopped.
+//     stopped, the cameras it shared it with on a new one.
 //
 // With MEDIAGW_TEST_AWS=localstack (`make test-localstack`) it runs on
 // LocalStack, DynamoDB and ECS on moto (testsupport/awstest).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,14 +218,35 @@ func recorderProcs(exe, bucket string) []osProc {
 	return out
 }
 
-// recordersByDevice groups recorderProcs by RECORDER_DEVICE_INDEX.
+// recordersByDevice lists recorderProcs by the devices each records: a
+// recorder is one task, which the task-manager may have packed with
+// several devices of the gateway (see devicesOf).
 func recordersByDevice(exe, bucket string) map[string][]osProc {
 	m := map[string][]osProc{}
 	for _, p := range recorderProcs(exe, bucket) {
-		d := p.env["RECORDER_DEVICE_INDEX"]
-		m[d] = append(m[d], p)
+		for _, d := range p.devices() {
+			m[d] = append(m[d], p)
+		}
 	}
 	return m
+}
+
+// devices are the devices a recorder records: RECORDER_DEVICE_INDEX and
+// those of the <device>/<channel>=<url> entries of RECORDER_CHANNELS (the
+// devices packed beside it), sorted.
+func (p osProc) devices() []string {
+	out := []string{p.env["RECORDER_DEVICE_INDEX"]}
+	for _, part := range strings.Split(p.env["RECORDER_CHANNELS"], ",") {
+		id, _, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		if dev, _, packed := strings.Cut(id, "/"); packed && !slices.Contains(out, dev) {
+			out = append(out, dev)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // childrenOf returns the live children of pid.

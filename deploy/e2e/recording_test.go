@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +18,12 @@ const outage = 10 * time.Second
 // TestRecordingPath runs the recording path end to end (issue 5): the
 // gateway simulator with three cameras, the device-watcher, the
 // task-manager with local recorders, all as processes, against the
-// emulator. Camera A goes offline and is then deleted; camera B's recorder
-// is killed, and B is deleted while recording; camera C records throughout,
-// across an S3 outage. Every device event is delivered twice.
+// emulator. The cameras come online together and share one recorder
+// (TASK_CAPACITY's default packs them). Camera B's recorder is killed (its
+// whole pack with it, which comes back as one task); camera A goes offline
+// (its task is replaced by one without it) and is then deleted; B is
+// deleted while recording; camera C records throughout, across an S3
+// outage. Every device event is delivered twice.
 func TestRecordingPath(t *testing.T) {
 	begin := time.Now()
 	s := startSystem(t)
@@ -65,17 +69,23 @@ func TestRecordingPath(t *testing.T) {
 	}
 	t.Logf("phase 1 (every camera recorded, valid, continuous) took %s", time.Since(phase).Round(100*time.Millisecond))
 
-	// Both deliveries of every DeviceOnline handled → still one task per camera.
+	// Both deliveries of every DeviceOnline handled → still one recorder per camera.
 	eventually(t, "both deliveries of every DeviceOnline handled", time.Minute, func() error {
 		if n := s.tmMetric(t, "mediagw_messages_handled_total", `event_type="`+deviceOnline+`"`); n < 2*cameras {
 			return fmt.Errorf("%v DeviceOnline messages handled, want %d", n, 2*cameras)
 		}
 		return nil
 	})
-	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != cameras {
-		t.Errorf("%v tasks started for %d cameras whose DeviceOnline came twice, want %d", n, cameras, cameras)
-	}
 	s.checkOneRecorderEach(t, all)
+	// Recorders are tasks: the cameras, online together, share one.
+	tasks := s.tasks()
+	if len(tasks) != 1 {
+		t.Errorf("%d recorders for %d cameras that came online together, want 1 (packed): %v", len(tasks), cameras, tasks)
+	}
+	started := float64(len(tasks))
+	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != started {
+		t.Errorf("%v tasks started for %d cameras whose DeviceOnline came twice, want %v (the recorders running)", n, cameras, started)
+	}
 	s.checkNoSecretInProcesses(t)
 	// The recorders reach AWS where the services do: the task-manager
 	// passes them the endpoint variables (with MEDIAGW_TEST_AWS=localstack,
@@ -92,22 +102,62 @@ func TestRecordingPath(t *testing.T) {
 		t.FailNow()
 	}
 
-	// Camera A goes offline; camera B's recorder is killed.
+	// Camera B's recorder is killed: every camera of its task goes with
+	// it, and they come back together on one new task.
 	phase = time.Now()
-	procs := s.recorders()
-	pidA, pidB := procs[camA][0].pid, procs[camB][0].pid
+	replaced := map[string]int{} // how often each camera's recorder was replaced
+	killed := s.recorders()[camB][0]
+	pidB, packB := killed.pid, killed.devices()
 	rowB, _ := s.ipCameraRow(t, camB)
 	// A recorder records in process; any child it has (an ffmpeg for a
 	// channel that needs transcoding) must die with it.
 	childrenB := childrenOf(pidB)
-	s.setStatus(t, camA, "offline")
-	offlineAt := time.Now()
 	if err := syscallKill(pidB); err != nil {
 		t.Fatalf("kill camera B's recorder: %v", err)
 	}
 	killedAt := time.Now()
+	eventually(t, "camera B's killed recorder restarted with its whole task, recording again", 2*time.Minute, func() error {
+		ps := s.recorders()[camB]
+		if len(ps) != 1 || ps[0].pid == pidB {
+			return fmt.Errorf("recorders of camera B: %v (killed: %d)", pids(ps), pidB)
+		}
+		if got := ps[0].devices(); !slices.Equal(got, packB) {
+			return fmt.Errorf("camera B's new recorder records %v, want the killed one's cameras %v on one task", got, packB)
+		}
+		for _, d := range packB {
+			row, _ := s.ipCameraRow(t, d)
+			if row.Status != "running" || row.TaskID == rowB.TaskID || row.LaunchToken != ps[0].env["MEDIAGW_LAUNCH_TOKEN"] {
+				return fmt.Errorf("camera %s: ip-camera row %+v (the killed task was %s)", d, row, rowB.TaskID)
+			}
+		}
+		segs := s.segments(t, camB)
+		if last := segs[len(segs)-1]; !last.Start.After(killedAt) {
+			return fmt.Errorf("no segment started since the kill; last %s", last)
+		}
+		return nil
+	})
+	for _, d := range packB {
+		replaced[d]++
+	}
+	started++
+	for _, pid := range childrenB {
+		if alive(pid) {
+			t.Errorf("child pid %d of camera B's killed recorder still running", pid)
+		}
+	}
+	// A failure of each camera the task carried (each keeps its own streak).
+	failures := float64(len(packB))
+	if n := s.tmMetric(t, "mediagw_taskmanager_task_failures_total"); n != failures {
+		t.Errorf("%v task failures counted, want %v (the killed recorder's cameras %v)", n, failures, packB)
+	}
 
-	eventually(t, "camera A offline past the hysteresis: its recorder stopped, its row idle", time.Minute, func() error {
+	// Camera A goes offline: its task stops, and the cameras it shared it
+	// with come back at once on one new task without it.
+	withA := s.recorders()[camA][0]
+	pidA, restA := withA.pid, slices.DeleteFunc(withA.devices(), func(d string) bool { return d == camA })
+	s.setStatus(t, camA, "offline")
+	offlineAt := time.Now()
+	eventually(t, "camera A offline past the hysteresis: its recorder stopped, its row idle, its task's other cameras on one new recorder", time.Minute, func() error {
 		if alive(pidA) {
 			return fmt.Errorf("recorder pid %d still running", pidA)
 		}
@@ -121,10 +171,28 @@ func TestRecordingPath(t *testing.T) {
 		if row.Want != "stop" || row.Status != "idle" || row.TaskID != "" {
 			return fmt.Errorf("ip-camera row %+v, want want=stop status=idle and no task", row)
 		}
+		if len(restA) == 0 {
+			return nil
+		}
+		ps := s.recorders()[restA[0]]
+		if len(ps) != 1 || !slices.Equal(ps[0].devices(), restA) {
+			return fmt.Errorf("recorders of camera %s: %v, want one recording %v", restA[0], pids(ps), restA)
+		}
+		for _, d := range restA {
+			if row, _ := s.ipCameraRow(t, d); row.Status != "running" || row.LaunchToken != ps[0].env["MEDIAGW_LAUNCH_TOKEN"] {
+				return fmt.Errorf("camera %s: ip-camera row %+v, recorder pid %d", d, row, ps[0].pid)
+			}
+		}
 		return nil
 	})
 	if d := time.Since(offlineAt); d < hysteresis {
 		t.Errorf("camera A's task stopped %s after the camera went offline, within the %s hysteresis", d, hysteresis)
+	}
+	if len(restA) > 0 {
+		started++
+		for _, d := range restA {
+			replaced[d]++
+		}
 	}
 
 	// A late third delivery of A's DeviceOnline, older than its offline,
@@ -145,38 +213,18 @@ func TestRecordingPath(t *testing.T) {
 	if row, _ := s.ipCameraRow(t, camA); row.Want != "stop" {
 		t.Errorf("a stale DeviceOnline of offline camera A changed its row to %+v", row)
 	}
-
-	eventually(t, "camera B's killed recorder restarted and recording again", 2*time.Minute, func() error {
-		ps := s.recorders()[camB]
-		if len(ps) != 1 || ps[0].pid == pidB {
-			return fmt.Errorf("recorders of camera B: %v (killed: %d)", pids(ps), pidB)
-		}
-		row, _ := s.ipCameraRow(t, camB)
-		if row.Status != "running" || row.TaskID == rowB.TaskID || row.LaunchToken != ps[0].env["MEDIAGW_LAUNCH_TOKEN"] {
-			return fmt.Errorf("ip-camera row %+v (the killed task was %s)", row, rowB.TaskID)
-		}
-		segs := s.segments(t, camB)
-		if last := segs[len(segs)-1]; !last.Start.After(killedAt) {
-			return fmt.Errorf("no segment started since the kill; last %s", last)
-		}
-		return nil
-	})
-	for _, pid := range childrenB {
-		if alive(pid) {
-			t.Errorf("child pid %d of camera B's killed recorder still running", pid)
-		}
+	// A task stopped because a camera left it is no failure.
+	if n := s.tmMetric(t, "mediagw_taskmanager_task_failures_total"); n != failures {
+		t.Errorf("%v task failures counted, want %v (the killed recorder's cameras)", n, failures)
 	}
-	if n := s.tmMetric(t, "mediagw_taskmanager_task_failures_total"); n != 1 {
-		t.Errorf("%v task failures counted, want 1 (the killed recorder)", n)
-	}
-	// 3 at start + B's restart; A's stale online started nothing.
-	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != cameras+1 {
-		t.Errorf("%v tasks started, want %d", n, cameras+1)
+	// The kill's restart and A's task's replacement; A's stale online started nothing.
+	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != started {
+		t.Errorf("%v tasks started, want %v", n, started)
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("phase 2 (offline, kill, stale event) took %s", time.Since(phase).Round(100*time.Millisecond))
+	t.Logf("phase 2 (kill of a task of %d cameras, offline, stale event) took %s", len(packB), time.Since(phase).Round(100*time.Millisecond))
 
 	// S3 unreachable for the recorders for a while.
 	phase = time.Now()
@@ -214,10 +262,11 @@ func TestRecordingPath(t *testing.T) {
 		}
 		return nil
 	})
+	// A run of segments ends only where the camera's recorder was replaced.
 	segsC := s.segments(t, camC)
-	if rs := runs(segsC); len(rs) != 1 {
-		t.Errorf("camera C: segments lost or out of line across the S3 outage (%s to %s): %s",
-			offAt.Format("15:04:05.000"), onAt.Format("15:04:05.000"), describe(segsC))
+	if rs := runs(segsC); len(rs) != 1+replaced[camC] {
+		t.Errorf("camera C: %d runs, want %d (its recorder was replaced %d times): segments lost or out of line across the S3 outage (%s to %s)? %s",
+			len(rs), 1+replaced[camC], replaced[camC], offAt.Format("15:04:05.000"), onAt.Format("15:04:05.000"), describe(segsC))
 	}
 	spooled := 0
 	for _, seg := range segsC {
@@ -230,10 +279,12 @@ func TestRecordingPath(t *testing.T) {
 		t.Errorf("camera C: %d segments overlap the %s outage, want at least %d", spooled, outage, int(outage/segmentLength))
 	}
 	// B: the run before the kill (ending with the segment the killed
-	// recorder was writing, salvaged by its successor) and the run since.
+	// recorder was writing, salvaged by its successor), the run since, and
+	// one more if its task was replaced when A left it.
 	segsB := s.segments(t, camB)
-	if rs := runs(segsB); len(rs) != 2 {
-		t.Errorf("camera B: %d runs, want 2 (before and after the kill at %s): %s", len(rs), killedAt.Format("15:04:05.000"), describe(segsB))
+	if rs := runs(segsB); len(rs) != 1+replaced[camB] {
+		t.Errorf("camera B: %d runs, want %d (before and after the kill at %s, and its task replaced when A went offline at %s: %d times in all): %s",
+			len(rs), 1+replaced[camB], killedAt.Format("15:04:05.000"), offlineAt.Format("15:04:05.000"), replaced[camB], describe(segsB))
 	} else {
 		if !rs[1][0].Start.After(killedAt) {
 			t.Errorf("camera B: the second run starts at %s, before the kill", rs[1][0])
@@ -242,12 +293,14 @@ func TestRecordingPath(t *testing.T) {
 	}
 	t.Logf("phase 3 (S3 outage: %d segments of camera C spooled and uploaded) took %s", spooled, time.Since(phase).Round(100*time.Millisecond))
 
-	// Cameras deleted: A (offline) and B (recording).
+	// Cameras deleted: A (offline) and B (recording, with C when packed).
 	phase = time.Now()
-	pidB = s.recorders()[camB][0].pid
+	withB := s.recorders()[camB][0]
+	pidB = withB.pid
+	restB := slices.DeleteFunc(withB.devices(), func(d string) bool { return d == camB })
 	s.deleteDevice(t, camA)
 	s.deleteDevice(t, camB)
-	eventually(t, "deleted cameras A and B: rows gone, B's recorder stopped", time.Minute, func() error {
+	eventually(t, "deleted cameras A and B: rows gone, B's recorder stopped, its task's other cameras on a new one", time.Minute, func() error {
 		for _, d := range []string{camA, camB} {
 			if row, ok := s.ipCameraRow(t, d); ok {
 				return fmt.Errorf("ip-camera row of deleted camera %s still there: %+v", d, row)
@@ -256,8 +309,16 @@ func TestRecordingPath(t *testing.T) {
 		if alive(pidB) {
 			return fmt.Errorf("recorder pid %d of deleted camera B still running", pidB)
 		}
+		for _, d := range restB {
+			if ps := s.recorders()[d]; len(ps) != 1 || !slices.Equal(ps[0].devices(), restB) {
+				return fmt.Errorf("recorders of camera %s: %v, want one recording %v", d, pids(ps), restB)
+			}
+		}
 		return nil
 	})
+	if len(restB) > 0 {
+		started++
+	}
 	eventually(t, "both deliveries of every DeviceOffline and DeviceDeleted handled", time.Minute, func() error {
 		for typ, want := range map[string]int{deviceOffline: 1, deviceDeleted: 2} {
 			if n := s.redeliver.redelivered(typ); n < want {
@@ -270,15 +331,16 @@ func TestRecordingPath(t *testing.T) {
 		return nil
 	})
 	s.checkOneRecorderEach(t, []string{camC})
-	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != cameras+1 {
-		t.Errorf("%v tasks started in all, want %d", n, cameras+1)
+	if n := s.tmMetric(t, "mediagw_taskmanager_tasks_started_total"); n != started {
+		t.Errorf("%v tasks started in all, want %v", n, started)
 	}
 	t.Logf("phase 4 (deletion) took %s; the test so far %s", time.Since(phase).Round(100*time.Millisecond), time.Since(begin).Round(100*time.Millisecond))
 }
 
 // checkOneRecorderEach checks that exactly the devices given record, each
-// with one recorder process, the one its ip-camera row names (by launch
-// token), and that they are the table's only rows.
+// on one recorder process (a task, which may carry several of them), the
+// one its ip-camera row names (by launch token), and that they are the
+// table's only rows.
 func (s *system) checkOneRecorderEach(t *testing.T, devices []string) {
 	t.Helper()
 	procs := s.recorders()
@@ -301,6 +363,15 @@ func (s *system) checkOneRecorderEach(t *testing.T, devices []string) {
 	if n := s.ipCameraRows(t); n != len(devices) {
 		t.Errorf("ip-camera has %d rows, want %d", n, len(devices))
 	}
+}
+
+// tasks lists this system's recorders (tasks) by pid with the devices each records.
+func (s *system) tasks() map[int][]string {
+	out := map[int][]string{}
+	for _, p := range recorderProcs(s.bins["recorder"], s.bucket) {
+		out[p.pid] = p.devices()
+	}
+	return out
 }
 
 // probe checks a segment in S3 (metadata, ffprobe: H.264) and returns its
