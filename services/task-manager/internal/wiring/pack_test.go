@@ -114,7 +114,7 @@ func TestPackedECSTasks(t *testing.T) {
 	e := newEnv(t, func(s *Settings) {
 		s.Launcher = LauncherECS
 		s.ReconcileInterval, s.Policy.LaunchGrace = time.Second, 500*time.Millisecond
-		s.ChannelsPerVCPU, s.TaskCapacity = DefaultChannelsPerVCPU, RecommendedTaskCapacity
+		s.ChannelsPerVCPU, s.TaskCapacity = DefaultChannelsPerVCPU, DefaultTaskCapacity
 	})
 	subnet, sg := ecstest.Network(t, e.cfg)
 	e.s.TaskDefinition, e.s.Subnets, e.s.SecurityGroups = ecstest.TaskDefinition(t, e.cfg, e.res), []string{subnet}, []string{sg}

@@ -47,15 +47,10 @@ const (
 	LauncherLocal = "local"
 )
 
-// DefaultTaskCapacity is one task per device, as before packing: the
-// health-sentinel and the end-to-end tests still take a task's group for
-// its only camera. What the benchmark supports is RecommendedTaskCapacity.
-const DefaultTaskCapacity = 1
-
-// RecommendedTaskCapacity packs up to 100 channels of a gateway into one
-// recording task: what one vCPU records (DefaultChannelsPerVCPU), so that a
-// full task is 1 vCPU / 2 GB on Fargate.
-const RecommendedTaskCapacity = 100
+// DefaultTaskCapacity packs up to 100 channels of a gateway into one
+// recording task: what the recorder's benchmark records on one vCPU
+// (DefaultChannelsPerVCPU), so that a full task is 1 vCPU / 2 GB on Fargate.
+const DefaultTaskCapacity = 100
 
 // DefaultChannelsPerVCPU is what the recorder's benchmark measured: 100
 // streams recorded in process on one core (services/recorder, make bench).
