@@ -45,7 +45,10 @@ type memConn struct {
 
 var _ net.Conn = (*memConn)(nil)
 
-func (m *memConn) handOver(r *bufio.Reader) {
+// handOver gives the client the relay's reader of the gateway (r over
+// br); from now on the client's read deadline bounds its waits.
+func (m *memConn) handOver(r *bufio.Reader, br *batchedReader) {
+	br.limit = &m.deadline
 	m.r = r
 	close(m.handed)
 	// The client reads this pipe's end to EOF, then reads r.

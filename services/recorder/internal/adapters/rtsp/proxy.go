@@ -476,9 +476,6 @@ func peekFrame(r *bufio.Reader) ([]byte, error) {
 // when no more input is buffered, so a burst costs one write.
 func (s *session) fromUpstream() error {
 	br := &batchedReader{c: s.upstream}
-	if s.mem != nil {
-		br.limit = &s.mem.deadline
-	}
 	r := bufio.NewReaderSize(br, readBuffer)
 	w := bufio.NewWriterSize(s.toClient, 64<<10)
 	for {
@@ -536,7 +533,7 @@ func (s *session) fromUpstream() error {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			s.mem.handOver(r)
+			s.mem.handOver(r, br)
 			return errHandedOver
 		}
 	}
