@@ -549,12 +549,13 @@ func (s *session) notePlaying() {
 	if s.p.cfg.Playing != nil {
 		s.p.cfg.Playing(time.Now())
 	}
-	// Batched from now on: the first frame's arrival (the run's time
-	// anchor) was taken unbatched.
+	// Batched after the first second: the arrivals of the first frame (the
+	// run's time anchor) and of each track's first packets (which place a
+	// track without RTP-Info or sender reports) are taken unbatched.
 	s.mu.Lock()
 	up := s.upstream
 	s.mu.Unlock()
-	batchReads(up)
+	time.AfterFunc(batchAfter, func() { batchReads(up) }) // a closed connection ignores it
 }
 
 func (s *session) isPlaying() bool {
@@ -644,6 +645,7 @@ func (s *session) reply(pr *pending, m *rtspmsg.Message) {
 const (
 	mediaBatch = 128 << 10
 	batchWait  = 500 * time.Millisecond
+	batchAfter = time.Second // after the first media frame
 	// readBuffer holds a batch and a frame begun before it.
 	readBuffer = mediaBatch + frameBuffer
 )
