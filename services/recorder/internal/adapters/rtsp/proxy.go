@@ -634,8 +634,9 @@ func (s *session) reply(pr *pending, m *rtspmsg.Message) {
 // woken to read it (SO_RCVLOWAT), once the stream plays. A camera's
 // packets arrive a few hundred a second; reading each on its own (a
 // syscall and a wake-up of the client each) was most of the recorder's
-// CPU. 128 KiB is about 250 ms of a 4 Mbit/s stream (in the benchmark
-// 16 KiB cost half as much again, 64 KiB a sixth more, in wake-ups). Less
+// CPU. 256 KiB is about half a second of a 4 Mbit/s stream (in the
+// benchmark 16 KiB cost 1.7 times the CPU, 64 KiB 1.3 times, 128 KiB 1.1
+// times, in wake-ups; the relay's reader holds ~320 KiB per stream). Less
 // than that (an answer to a keep-alive, the last packets before a stall, a
 // slow stream) is read after batchWait at the latest (batchedReader); the
 // end of a connection wakes the reader whatever is there; the in-memory
@@ -643,8 +644,8 @@ func (s *session) reply(pr *pending, m *rtspmsg.Message) {
 // earlier during a read (Stop) within batchWait. Recording needs no lower
 // latency: the stall timeout (seconds) is far above it.
 const (
-	mediaBatch = 128 << 10
-	batchWait  = 500 * time.Millisecond
+	mediaBatch = 256 << 10
+	batchWait  = time.Second
 	batchAfter = time.Second // after the first media frame
 	// readBuffer holds a batch and a frame begun before it.
 	readBuffer = mediaBatch + frameBuffer
