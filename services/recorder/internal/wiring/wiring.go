@@ -17,9 +17,7 @@ import (
 	"strings"
 	"time"
 
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	awsssm "github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"mediagw/pkg/gatewayid"
@@ -201,7 +199,7 @@ func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
 	log := rt.Logger.With("gateway", s.Gateway.String(), "device", s.Device)
 	deps := app.Deps{
 		OpenSpool: spool.Opener(s.SpoolDir, domain.Source{Gateway: s.Gateway.String(), Device: s.Device}, s.SpoolMaxBytes),
-		Uploader:  s3.New(rt.AWS, s.Bucket, unsignedBeforeChecksum),
+		Uploader:  s3.New(rt.AWS, s.Bucket),
 		Segmenter: segmenter(s),
 		Relays:    rtsp.Relays{},
 		Budget:    budget.New(lbddb.New(awsddb.NewFromConfig(rt.AWS), s.LoginBudgetTable)),
@@ -213,16 +211,6 @@ func Build(ctx context.Context, rt *service.Runtime, s Settings) error {
 		deps.Password = ssm.NewPassword(awsssm.NewFromConfig(rt.AWS), s.PasswordParam, ssm.WithSecrets(rt.Secrets()))
 	}
 	return build(ctx, rt, s, deps, nil)
-}
-
-// unsignedBeforeChecksum marks an upload's body unsigned before the SDK's
-// checksum step rather than after it: over plain HTTP (an emulator; S3
-// itself is reached over HTTPS, where the checksum goes as a trailer) that
-// step otherwise hashes every segment with SHA-256 for the signature, in
-// the same pass as its CRC32 — about a tenth of the recorder's CPU in the
-// benchmark. The CRC32 is still sent and checked.
-func unsignedBeforeChecksum(o *awss3.Options) {
-	o.APIOptions = append(o.APIOptions, v4.RemoveComputePayloadSHA256Middleware, v4.AddUnsignedPayloadMiddleware)
 }
 
 // build is Build over given adapters; tune, if given, adjusts the app's

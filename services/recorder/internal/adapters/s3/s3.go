@@ -5,10 +5,10 @@ package s3
 import (
 	"context"
 	"fmt"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -36,8 +36,11 @@ func New(cfg aws.Config, bucket string, opts ...func(*s3.Options)) *Store {
 		// The body is not hashed for the signature (SHA-256 of every
 		// segment was a tenth of the recorder's CPU): S3 checks it by the
 		// CRC32 checksum the SDK sends (in a signed header), and TLS
-		// protects it on the way, as the SDK itself does over HTTPS.
-		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+		// protects it on the way, as the SDK itself does over HTTPS. The
+		// body is marked unsigned before the SDK's checksum step, not
+		// swapped after it: over plain HTTP (an emulator) that step would
+		// otherwise hash it anyway, in the same pass as its CRC32.
+		o.APIOptions = append(o.APIOptions, v4.RemoveComputePayloadSHA256Middleware, v4.AddUnsignedPayloadMiddleware)
 	}}, opts...)
 	client := s3.NewFromConfig(cfg, opts...)
 	return &Store{bucket: bucket, uploader: manager.NewUploader(client, func(u *manager.Uploader) {

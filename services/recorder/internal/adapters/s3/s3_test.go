@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +89,51 @@ func TestUploadToAnS3OnlyEndpoint(t *testing.T) {
 	}
 	if _, err := client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("k.ts")}); err != nil {
 		t.Fatalf("uploaded object: %v", err)
+	}
+}
+
+// The body of an upload is not hashed for the signature, even over plain
+// HTTP, where the SDK would otherwise compute its SHA-256: the request
+// says the payload is unsigned and carries the CRC32 S3 checks the body
+// by (a header over HTTP, a trailer over HTTPS). An HTTP stub of our own
+// sees the request as S3 would.
+func TestUploadIsUnsignedAndChecksummed(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[tls], func(t *testing.T) { uploadHeaders(t, tls) })
+	}
+}
+
+func uploadHeaders(t *testing.T, tls bool) {
+	headers := make(chan http.Header, 1)
+	start := httptest.NewServer
+	if tls {
+		start = httptest.NewTLSServer
+	}
+	stub := start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case headers <- r.Header.Clone():
+		default:
+		}
+		w.Header().Set("ETag", `"e"`)
+	}))
+	defer stub.Close()
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(stub.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: stub.Client(),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported} // as awsenv.Load gives it
+	file := filepath.Join(t.TempDir(), "seg.ts")
+	if err := os.WriteFile(file, []byte("mpeg-ts bytes"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := New(cfg, "rec").Upload(context.Background(), "k.ts", file, "video/mp2t", nil); err != nil {
+		t.Fatal(err)
+	}
+	h := <-headers
+	// Over HTTPS the SDK streams the body with the CRC32 as a trailer.
+	if got := h.Get("X-Amz-Content-Sha256"); got != "UNSIGNED-PAYLOAD" && got != "STREAMING-UNSIGNED-PAYLOAD-TRAILER" {
+		t.Errorf("X-Amz-Content-Sha256 %q, want an unsigned payload", got)
+	}
+	if h.Get("X-Amz-Checksum-Crc32") == "" && !strings.Contains(h.Get("X-Amz-Trailer"), "crc32") {
+		t.Errorf("no CRC32 checksum in the request: %v", h)
 	}
 }
