@@ -1,7 +1,8 @@
 // Package gatewayid is the one definition of a gateway id: the name a
 // gateway has in events, tables, SSM parameter paths
 // (<root>/gateways/<id>/Password) and S3 keys. Every service validates it
-// here, so an id one service accepts is accepted by all.
+// here, so an id one service accepts is accepted by all; the GATEWAYS
+// setting (id=URL entries) is read here for the same reason.
 package gatewayid
 
 import (

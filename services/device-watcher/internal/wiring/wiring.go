@@ -9,9 +9,7 @@ package wiring
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -43,11 +41,8 @@ const LoginBudgetTable = "mediagw-login-budget"
 // events the watcher consumes.
 const GatewayEventsQueue = "mediagw-device-watcher-gateway-events"
 
-// Gateway is one gateway to watch.
-type Gateway struct {
-	ID  gatewayid.ID
-	URL string
-}
+// Gateway is one gateway to watch (an entry of GATEWAYS).
+type Gateway = gatewayid.Endpoint
 
 // Settings are the device-watcher's settings.
 type Settings struct {
@@ -90,7 +85,7 @@ func Declare(c *service.Config) func() Settings {
 	rawGateways = c.List("GATEWAYS", "", "gateways to watch, comma-separated <gateway-id>=<http base URL>, e.g. gw-1=http://10.0.0.5:80",
 		service.Check(func() error {
 			var err error
-			gateways, err = ParseGateways(*rawGateways)
+			gateways, err = gatewayid.ParseEndpoints(*rawGateways)
 			return err
 		}))
 	user := c.String("GATEWAY_USER", "admin", "user the watcher logs in to the gateways as")
@@ -128,38 +123,6 @@ func Declare(c *service.Config) func() Settings {
 			ParameterRoot:    *root, GatewayConfigured: *configured,
 		}
 	}
-}
-
-// ParseGateways reads GATEWAYS entries "<id>=<http base URL>"; the ids are
-// gateway ids (pkg/gatewayid).
-func ParseGateways(entries []string) ([]Gateway, error) {
-	var out []Gateway
-	seen := map[gatewayid.ID]bool{}
-	for _, e := range entries {
-		rawID, raw, ok := strings.Cut(e, "=")
-		rawID, raw = strings.TrimSpace(rawID), strings.TrimSpace(raw)
-		if !ok {
-			return nil, fmt.Errorf("%q: want <gateway-id>=<http base URL>", e)
-		}
-		id, err := gatewayid.Parse(rawID)
-		if err != nil {
-			return nil, fmt.Errorf("%q: want <gateway-id>=<http base URL>: %w", e, err)
-		}
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			// The URL is not repeated: it might carry a password.
-			return nil, fmt.Errorf("gateway %s: not an http(s)://host[:port] URL", id)
-		}
-		if u.User != nil {
-			return nil, fmt.Errorf("gateway %s: the URL must not carry credentials (the password comes from SSM)", id)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("gateway %s listed twice", id)
-		}
-		seen[id] = true
-		out = append(out, Gateway{ID: id, URL: raw})
-	}
-	return out, nil
 }
 
 // Build wires the service on rt: one part per gateway (its watcher), and

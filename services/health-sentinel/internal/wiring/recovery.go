@@ -34,11 +34,9 @@ const (
 	LoginBudgetTable = "mediagw-login-budget"
 )
 
-// RecoveryGateway is one gateway to look after: its id and ISAPI base URL.
-type RecoveryGateway struct {
-	ID  string
-	URL string
-}
+// RecoveryGateway is one gateway to look after: its id and ISAPI base URL
+// (an entry of GATEWAYS).
+type RecoveryGateway = gatewayid.Endpoint
 
 // RecoverySettings are the recovery side's settings (embedded in Settings
 // as Recovery).
@@ -73,7 +71,7 @@ func declareRecovery(c *service.Config) func() RecoverySettings {
 	rawGateways = c.List("GATEWAYS", "", "gateways to check and recover, comma-separated <gateway-id>=<ISAPI base URL>, e.g. gw-1=http://203.0.113.7:80 (as the device-watcher's)",
 		service.Check(func() error {
 			var err error
-			gateways, err = parseRecoveryGateways(*rawGateways)
+			gateways, err = gatewayid.ParseEndpoints(*rawGateways)
 			return err
 		}))
 	user := c.String("GATEWAY_USER", "admin", "user the health check logs in to the gateways as")
@@ -135,37 +133,6 @@ func declareRecovery(c *service.Config) func() RecoverySettings {
 	}
 }
 
-// parseRecoveryGateways reads GATEWAYS entries "<id>=<http base URL>".
-func parseRecoveryGateways(entries []string) ([]RecoveryGateway, error) {
-	var out []RecoveryGateway
-	seen := map[string]bool{}
-	for _, e := range entries {
-		rawID, raw, ok := strings.Cut(e, "=")
-		rawID, raw = strings.TrimSpace(rawID), strings.TrimSpace(raw)
-		if !ok {
-			return nil, fmt.Errorf("%q: want <gateway-id>=<http base URL>", e)
-		}
-		id, err := gatewayid.Parse(rawID)
-		if err != nil {
-			return nil, fmt.Errorf("%q: want <gateway-id>=<http base URL>: %w", e, err)
-		}
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			// The URL is not repeated: it might carry a password.
-			return nil, fmt.Errorf("gateway %s: not an http(s)://host[:port] URL", id)
-		}
-		if u.User != nil {
-			return nil, fmt.Errorf("gateway %s: the URL must not carry credentials (the password comes from SSM)", id)
-		}
-		if seen[id.String()] {
-			return nil, fmt.Errorf("gateway %s listed twice", id)
-		}
-		seen[id.String()] = true
-		out = append(out, RecoveryGateway{ID: id.String(), URL: raw})
-	}
-	return out, nil
-}
-
 // buildRecovery builds the Recoverer from its adapters; rep learns of every
 // recovery step. With GATEWAY_SIM_ADMIN_URL the machine is the simulator's
 // (local runs), else EC2 (instances, Elastic IPs and AMI snapshots found by
@@ -178,12 +145,13 @@ func buildRecovery(ctx context.Context, rt *service.Runtime, s RecoverySettings,
 	urls := map[string]string{}
 	var gws []recovery.Gateway
 	for _, g := range s.Gateways {
-		urls[g.ID] = g.URL
+		id := g.ID.String()
+		urls[id] = g.URL
 		addr := g.URL
 		if u, err := url.Parse(g.URL); err == nil {
 			addr = u.Host
 		}
-		gws = append(gws, recovery.Gateway{ID: g.ID, Address: addr, BootstrapPasswordParameter: root + "/gateways/" + g.ID + "/BootstrapPassword"})
+		gws = append(gws, recovery.Gateway{ID: id, Address: addr, BootstrapPasswordParameter: root + "/gateways/" + id + "/BootstrapPassword"})
 	}
 	api := isapiadapter.New(urls, isapiadapter.NewSSMPasswords(awsssm.NewFromConfig(rt.AWS), root, s.PasswordMaxAge), budget,
 		isapiadapter.Options{User: s.GatewayUser, Timeout: s.GatewayTimeout, Secrets: rt.Secrets(), Logger: log})

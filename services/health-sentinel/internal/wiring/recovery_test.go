@@ -18,6 +18,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"mediagw/deploy/provision"
+	"mediagw/pkg/gatewayid"
 	hik "mediagw/pkg/isapi"
 	"mediagw/pkg/loginbudget"
 	lbddb "mediagw/pkg/loginbudget/dynamodb"
@@ -123,7 +124,7 @@ func newRecRig(t *testing.T, tweak func(*RecoverySettings)) *recRig {
 	// Timeouts leave room for a loaded machine: a slow answer must not
 	// read as a silent API.
 	r.s = RecoverySettings{
-		Gateways: []RecoveryGateway{{ID: r.gw, URL: sim.URL()}}, GatewayUser: gatewaysimtest.User, GatewayTimeout: 2 * time.Second,
+		Gateways: []RecoveryGateway{{ID: gatewayid.ID(r.gw), URL: sim.URL()}}, GatewayUser: gatewaysimtest.User, GatewayTimeout: 2 * time.Second,
 		ParameterRoot: r.root, PasswordMaxAge: time.Minute,
 		LeasesTable: res.Tables[LeasesTable], LoginBudgetTable: res.Tables[LoginBudgetTable], LeaseDuration: 30 * time.Second,
 		InstanceID: "sentinel-test",
@@ -338,7 +339,7 @@ func TestRecoverySettingsFromTheEnvironment(t *testing.T) {
 		t.Fatalf("settings %+v", s)
 	}
 	for _, bad := range []string{"gw-1", "gw-1=ftp://x", "gw-1=http://admin:pw@x", "gw-1=http://a,gw-1=http://b"} {
-		if _, err := parseRecoveryGateways(strings.Split(bad, ",")); err == nil {
+		if _, err := gatewayid.ParseEndpoints(strings.Split(bad, ",")); err == nil {
 			t.Errorf("GATEWAYS=%s accepted", bad)
 		} else if strings.Contains(err.Error(), "pw@") {
 			t.Errorf("the error repeats the URL's password: %v", err)
