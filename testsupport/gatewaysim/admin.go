@@ -81,19 +81,10 @@ func (s *Server) adminHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /admin/reboot", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Downtime json.RawMessage `json:"downtime"`
+		if d, ok := adminDowntime(w, r); ok {
+			s.Reboot(d)
+			w.WriteHeader(http.StatusAccepted)
 		}
-		if !adminDecode(w, r, &req, true) {
-			return
-		}
-		d, err := parseJSONDuration(req.Downtime)
-		if err != nil {
-			adminError(w, http.StatusBadRequest, err)
-			return
-		}
-		s.Reboot(d)
-		w.WriteHeader(http.StatusAccepted)
 	})
 	mux.HandleFunc("POST /admin/hang", func(w http.ResponseWriter, r *http.Request) {
 		s.Hang()
@@ -104,18 +95,9 @@ func (s *Server) adminHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /admin/replace", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Downtime json.RawMessage `json:"downtime"`
+		if d, ok := adminDowntime(w, r); ok {
+			writeJSON(w, http.StatusAccepted, map[string]string{"instanceId": s.Replace(d)})
 		}
-		if !adminDecode(w, r, &req, true) {
-			return
-		}
-		d, err := parseJSONDuration(req.Downtime)
-		if err != nil {
-			adminError(w, http.StatusBadRequest, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, map[string]string{"instanceId": s.Replace(d)})
 	})
 	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())
@@ -313,4 +295,21 @@ func (s *Server) serveLoginFailures(w http.ResponseWriter, r *http.Request) {
 		out.Window, out.MaxInWindow = d.String(), &n
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// adminDowntime reads the optional {"downtime": ...} body of a reboot or a
+// replacement; false means the error is answered.
+func adminDowntime(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	var req struct {
+		Downtime json.RawMessage `json:"downtime"`
+	}
+	if !adminDecode(w, r, &req, true) {
+		return 0, false
+	}
+	d, err := parseJSONDuration(req.Downtime)
+	if err != nil {
+		adminError(w, http.StatusBadRequest, err)
+		return 0, false
+	}
+	return d, true
 }
