@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"mediagw/pkg/ecsevent"
 	eventsv1 "mediagw/pkg/gen/mediagw/events/v1"
 	"mediagw/pkg/messaging"
 	"mediagw/services/health-sentinel/internal/domain"
@@ -124,37 +125,9 @@ func Events(sig Signals, un Unreachables) *messaging.Router {
 	return r
 }
 
-// TaskStateChange is the detail of an ECS "ECS Task State Change" event
-// (the local launcher puts the same shape): the fields read here.
-type TaskStateChange struct {
-	ClusterArn    string           `json:"clusterArn"`
-	TaskArn       string           `json:"taskArn"`
-	Group         string           `json:"group"`
-	LastStatus    string           `json:"lastStatus"`
-	StopCode      string           `json:"stopCode"`
-	StoppedReason string           `json:"stoppedReason"`
-	Containers    []ContainerState `json:"containers"`
-	StartedAt     *time.Time       `json:"startedAt"`
-	StoppedAt     *time.Time       `json:"stoppedAt"`
-	UpdatedAt     *time.Time       `json:"updatedAt"`
-	Overrides     *TaskOverrides   `json:"overrides"`
-}
-
-// TaskOverrides are the task's overrides: the task-manager gives the
-// recorder its settings in its container's environment, and ECS (like the
-// task-manager's local launcher) repeats them in every state change.
-type TaskOverrides struct {
-	ContainerOverrides []ContainerOverride `json:"containerOverrides"`
-}
-
-// ContainerOverride is one container's override.
-type ContainerOverride struct {
-	Name        string `json:"name"`
-	Environment []struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
-	} `json:"environment"`
-}
+// TaskStateChange is the detail of an "ECS Task State Change" event (the
+// task-manager's local launcher puts the same shape).
+type TaskStateChange = ecsevent.TaskStateChange
 
 // Recorder settings read from a task's override (the task-manager's
 // contract with the recorder).
@@ -164,7 +137,7 @@ const (
 )
 
 // env is the named variable of the recorder container's override ("" if none).
-func (d *TaskStateChange) env(container, name string) string {
+func env(d *TaskStateChange, container, name string) string {
 	if d.Overrides == nil {
 		return ""
 	}
@@ -183,9 +156,9 @@ func (d *TaskStateChange) env(container, name string) string {
 
 // devices are the cameras the task recorded: the one its group names and,
 // when it was packed, those its RECORDER_CHANNELS names (<device>/<channel>=…).
-func (d *TaskStateChange) devices(first, container string) []string {
+func devices(d *TaskStateChange, first, container string) []string {
 	out := []string{first}
-	for _, part := range strings.Split(d.env(container, envChannels), ",") {
+	for _, part := range strings.Split(env(d, container, envChannels), ",") {
 		id, _, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			continue
@@ -195,13 +168,6 @@ func (d *TaskStateChange) devices(first, container string) []string {
 		}
 	}
 	return out
-}
-
-// ContainerState is one container in a TaskStateChange.
-type ContainerState struct {
-	Name     string `json:"name"`
-	ExitCode *int   `json:"exitCode"`
-	Reason   string `json:"reason"`
 }
 
 // taskGroupPrefix starts the task group of a recording task (the
@@ -232,8 +198,8 @@ func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
 		}
 		// A packed task carried several cameras: its start and its end are
 		// each camera's (one incident per camera, as for a task of its own).
-		devs := d.devices(dev, cfg.Container)
-		gateway := d.env(cfg.Container, envGateway)
+		devs := devices(d, dev, cfg.Container)
+		gateway := env(d, cfg.Container, envGateway)
 		each := func(s domain.Signal) error {
 			for _, dv := range devs {
 				s.Device, s.Gateway = dv, gateway
@@ -253,7 +219,10 @@ func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
 			}
 			return each(domain.Signal{ID: id, At: at, Kind: domain.KindCamera, Action: domain.Running})
 		case "STOPPED":
-			code, container := exitCode(d, cfg.Container)
+			code, container := d.Exit(cfg.Container)
+			if container == "" {
+				container = "recorder"
+			}
 			if d.StopCode == "UserInitiated" || (code == 0 && d.StopCode != "TaskFailedToStart") {
 				return nil // stopped on purpose, or ended well
 			}
@@ -270,7 +239,7 @@ func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
 			case cfg.LogStreamPrefix != "" && taskID != "":
 				stream = cfg.LogStreamPrefix + "/" + container + "/" + taskID
 			}
-			detail := reason(d)
+			detail := d.Reason()
 			if len(devs) > 1 {
 				detail = strings.TrimPrefix(detail+"; ", "; ") + fmt.Sprintf("the task recorded %d cameras: %s", len(devs), strings.Join(devs, ", "))
 			}
@@ -280,38 +249,6 @@ func TaskState(sig Signals, cfg TaskStateConfig) *messaging.Router {
 		return nil
 	})
 	return r
-}
-
-func exitCode(d *TaskStateChange, container string) (int32, string) {
-	for _, c := range d.Containers {
-		if c.ExitCode != nil && (container == "" || c.Name == container) {
-			return int32(*c.ExitCode), c.Name
-		}
-	}
-	for _, c := range d.Containers {
-		if c.ExitCode != nil {
-			return int32(*c.ExitCode), c.Name
-		}
-	}
-	if container == "" {
-		container = "recorder"
-	}
-	return -1, container
-}
-
-func reason(d *TaskStateChange) string {
-	var parts []string
-	for _, s := range []string{d.StopCode, d.StoppedReason} {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	for _, c := range d.Containers {
-		if c.Reason != "" {
-			parts = append(parts, c.Name+": "+c.Reason)
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 func firstTime(ts ...*time.Time) time.Time {
