@@ -189,18 +189,11 @@ func (r *Recoverer) Recover(ctx context.Context, gatewayID string) error {
 	if !ok {
 		return fmt.Errorf("recovery: unknown gateway %q", gatewayID)
 	}
-	r.mu.Lock()
-	if r.running[gatewayID] {
-		r.mu.Unlock()
+	done, ok := r.mark(gatewayID)
+	if !ok {
 		return nil // this process is on it already (its ladder, or a snapshot pass of it)
 	}
-	r.running[gatewayID] = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.running, gatewayID)
-		r.mu.Unlock()
-	}()
+	defer done()
 
 	l, ok, err := r.leases.Acquire(ctx, gatewayID)
 	if err != nil {
@@ -568,23 +561,30 @@ func (r *Recoverer) SnapshotDue(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Recoverer) snapshotOne(ctx context.Context, gatewayID string) error {
-	// In this process the lease alone does not exclude a recovery (it is
-	// the same holder's): the running mark does, both ways.
+// mark marks gatewayID as worked on by this process (its ladder or a
+// snapshot pass); false when it already is. done removes the mark.
+func (r *Recoverer) mark(gatewayID string) (done func(), ok bool) {
 	r.mu.Lock()
-	busy := r.running[gatewayID]
-	if !busy {
-		r.running[gatewayID] = true
+	defer r.mu.Unlock()
+	if r.running[gatewayID] {
+		return nil, false
 	}
-	r.mu.Unlock()
-	if busy {
-		return nil
-	}
-	defer func() {
+	r.running[gatewayID] = true
+	return func() {
 		r.mu.Lock()
 		delete(r.running, gatewayID)
 		r.mu.Unlock()
-	}()
+	}, true
+}
+
+func (r *Recoverer) snapshotOne(ctx context.Context, gatewayID string) error {
+	// In this process the lease alone does not exclude a recovery (it is
+	// the same holder's): the running mark does, both ways.
+	done, ok := r.mark(gatewayID)
+	if !ok {
+		return nil
+	}
+	defer done()
 	l, ok, err := r.leases.Acquire(ctx, gatewayID)
 	if err != nil {
 		return fmt.Errorf("snapshots of %s: %w", gatewayID, err)
