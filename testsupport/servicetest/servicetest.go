@@ -47,3 +47,18 @@ func Start(t testing.TB, rt *service.Runtime, build func(context.Context, *servi
 	})
 	return func() error { called.Store(true); return stopOnce() }
 }
+
+// Run is Start for a test that stops the service itself, any number of
+// times, and wants a stop error reported rather than returned.
+func Run(t testing.TB, rt *service.Runtime, build func(context.Context, *service.Runtime) error, timeout time.Duration) (stop func()) {
+	t.Helper()
+	stopRun := Start(t, rt, build, timeout)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if err := stopRun(); err != nil {
+				t.Errorf("%s: %v", rt.Name, err)
+			}
+		})
+	}
+}

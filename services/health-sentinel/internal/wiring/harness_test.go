@@ -94,7 +94,7 @@ func newEnv(t *testing.T, tweak func(*Settings)) *env {
 func (e *env) start() (stop func()) {
 	e.t.Helper()
 	rt := service.NewRuntime("health-sentinel", slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), e.cfg)
-	stopRun := servicetest.Start(e.t, rt, func(ctx context.Context, rt *service.Runtime) error {
+	stop = servicetest.Run(e.t, rt, func(ctx context.Context, rt *service.Runtime) error {
 		b, err := build(ctx, rt, e.s, options{now: e.clock.Now,
 			recoverer: func(_ context.Context, _ *service.Runtime, rep recovery.Reporter) (app.Recoverer, error) {
 				e.rec.rep = rep
@@ -103,15 +103,6 @@ func (e *env) start() (stop func()) {
 		e.svc = b
 		return err
 	}, 30*time.Second)
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			if err := stopRun(); err != nil {
-				e.t.Errorf("health-sentinel: %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(stop)
 	return stop
 }
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,20 +113,11 @@ func queueOf(res provision.Resources, name string) *service.Queue {
 func (e *env) start() (stop func()) {
 	e.t.Helper()
 	rt := service.NewRuntime("task-manager", slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), e.cfg)
-	stopRun := servicetest.Start(e.t, rt, func(ctx context.Context, rt *service.Runtime) error {
+	stop = servicetest.Run(e.t, rt, func(ctx context.Context, rt *service.Runtime) error {
 		b, err := build(ctx, rt, e.s)
 		e.svc = b
 		return err
 	}, 30*time.Second)
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			if err := stopRun(); err != nil {
-				e.t.Errorf("task-manager: %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(stop)
 	return stop
 }
 
